@@ -1,0 +1,201 @@
+"""Checkpoints: weights (a state dict) + the config needed to rebuild the model and its data.
+
+Saved as a plain dict of tensors, numbers, strings and lists; loaded with
+``torch.load(..., weights_only=True)``, so a file carrying pickled objects is refused and runs no
+code. Writes are atomic: a temporary file in the same folder, fsync, then ``os.replace``.
+"""
+
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .errors import KalsError
+from .models import ModelConfig, build_mlp
+
+FORMAT = "kals-checkpoint"
+VERSION = 1
+
+
+@dataclass
+class KalsConfig:
+    """Everything needed to rebuild a trained kaleidoscope and say where its data came from."""
+
+    dim: int
+    depth: int
+    width: int
+    out_act: str = "sigmoid"
+    value_range: tuple = (0.0, 1.0)
+    image_shape: Optional[tuple] = None   # (C, H, W) for images, None for points
+    dataset: str = "points"
+    subset: Optional[int] = None
+    subset_seed: int = 0
+    seed: int = 0
+    lr: float = 1e-3
+    epochs: int = 0
+    batch_size: Optional[int] = None
+    recipe: str = "paper"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def model(self) -> ModelConfig:
+        return ModelConfig(self.dim, self.depth, self.width, self.out_act)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["value_range"] = list(d["value_range"])
+        d["image_shape"] = None if d["image_shape"] is None else list(d["image_shape"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "KalsConfig":
+        names = {f.name for f in fields(cls)}
+        missing = {"dim", "depth", "width"} - set(d)
+        if missing:
+            raise KalsError(f"checkpoint config lacks {sorted(missing)}; it was not written by kals")
+        d = {k: v for k, v in d.items() if k in names}
+        d["value_range"] = tuple(float(v) for v in d.get("value_range", (0.0, 1.0)))
+        if d.get("image_shape") is not None:
+            d["image_shape"] = tuple(int(v) for v in d["image_shape"])
+        return cls(**d)
+
+
+def _tensors_to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _tensors_to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_tensors_to_cpu(v) for v in obj)
+    return obj
+
+
+def atomic_torch_save(obj, path) -> Path:
+    """``torch.save`` to ``path`` via a temp file + rename: never leaves a truncated file behind."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise KalsError(f"cannot write {path}: folder {folder} does not exist; create it first")
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save_checkpoint(path, model: nn.Module, config: KalsConfig, train_data: Optional[torch.Tensor] = None,
+                    losses=None, train_state: Optional[dict] = None, labels=None) -> Path:
+    """Write ``model``'s weights, ``config``, and optionally the training set (N, D) (so sampling and
+    evaluation need no data download), the loss history and the resume state. Returns the path."""
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": config.to_dict(),
+        "state_dict": _tensors_to_cpu(model.state_dict()),
+        "losses": [float(v) for v in (losses or [])],
+    }
+    if train_data is not None:
+        payload["train_data"] = _encode_data(train_data.detach().cpu(), config)
+    if labels is not None:
+        payload["labels"] = torch.as_tensor(labels).cpu()
+    if train_state:
+        payload["train_state"] = _tensors_to_cpu(train_state)
+    try:
+        return atomic_torch_save(payload, path)
+    except PermissionError:
+        raise KalsError(f"cannot write {path}: permission denied; choose another --out") from None
+
+
+def _encode_data(x: torch.Tensor, config: KalsConfig):
+    """Images are stored as exact uint8 pixels (4x smaller); points as float32."""
+    if config.image_shape is not None:
+        lo, hi = config.value_range
+        q = (x - lo) / (hi - lo) * 255
+        if torch.allclose(q, q.round(), atol=1e-3):
+            return {"uint8": q.round().clamp(0, 255).to(torch.uint8)}
+    return {"float32": x.float()}
+
+
+def _decode_data(d, config: KalsConfig) -> torch.Tensor:
+    if "uint8" in d:
+        lo, hi = config.value_range
+        return d["uint8"].float() / 255 * (hi - lo) + lo
+    return d["float32"]
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: rebuilt ``model`` (eval mode, on ``device``), its ``config``, extras."""
+
+    model: nn.Module
+    config: KalsConfig
+    train_data: Optional[torch.Tensor]
+    labels: Optional[torch.Tensor]
+    losses: list
+    train_state: Optional[dict]
+
+
+def load_checkpoint(path, device="cpu") -> Checkpoint:
+    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
+
+    Raises KalsError for a missing, truncated, foreign or pickled file, or one whose weights do not
+    match its config (the message names the field that differs).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise KalsError(f"checkpoint {path} not found; train one first with `python -m kals_utils train ... --out {path}`")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise KalsError(f"refused to load {path}: it carries pickled Python objects, which could run code "
+                        f"(weights_only load said: {str(e).splitlines()[0][:120]}). Only load checkpoints "
+                        "written by kals, or from a source you trust") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise KalsError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__}); "
+                        "re-train or copy it again") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise KalsError(f"{path} is not a kals checkpoint (no '{FORMAT}' marker); "
+                        "whole-model pickles and other formats are not loaded")
+    if int(payload.get("version", 0)) > VERSION:
+        raise KalsError(f"{path} was written by a newer kals (format {payload['version']}); upgrade kals_utils")
+    config = KalsConfig.from_dict(payload["config"])
+    model = build_mlp(config.model)
+    _check_shapes(model, payload["state_dict"], config, path)
+    model.load_state_dict(payload["state_dict"])
+    model.to(device).eval()
+    train_data = payload.get("train_data")
+    return Checkpoint(model=model, config=config,
+                      train_data=None if train_data is None else _decode_data(train_data, config),
+                      labels=payload.get("labels"), losses=list(payload.get("losses", [])),
+                      train_state=payload.get("train_state"))
+
+
+def _check_shapes(model: nn.Module, state: dict, config: KalsConfig, path) -> None:
+    want = model.state_dict()
+    n_have = len([k for k in state if k.endswith(".weight")])
+    n_want = len([k for k in want if k.endswith(".weight")])
+    if n_have != n_want:
+        raise KalsError(f"checkpoint {path} does not match its config: depth is {config.depth} in the config "
+                        f"but the weights have {n_have} Linear layers")
+    for k, v in want.items():
+        if k not in state:
+            raise KalsError(f"checkpoint {path} lacks weight {k!r}; it does not match its config")
+        have, need = tuple(state[k].shape), tuple(v.shape)
+        if have != need:
+            axis = next((i for i, (a, b) in enumerate(zip(have, need)) if a != b), 0)
+            field_ = "dim (D)" if need[axis] == config.dim else "width (H)"
+            raise KalsError(f"checkpoint {path} does not match its config: {field_} differs (weight {k} has "
+                            f"shape {have}, but dim={config.dim}, width={config.width} need {need})")

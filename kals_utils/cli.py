@@ -1,0 +1,174 @@
+"""Command line: ``python -m kals_utils {demo,train,sample,evaluate}``.
+
+User mistakes print one line ``kals: error: ...`` and exit 2; Ctrl-C during ``train`` saves the best
+weights so far to ``--out`` and exits 130.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import KalsError
+
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise KalsError(f"{message} (see `python -m kals_utils {self.prog.split()[-1]} --help`)")
+
+
+def _common(p):
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto: CUDA, MPS, CPU)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="kals_utils", description="Generative Kaleidoscopic Networks: train f(x)≈x, then iterate f from noise.")
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("demo", help="train the 2D four-point kaleidoscope and write a GIF + PNG (offline, <1 min)")
+    p.add_argument("--out", default="saved_samples", help="folder for the GIF and PNG (default saved_samples/)")
+    _common(p)
+
+    p = sub.add_parser("train", help="fit f(x)≈x on a data set and save a checkpoint")
+    p.add_argument("--data", required=True, help="points1d|points2d|mnist|fashion-mnist|cifar-dogs|celeba|folder:PATH")
+    p.add_argument("--data-root", default="data", help="where torchvision data sets live / are downloaded (default data/)")
+    p.add_argument("--subset", type=int, default=None, help="seeded random subset of N images (default: all)")
+    p.add_argument("--image-size", type=int, default=None, help="resize images to N x N")
+    p.add_argument("--points", default=None, help="training points, e.g. '0.2;0.8' or '0.2,0.2;0.8,0.8'")
+    p.add_argument("--depth", "-L", type=int, required=True, help="number of Linear layers L (>= 1)")
+    p.add_argument("--width", "-H", type=int, required=True, help="hidden width H (>= 1)")
+    p.add_argument("--out-act", choices=["sigmoid", "tanh"], default=None,
+                   help="output activation: sigmoid -> [0,1], tanh -> [-1,1] (default: sigmoid for points, tanh for images)")
+    p.add_argument("--epochs", type=int, default=2000, help="passes over the data (default 2000)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: full batch)")
+    p.add_argument("--resume", default=None, help="continue training from this checkpoint (optimiser state included)")
+    p.add_argument("--out", required=True, help="checkpoint file to write")
+    _common(p)
+
+    p = sub.add_parser("sample", help="kaleidoscopic sampling from a checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--chains", type=int, default=100, help="number of chains (default 100)")
+    p.add_argument("--steps", type=int, default=100, help="applications of f (default 100)")
+    p.add_argument("--every", type=int, default=1, help="record every k-th step (default 1)")
+    p.add_argument("--noise", default="uniform", help="start noise: uniform|normal (default uniform)")
+    p.add_argument("--eps", type=float, default=0.0, help="between-step zero-mean noise scale (default 0)")
+    p.add_argument("--gif", default=None, help="write the walk as a GIF here")
+    p.add_argument("--fps", type=float, default=8.0, help="GIF frames per second (default 8)")
+    p.add_argument("--save-samples", default=None, help="write final samples + training set to this .npz")
+    _common(p)
+    return ap
+
+
+def _data_for(args):
+    from .data import load_data
+    from .models import out_range
+    is_points = args.data in ("points1d", "points2d")
+    out_act = args.out_act or ("sigmoid" if is_points else "tanh")
+    if is_points and (args.subset or args.image_size):
+        raise KalsError("--subset and --image-size are for image data sets, not points")
+    return load_data(args.data, root=args.data_root, subset=args.subset, seed=args.seed,
+                     value_range=out_range(out_act), image_size=args.image_size, pts=args.points), out_act
+
+
+def cmd_train(args) -> int:
+    from .checkpoint import load_checkpoint
+    from .pipeline import save_run, train_run
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise KalsError(f"cannot write {out}: folder {out.parent} does not exist; create it first")
+    data, out_act = _data_for(args)
+    resume = None
+    if args.resume:
+        ck = load_checkpoint(args.resume)
+        c = ck.config
+        if (c.dim, c.depth, c.width, c.out_act) != (data.dim, args.depth, args.width, out_act):
+            raise KalsError(f"--resume {args.resume} has D={c.dim}, L={c.depth}, H={c.width}, {c.out_act}; "
+                            f"this run asks for D={data.dim}, L={args.depth}, H={args.width}, {out_act}")
+        if not ck.train_state:
+            raise KalsError(f"{args.resume} holds no training state to resume from")
+        resume = ck.train_state
+    t0 = time.time()
+    run = train_run(data, args.depth, args.width, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                    seed=args.seed, device=args.device, out_act=out_act, progress=not args.no_progress,
+                    resume=resume)
+    save_run(run, out)
+    r = run.result
+    print(f"trained L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) in "
+          f"{time.time() - t0:.1f}s — {r.report()}")
+    print(f"checkpoint written to {out}")
+    if r.status == "interrupted":
+        print("interrupted: the checkpoint holds the best weights so far; continue with --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if r.status == "diverged":
+        print(f"warning: {r.message}", file=sys.stderr)
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .pipeline import export_gif, load_run, sample_run, GIF_CHAINS
+    gif = Path(args.gif) if args.gif else None
+    for target in (gif, Path(args.save_samples) if args.save_samples else None):
+        if target is not None and not target.parent.is_dir():
+            raise KalsError(f"cannot write {target}: folder {target.parent} does not exist; create it first")
+    run = load_run(args.checkpoint, device=args.device)
+    record = GIF_CHAINS if run.config.image_shape is not None else None
+    res = sample_run(run, chains=args.chains, steps=args.steps, every=args.every, noise=args.noise,
+                     eps=args.eps, seed=args.seed, record=record)
+    print(f"sampled {args.chains} chains x {args.steps} steps from {args.checkpoint} "
+          f"({run.config.dataset}, L={run.config.depth}, H={run.config.width})")
+    if gif:
+        export_gif(run, res, gif, fps=args.fps)
+        print(f"GIF written to {gif} ({len(res.steps)} frames)")
+    if args.save_samples:
+        extra = {} if run.data.labels is None else {"labels": run.data.labels.numpy()}
+        np.savez_compressed(args.save_samples, samples=res.final.numpy(), train=run.data.x.cpu().numpy(),
+                            start=res.start.numpy(), value_range=np.array(run.config.value_range),
+                            image_shape=np.array(run.config.image_shape or ()), steps=args.steps,
+                            eps=args.eps, **extra)
+        print(f"samples written to {args.save_samples}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .data import points
+    from .pipeline import export_gif, gif_name, sample_run, train_run
+    from .plots import plot_2d
+    from .render import save_png
+    from .plots import fig_to_array
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    data = points(dim=2)
+    run = train_run(data, depth=7, width=50, epochs=2000, lr=1e-3, seed=args.seed, device=args.device,
+                    progress=not args.no_progress)
+    print(f"trained the 2D four-point kaleidoscope (L=7, H=50): {run.result.report()}")
+    chains, steps = 64, 15
+    res = sample_run(run, chains=chains, steps=steps, noise="normal", seed=args.seed)
+    gif = export_gif(run, res, out / gif_name(run.config, chains, steps, 0.0, "normal"), fps=3, title="2D kaleidoscope")
+    png = out / gif.name.replace(".gif", ".png")
+    save_png(fig_to_array(plot_2d(run.model, data.x, noise=res.start, samples=res.final,
+                                  title=f"after {steps} steps")), png)
+    print(f"GIF written to {gif}\nPNG written to {png}\n({time.time() - t0:.1f}s)")
+    return 0
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.cmd == "evaluate":
+            from .evaluate import cmd_evaluate
+            return cmd_evaluate(args)
+        return {"demo": cmd_demo, "train": cmd_train, "sample": cmd_sample}[args.cmd](args)
+    except KalsError as e:
+        print(f"kals: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("kals: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

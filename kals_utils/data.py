@@ -1,0 +1,256 @@
+"""Training data as one flat tensor: points, torchvision data sets and folders of images.
+
+Every loader returns a :class:`Data`: ``x`` (N, D) float32 in ``value_range`` ([0, 1] or [-1, 1]),
+``image_shape`` (C, H, W) for images (None for points), optional integer ``labels``.
+
+Names (the command line takes the same): ``points1d``, ``points2d``, ``mnist``, ``fashion-mnist``,
+``cifar-dogs``, ``celeba``, ``folder:PATH``. Image subsets are seeded and cached on disk under
+``<root>/kals_cache`` so a re-run does not decode the whole data set again.
+"""
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+
+from .errors import KalsError, check_int
+
+DATASETS = ("points1d", "points2d", "mnist", "fashion-mnist", "cifar-dogs", "celeba", "folder:PATH")
+PAPER_POINTS = {1: "0.2;0.8", 2: "0.2,0.2;0.2,0.8;0.8,0.2;0.8,0.8"}
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+CIFAR_DOG = 5
+
+
+@dataclass
+class Data:
+    """A training set: ``x`` (N, D) in ``value_range``; ``image_shape`` (C, H, W) or None."""
+
+    x: torch.Tensor
+    value_range: tuple
+    name: str
+    image_shape: Optional[tuple] = None
+    labels: Optional[torch.Tensor] = None
+    class_names: Optional[list] = None
+    subset: Optional[int] = None
+    seed: int = 0
+
+    @property
+    def dim(self) -> int:
+        return self.x.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+# ---------------------------------------------------------------- points
+def parse_points(text: str) -> torch.Tensor:
+    """Parse ``"0.2;0.8"`` (1D) or ``"0.2,0.2;0.8,0.8"`` (2D, ...) into an (N, D) tensor."""
+    try:
+        rows = [[float(v) for v in row.split(",")] for row in str(text).strip().split(";") if row.strip()]
+    except ValueError:
+        raise KalsError(f"cannot read points {text!r}: write them like '0.2;0.8' or '0.2,0.2;0.8,0.8'") from None
+    if not rows:
+        raise KalsError("no training points given; write them like '0.2;0.8'")
+    if len({len(r) for r in rows}) != 1:
+        raise KalsError(f"points {text!r} have different numbers of coordinates; every point needs the same")
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def points(pts=None, dim: int = 1, value_range=(0.0, 1.0)) -> Data:
+    """Training points: ``pts`` as text, a nested list or an (N, D) tensor; default the paper's."""
+    if pts is None:
+        pts = PAPER_POINTS.get(dim)
+        if pts is None:
+            raise KalsError(f"no default points for dim {dim}; pass them explicitly")
+    x = parse_points(pts) if isinstance(pts, str) else torch.as_tensor(pts, dtype=torch.float32).reshape(len(pts), -1)
+    return Data(x=x, value_range=tuple(map(float, value_range)), name=f"points{x.shape[1]}d")
+
+
+# ---------------------------------------------------------------- images
+def _to_range(u8: torch.Tensor, value_range) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> float (N, C*H*W) in value_range."""
+    lo, hi = value_range
+    return (u8.reshape(len(u8), -1).float() / 255) * (hi - lo) + lo
+
+
+def select_subset(n_total: int, subset: Optional[int], seed: int, what: str = "data set") -> torch.Tensor:
+    """Seeded choice of ``subset`` indices out of ``n_total`` (all, in order, when subset is None)."""
+    if subset is None:
+        return torch.arange(n_total)
+    subset = check_int("subset", subset, 1)
+    if subset > n_total:
+        raise KalsError(f"subset {subset} is larger than the {what} ({n_total} items); use --subset {n_total} or less")
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(n_total, generator=g)[:subset].sort().values
+
+
+def _resize_u8(u8: torch.Tensor, size: Optional[int]) -> torch.Tensor:
+    """(N, C, H, W) uint8 -> (N, C, size, size) uint8, antialiased (no-op if size is None or equal)."""
+    if size is None or (u8.shape[-1] == size and u8.shape[-2] == size):
+        return u8
+    import torch.nn.functional as F
+    out = F.interpolate(u8.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+def _missing_message(name: str, root: Path, layout: str, err: Exception) -> str:
+    return (f"{name} is not under {root} and could not be downloaded ({type(err).__name__}). "
+            f"Put the files here: {layout} — or run once with internet and download=True")
+
+
+@contextmanager
+def _maybe_skip_md5(dataset_cls, verify: bool):
+    """torchvision checks CIFAR/CelebA files by MD5; ``verify=False`` checks only that they exist
+    (for re-packed copies and small test files, as torchvision's own tests do)."""
+    if verify:
+        yield
+        return
+    original = dataset_cls._check_integrity
+    dataset_cls._check_integrity = lambda self: True
+    try:
+        yield
+    finally:
+        dataset_cls._check_integrity = original
+
+
+def _load_mnist_like(cls_name: str, root: Path, download: bool):
+    import torchvision
+    cls = getattr(torchvision.datasets, cls_name)
+    folder = root / cls.__name__ / "raw"
+    try:
+        ds = cls(str(root), train=True, download=download)
+    except Exception as e:  # offline download, missing files
+        files = "train-images-idx3-ubyte and train-labels-idx1-ubyte (or their .gz)"
+        raise KalsError(_missing_message(cls_name, root, f"{folder}/ with {files}", e)) from None
+    u8 = ds.data.unsqueeze(1)  # (N, 1, 28, 28)
+    return u8, ds.targets.clone(), list(ds.classes)
+
+
+def _load_cifar(root: Path, download: bool, verify: bool, classes: Sequence[int]):
+    import torchvision
+    cls = torchvision.datasets.CIFAR10
+    try:
+        with _maybe_skip_md5(cls, verify):
+            ds = cls(str(root), train=True, download=download)
+    except Exception as e:
+        layout = f"{root}/cifar-10-batches-py/ with data_batch_1 … data_batch_5 and batches.meta"
+        raise KalsError(_missing_message("CIFAR-10", root, layout, e)) from None
+    targets = torch.tensor(ds.targets)
+    keep = torch.isin(targets, torch.tensor(list(classes)))
+    u8 = torch.from_numpy(ds.data).permute(0, 3, 1, 2)[keep]  # (N, 3, 32, 32)
+    return u8, targets[keep], list(ds.classes)
+
+
+def _center_square(img):
+    w, h = img.size
+    s = min(w, h)
+    left, top = (w - s) // 2, (h - s) // 2
+    return img.crop((left, top, left + s, top + s))
+
+
+def _decode_images(paths, size: Optional[int]) -> torch.Tensor:
+    """Decode image files to uint8 (N, C, H, W); C=1 if all are greyscale, else RGB."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+    imgs = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                im.load()
+                imgs.append(im.copy())
+        except (UnidentifiedImageError, OSError) as e:
+            raise KalsError(f"cannot read image {p} ({type(e).__name__}); remove or replace it") from None
+    mode = "L" if all(im.mode in ("L", "1", "I;16") for im in imgs) else "RGB"
+    if size is not None:
+        imgs = [_center_square(im).resize((size, size), Image.BICUBIC) for im in imgs]
+    sizes = sorted({im.size for im in imgs})
+    if len(sizes) > 1:
+        raise KalsError(f"images have mixed sizes {sizes[:3]}{'…' if len(sizes) > 3 else ''}; "
+                        "pass --image-size N (image_size=N) to resize them all to N x N")
+    arr = np.stack([np.asarray(im.convert(mode)) for im in imgs])
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    else:
+        arr = arr.transpose(0, 3, 1, 2)
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def image_files(folder: Path) -> list:
+    """Sorted image files under ``folder`` (recursive)."""
+    if not folder.is_dir():
+        raise KalsError(f"image folder {folder} does not exist; check the path after 'folder:'")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    if not files:
+        raise KalsError(f"image folder {folder} holds no images ({', '.join(sorted(IMAGE_EXTS))})")
+    return files
+
+
+def _load_celeba(root: Path, download: bool, verify: bool, subset, seed, size):
+    import torchvision
+    cls = torchvision.datasets.CelebA
+    try:
+        with _maybe_skip_md5(cls, verify):
+            ds = cls(str(root), split="train", target_type="identity", download=download)
+    except Exception as e:
+        layout = (f"{root}/celeba/ with img_align_celeba/ (the JPEGs), list_eval_partition.txt, "
+                  "identity_CelebA.txt, list_attr_celeba.txt, list_bbox_celeba.txt, "
+                  "list_landmarks_align_celeba.txt — or point at the JPEG folder with folder:PATH")
+        raise KalsError(_missing_message("CelebA", root, layout, e)) from None
+    idx = select_subset(len(ds.filename), subset, seed, "CelebA train split")
+    folder = Path(ds.root) / ds.base_folder / "img_align_celeba"
+    u8 = _decode_images([folder / ds.filename[i] for i in idx], size or 32)
+    return u8, None, None
+
+
+def load_data(name: str, root="data", subset: Optional[int] = None, seed: int = 0,
+              value_range=(-1.0, 1.0), image_size: Optional[int] = None, pts=None,
+              download: bool = True, verify: Optional[bool] = None, cache: bool = True) -> Data:
+    """Load data set ``name`` (see DATASETS) as a :class:`Data` with values in ``value_range``.
+
+    subset: seeded random subset of that many items (None = all); image_size: resize images to
+    N x N (CelebA defaults to 32, center-cropped); pts: points for points1d/points2d;
+    verify=False skips torchvision's MD5 checks (also set by the env var KALS_SKIP_MD5=1).
+    """
+    value_range = tuple(float(v) for v in value_range)
+    if name in ("points1d", "points2d"):
+        return points(pts, dim=int(name[6]), value_range=value_range)
+    if image_size is not None:
+        image_size = check_int("image size", image_size, 1)
+    root = Path(root).expanduser()
+    if verify is None:
+        verify = os.environ.get("KALS_SKIP_MD5", "") not in ("1", "true", "yes")
+    key = f"{name.replace(':', '_').replace('/', '_')}-n{subset}-s{seed}-px{image_size}"
+    cache_file = root / "kals_cache" / f"{key}.pt"
+    if cache and cache_file.is_file() and not name.startswith("folder:"):
+        blob = torch.load(cache_file, weights_only=True)
+        u8, labels, class_names = blob["u8"], blob.get("labels"), blob.get("class_names")
+    else:
+        u8, labels, class_names = _load_images(name, root, subset, seed, image_size, download, verify)
+        if cache and not name.startswith("folder:"):
+            from .checkpoint import atomic_torch_save
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            atomic_torch_save({"u8": u8, "labels": labels, "class_names": class_names}, cache_file)
+    x = _to_range(u8, value_range)
+    return Data(x=x, value_range=value_range, name=name, image_shape=tuple(u8.shape[1:]),
+                labels=labels, class_names=class_names, subset=subset, seed=seed)
+
+
+def _load_images(name, root, subset, seed, image_size, download, verify):
+    """uint8 (N, C, H, W), labels or None, class names or None for an image data set name."""
+    if name in ("mnist", "fashion-mnist"):
+        u8, labels, classes = _load_mnist_like("MNIST" if name == "mnist" else "FashionMNIST", root, download)
+    elif name == "cifar-dogs":
+        u8, labels, classes = _load_cifar(root, download, verify, [CIFAR_DOG])
+    elif name == "celeba":
+        return _load_celeba(root, download, verify, subset, seed, image_size)
+    elif name.startswith("folder:"):
+        files = image_files(Path(name[len("folder:"):]).expanduser())
+        idx = select_subset(len(files), subset, seed, f"folder ({len(files)} images)")
+        return _decode_images([files[i] for i in idx], image_size), None, None
+    else:
+        raise KalsError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    idx = select_subset(len(u8), subset, seed, name)
+    return _resize_u8(u8[idx], image_size), labels[idx], classes

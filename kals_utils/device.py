@@ -1,0 +1,42 @@
+"""Pick the torch device: ``auto`` prefers CUDA, then Apple's MPS, then the CPU."""
+
+import torch
+
+from .errors import KalsError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """Return a usable ``torch.device`` for ``name`` (auto|cpu|cuda|cuda:N|mps).
+
+    Raises KalsError if the requested device is not available on this machine.
+    """
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise KalsError(f"device {name!r} is not available here (no CUDA GPU); use --device auto or cpu")
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise KalsError(
+                f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+        return dev
+    if name == "mps":
+        if not _mps_available():
+            raise KalsError("device 'mps' is not available here (no Apple GPU); use --device auto or cpu")
+        return torch.device("mps")
+    raise KalsError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")

@@ -1,0 +1,35 @@
+"""One exception type for mistakes a user can make (bad settings, missing files, bad checkpoints).
+
+The command line turns a :class:`KalsError` into one line on stderr and exit status 2; notebooks
+show its message. Everything else is a bug and keeps its traceback.
+"""
+
+
+class KalsError(ValueError):
+    """A user-fixable problem; the message says what is wrong and how to fix it."""
+
+
+def check_int(name: str, value, minimum: int, hint: str = "") -> int:
+    """Return ``value`` as int if it is an integer >= minimum, else raise KalsError."""
+    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
+        hasattr(value, "__index__")
+    ):
+        raise KalsError(f"{name} must be an integer, got {value!r}{hint}")
+    value = int(value)
+    if value < minimum:
+        raise KalsError(f"{name} must be >= {minimum}, got {value}{hint}")
+    return value
+
+
+def check_float(name: str, value, minimum: float = 0.0, strict: bool = False) -> float:
+    """Return ``value`` as a finite float >= minimum (> minimum if strict), else raise KalsError."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise KalsError(f"{name} must be a number, got {value!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise KalsError(f"{name} must be finite, got {value}")
+    if value < minimum or (strict and value == minimum):
+        op = ">" if strict else ">="
+        raise KalsError(f"{name} must be {op} {minimum:g}, got {value:g}")
+    return value

@@ -1,0 +1,115 @@
+"""The one path a user's data takes: data -> fit -> sample -> frames/GIF.
+
+Notebooks, the widget panel and the command line all call these functions, so the steps are
+written once. Everything is headless; matplotlib is imported only to draw 1D/2D walks.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import KalsConfig, load_checkpoint, save_checkpoint
+from .data import Data
+from .device import pick_device
+from .errors import KalsError
+from .models import act_for_range, build_mlp
+from .render import grid_frames, save_gif
+from .sample import SampleResult, kaleidoscope
+from .train import TrainResult, check_in_range, fit
+
+GIF_CHAINS = 48  # chains shown in an image GIF (a 8x6 grid)
+
+
+@dataclass
+class Run:
+    """A trained kaleidoscope: the model (best weights), its config, the fit report, the data."""
+
+    model: nn.Module
+    config: KalsConfig
+    result: TrainResult
+    data: Data
+
+
+def make_config(data: Data, depth: int, width: int, out_act: Optional[str] = None, **kw) -> KalsConfig:
+    """KalsConfig for ``data``; ``out_act`` defaults to the one whose range is the data's range."""
+    out_act = out_act or act_for_range(*data.value_range)
+    cfg = KalsConfig(dim=data.dim, depth=depth, width=width, out_act=out_act,
+                     value_range=data.value_range, image_shape=data.image_shape, dataset=data.name,
+                     subset=data.subset, subset_seed=data.seed, **kw)
+    cfg.model  # validates depth, width, out_act
+    return cfg
+
+
+def train_run(data: Data, depth: int, width: int, epochs: int = 2000, lr: float = 1e-3,
+              batch_size: Optional[int] = None, seed: int = 0, device="auto", out_act: Optional[str] = None,
+              progress: bool = True, resume: Optional[dict] = None, model: Optional[nn.Module] = None,
+              **fit_kw) -> Run:
+    """Build an L x H model for ``data`` (weights from ``seed``) and fit it; returns a :class:`Run`.
+
+    ``resume``: a checkpoint's ``train_state`` to continue from. ``fit_kw`` go to :func:`train.fit`
+    (callback, should_stop, loss_fn).
+    """
+    cfg = make_config(data, depth, width, out_act, seed=seed, lr=lr, epochs=epochs, batch_size=batch_size)
+    check_in_range(data.x, cfg.value_range)
+    dev = pick_device(device) if not isinstance(device, torch.device) else device
+    model = (model or build_mlp(cfg.model, seed=seed)).to(dev)
+    result = fit(model, data.x, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                 progress=progress, resume=resume, **fit_kw)
+    cfg.epochs = result.epochs_done
+    return Run(model=model, config=cfg, result=result, data=data)
+
+
+def save_run(run: Run, path, keep_train_state: bool = True) -> Path:
+    """Checkpoint a run (weights, config, training set, losses and, by default, the resume state)."""
+    return save_checkpoint(path, run.model, run.config, train_data=run.data.x, losses=run.result.losses,
+                           train_state=run.result.train_state if keep_train_state else None,
+                           labels=run.data.labels)
+
+
+def load_run(path, device="auto") -> Run:
+    """Load a checkpoint back into a :class:`Run` (training set from the checkpoint)."""
+    ck = load_checkpoint(path, device=pick_device(device))
+    cfg = ck.config
+    if ck.train_data is None:
+        raise KalsError(f"checkpoint {path} holds no training data; re-save it with kals")
+    data = Data(x=ck.train_data, value_range=cfg.value_range, name=cfg.dataset, image_shape=cfg.image_shape,
+                labels=ck.labels, subset=cfg.subset, seed=cfg.subset_seed)
+    result = TrainResult(model=ck.model, losses=ck.losses, best_loss=min(ck.losses, default=float("nan")),
+                         best_epoch=0, epochs_done=cfg.epochs, train_state=ck.train_state or {},
+                         n_train=len(data))
+    return Run(model=ck.model, config=cfg, result=result, data=data)
+
+
+def sample_run(run: Run, chains: int = 100, steps: int = 100, every: int = 1, noise: str = "uniform",
+               eps: float = 0.0, seed: int = 0, record: Optional[int] = None, **kw) -> SampleResult:
+    """Kaleidoscopic sampling from a run's model (see :func:`sample.kaleidoscope`)."""
+    return kaleidoscope(run.model, chains=chains, steps=steps, every=every, noise=noise, eps=eps,
+                        seed=seed, record=record, **kw)
+
+
+def frames_of(run: Run, result: SampleResult, nrow: Optional[int] = None, scale: int = 1,
+              title: str = "kaleidoscope") -> np.ndarray:
+    """uint8 frames of a walk: an image grid per recorded step, or a 1D/2D plot per step."""
+    if run.config.image_shape is not None:
+        n = min(len(result.frames[0]), GIF_CHAINS) if nrow is None else len(result.frames[0])
+        return grid_frames(result.frames[:, :n], run.config.image_shape, run.config.value_range,
+                           nrow=nrow or 8, scale=scale)
+    from .plots import walk_frames
+    return walk_frames(run.model, run.data.x, result, title=title)
+
+
+def export_gif(run: Run, result: SampleResult, path, fps: float = 8.0, scale: int = 2,
+               hold_last: int = 4, title: str = "kaleidoscope") -> Path:
+    """Write the walk of ``result`` as a GIF (image grids, or 1D/2D plots). Returns the path."""
+    frames = frames_of(run, result, scale=scale, title=title)
+    return save_gif(frames, path, fps=fps, hold_last=hold_last)
+
+
+def gif_name(config: KalsConfig, chains: int, steps: int, eps: float, noise: str, extra: str = "") -> str:
+    """A file name that says the data set and the settings, e.g. ``mnist_L10_H500_c48_T300_eps0.01_uniform.gif``."""
+    ds = config.dataset.replace("folder:", "folder-").replace("/", "_").strip("_")
+    return f"{ds}_L{config.depth}_H{config.width}_c{chains}_T{steps}_eps{eps:g}_{noise}{extra}.gif"

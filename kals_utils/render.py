@@ -1,0 +1,97 @@
+"""Pictures without matplotlib: image grids straight from tensors, GIF and PNG files.
+
+Frames go tensor -> uint8 in one batched reshape (the layout of ``torchvision.utils.make_grid``:
+``padding`` pixels around every cell), never through a figure per frame.
+"""
+
+import math
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .errors import KalsError
+
+
+def to_uint8(x: torch.Tensor, value_range=(0.0, 1.0)) -> torch.Tensor:
+    """Map values in ``value_range`` to uint8 0..255 (clipped, rounded)."""
+    lo, hi = value_range
+    return ((x.float() - lo) * (255.0 / (hi - lo))).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def grid_frames(frames: torch.Tensor, image_shape, value_range=(0.0, 1.0), nrow: Optional[int] = None,
+                padding: int = 2, scale: int = 1) -> np.ndarray:
+    """Tile flat images into one grid per frame.
+
+    frames: (F, R, D) or (R, D) with D = C*H*W, values in ``value_range``; ``nrow`` images per row
+    (default ~sqrt(R)); ``scale`` integer nearest-neighbour upscaling.
+    Returns uint8 (F, GH, GW) for C=1 or (F, GH, GW, 3) for C=3 (no F axis for a (R, D) input).
+    """
+    single = frames.ndim == 2
+    if single:
+        frames = frames[None]
+    c, h, w = image_shape
+    f, r, d = frames.shape
+    if d != c * h * w:
+        raise KalsError(f"frames have {d} values per image but image_shape {tuple(image_shape)} needs {c * h * w}")
+    ncol = nrow or max(1, math.ceil(math.sqrt(r)))
+    nrows = max(1, math.ceil(r / ncol))
+    u8 = to_uint8(frames, value_range).view(f, r, c, h, w)
+    if scale > 1:
+        u8 = u8.repeat_interleave(scale, dim=3).repeat_interleave(scale, dim=4)
+        h, w = h * scale, w * scale
+    p = padding
+    cells = torch.zeros((f, nrows * ncol, c, h + p, w + p), dtype=torch.uint8)
+    cells[:, :r, :, p:, p:] = u8
+    grid = cells.view(f, nrows, ncol, c, h + p, w + p).permute(0, 3, 1, 4, 2, 5)
+    grid = grid.reshape(f, c, nrows * (h + p), ncol * (w + p))
+    grid = torch.nn.functional.pad(grid, (0, p, 0, p))
+    out = grid[:, 0] if c == 1 else grid.permute(0, 2, 3, 1)
+    out = out.contiguous().numpy()
+    return out[0] if single else out
+
+
+def _check_writable(path: Path) -> Path:
+    path = Path(path).expanduser()
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise KalsError(f"cannot write {path}: folder {folder} does not exist; create it or choose another path")
+    if not os.access(folder, os.W_OK):
+        raise KalsError(f"cannot write {path}: folder {folder} is not writable; choose another path")
+    return path
+
+
+def save_gif(frames, path, fps: float = 10.0, loop: int = 0, hold_last: int = 0) -> Path:
+    """Write uint8 frames (F, H, W) or (F, H, W, 3) to an animated GIF; the last frame stays
+    ``hold_last`` frame-times longer. Returns the path.
+
+    GIF writers merge identical consecutive frames into one (longer) frame, so a chain that has
+    converged adds no frames: the file's frame count is that of the *distinct* consecutive frames.
+    """
+    import imageio.v3 as iio
+    path = _check_writable(path)
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim not in (3, 4) or len(frames) == 0:
+        raise KalsError(f"GIF frames must be a non-empty uint8 array (F, H, W[, 3]); got {frames.dtype} {frames.shape}")
+    ms = int(round(1000 / fps))
+    durations = [ms] * (len(frames) - 1) + [ms * (1 + hold_last)]
+    tmp = path.with_name(path.name + ".part")
+    iio.imwrite(tmp, frames, extension=".gif", duration=durations, loop=loop)
+    os.replace(tmp, path)
+    return path
+
+
+def save_png(image, path) -> Path:
+    """Write one uint8 image (H, W) or (H, W, 3|4) to PNG. Returns the path."""
+    import imageio.v3 as iio
+    path = _check_writable(path)
+    iio.imwrite(path, np.asarray(image), extension=".png")
+    return path
+
+
+def read_gif(path) -> np.ndarray:
+    """Decode a GIF to uint8 (F, H, W, C) (for checks and tests)."""
+    import imageio.v3 as iio
+    return iio.imread(path, index=None, extension=".gif")

@@ -1,0 +1,83 @@
+import pytest
+import torch
+
+from kals_utils import KalsConfig, KalsError, ModelConfig, build_mlp, load_checkpoint, save_checkpoint
+from kals_utils.checkpoint import atomic_torch_save
+
+
+def _cfg(**kw):
+    return KalsConfig(**({"dim": 2, "depth": 3, "width": 5} | kw))
+
+
+def test_roundtrip_weights_config_and_data(tmp_path):
+    cfg = _cfg(image_shape=None, dataset="points2d")
+    m = build_mlp(cfg.model, seed=3)
+    x = torch.rand(4, 2)
+    p = save_checkpoint(tmp_path / "a.pt", m, cfg, train_data=x, losses=[1.0, 0.5])
+    ck = load_checkpoint(p)
+    assert ck.config == cfg and ck.losses == [1.0, 0.5]
+    assert torch.equal(ck.train_data, x)
+    assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), ck.model.state_dict().values()))
+
+
+def test_image_data_is_stored_as_exact_uint8(tmp_path):
+    cfg = _cfg(dim=12, image_shape=(3, 2, 2), out_act="tanh", value_range=(-1.0, 1.0))
+    x = torch.randint(0, 256, (5, 12)).float() / 255 * 2 - 1
+    save_checkpoint(tmp_path / "b.pt", build_mlp(cfg.model), cfg, train_data=x)
+    blob = torch.load(tmp_path / "b.pt", weights_only=True)
+    assert blob["train_data"]["uint8"].dtype == torch.uint8
+    assert torch.allclose(load_checkpoint(tmp_path / "b.pt").train_data, x, atol=1e-6)
+
+
+def test_pickled_payload_is_refused_and_runs_no_code(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "kals-checkpoint", "config": {}, "payload": Evil()}, path)
+    assert not marker.exists()
+    with pytest.raises(KalsError, match="pickled"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_truncated_and_foreign_files(tmp_path):
+    cfg = _cfg()
+    p = save_checkpoint(tmp_path / "c.pt", build_mlp(cfg.model), cfg)
+    data = p.read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(KalsError, match="corrupt or truncated"):
+        load_checkpoint(tmp_path / "trunc.pt")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(KalsError, match="not a kals checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(KalsError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("field,value,word", [("width", 7, "width"), ("depth", 4, "depth"), ("dim", 3, "dim")])
+def test_config_mismatch_names_the_field(tmp_path, field, value, word):
+    cfg = _cfg()
+    p = save_checkpoint(tmp_path / "d.pt", build_mlp(cfg.model), cfg)
+    blob = torch.load(p, weights_only=True)
+    blob["config"][field] = value
+    torch.save(blob, p)
+    with pytest.raises(KalsError, match=word):
+        load_checkpoint(p)
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    p = tmp_path / "keep.pt"
+    atomic_torch_save({"a": 1}, p)
+
+    class Boom:
+        def __reduce__(self):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_torch_save({"a": Boom()}, p)
+    assert torch.load(p, weights_only=True) == {"a": 1}
+    assert [f.name for f in tmp_path.iterdir()] == ["keep.pt"]
