@@ -14,8 +14,12 @@ def test_environment_yml_matches_pyproject():
     import tomllib
     proj = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     want = {_name(r) for r in proj["dependencies"] + proj["optional-dependencies"]["test"]}
-    have = set()
+    have, in_deps = set(), False
     for line in (ROOT / "environment.yml").read_text().splitlines():
+        if not line.startswith(" "):
+            in_deps = line.startswith("dependencies:")
+        if not in_deps:
+            continue
         m = re.match(r"^\s+-\s+([A-Za-z][\w.-]*)", line)
         if m and not line.strip().endswith(":"):
             have.add(ALIASES.get(_name(m.group(1)), _name(m.group(1))))
