@@ -5,9 +5,7 @@ Saved as a plain dict of tensors, numbers, strings and lists; loaded with
 code. Writes are atomic: a temporary file in the same folder, fsync, then ``os.replace``.
 """
 
-import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -17,6 +15,7 @@ import torch
 from torch import nn
 
 from .errors import KalsError
+from .files import atomic_path
 from .models import ModelConfig, build_mlp
 
 FORMAT = "kals-checkpoint"
@@ -78,22 +77,9 @@ def _tensors_to_cpu(obj):
 
 def atomic_torch_save(obj, path) -> Path:
     """``torch.save`` to ``path`` via a temp file + rename: never leaves a truncated file behind."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise KalsError(f"cannot write {path}: folder {folder} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
 
 
 def save_checkpoint(path, model: nn.Module, config: KalsConfig, train_data: Optional[torch.Tensor] = None,
@@ -113,10 +99,7 @@ def save_checkpoint(path, model: nn.Module, config: KalsConfig, train_data: Opti
         payload["labels"] = torch.as_tensor(labels).cpu()
     if train_state:
         payload["train_state"] = _tensors_to_cpu(train_state)
-    try:
-        return atomic_torch_save(payload, path)
-    except PermissionError:
-        raise KalsError(f"cannot write {path}: permission denied; choose another --out") from None
+    return atomic_torch_save(payload, path)
 
 
 def _encode_data(x: torch.Tensor, config: KalsConfig):

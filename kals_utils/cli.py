@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import KalsError
+from .files import atomic_path, ensure_writable
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
@@ -80,11 +81,9 @@ def _data_for(args):
 def cmd_train(args) -> int:
     from .checkpoint import load_checkpoint
     from .pipeline import save_run, train_run
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise KalsError(f"cannot write {out}: folder {out.parent} does not exist; create it first")
+    out = ensure_writable(args.out)
     data, out_act = _data_for(args)
-    resume = None
+    epochs, resume = args.epochs, None
     if args.resume:
         ck = load_checkpoint(args.resume)
         c = ck.config
@@ -94,14 +93,18 @@ def cmd_train(args) -> int:
         if not ck.train_state:
             raise KalsError(f"{args.resume} holds no training state to resume from")
         resume = ck.train_state
+        epochs = args.epochs - int(resume["epoch"])  # --epochs is the total, as in the first run
+        if epochs <= 0:
+            raise KalsError(f"{args.resume} already has {resume['epoch']} epochs; pass --epochs larger than that")
     t0 = time.time()
-    run = train_run(data, args.depth, args.width, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+    print(f"training L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) for {epochs} epochs "
+          "(Ctrl-C stops and keeps the best weights)", flush=True)
+    run = train_run(data, args.depth, args.width, epochs=epochs, lr=args.lr, batch_size=args.batch_size,
                     seed=args.seed, device=args.device, out_act=out_act, progress=not args.no_progress,
                     resume=resume)
     save_run(run, out)
     r = run.result
-    print(f"trained L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) in "
-          f"{time.time() - t0:.1f}s — {r.report()}")
+    print(f"trained in {time.time() - t0:.1f}s — {r.report()}")
     print(f"checkpoint written to {out}")
     if r.status == "interrupted":
         print("interrupted: the checkpoint holds the best weights so far; continue with --resume", file=sys.stderr)
@@ -113,10 +116,8 @@ def cmd_train(args) -> int:
 
 def cmd_sample(args) -> int:
     from .pipeline import export_gif, load_run, sample_run, GIF_CHAINS
-    gif = Path(args.gif) if args.gif else None
-    for target in (gif, Path(args.save_samples) if args.save_samples else None):
-        if target is not None and not target.parent.is_dir():
-            raise KalsError(f"cannot write {target}: folder {target.parent} does not exist; create it first")
+    gif = ensure_writable(args.gif) if args.gif else None
+    npz = ensure_writable(args.save_samples) if args.save_samples else None
     run = load_run(args.checkpoint, device=args.device)
     record = GIF_CHAINS if run.config.image_shape is not None else None
     res = sample_run(run, chains=args.chains, steps=args.steps, every=args.every, noise=args.noise,
@@ -126,13 +127,14 @@ def cmd_sample(args) -> int:
     if gif:
         export_gif(run, res, gif, fps=args.fps)
         print(f"GIF written to {gif} ({len(res.steps)} frames)")
-    if args.save_samples:
+    if npz:
         extra = {} if run.data.labels is None else {"labels": run.data.labels.numpy()}
-        np.savez_compressed(args.save_samples, samples=res.final.numpy(), train=run.data.x.cpu().numpy(),
-                            start=res.start.numpy(), value_range=np.array(run.config.value_range),
-                            image_shape=np.array(run.config.image_shape or ()), steps=args.steps,
-                            eps=args.eps, **extra)
-        print(f"samples written to {args.save_samples}")
+        with atomic_path(npz) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, samples=res.final.numpy(), train=run.data.x.cpu().numpy(),
+                                start=res.start.numpy(), value_range=np.array(run.config.value_range),
+                                image_shape=np.array(run.config.image_shape or ()), steps=args.steps,
+                                eps=args.eps, **extra)
+        print(f"samples written to {npz}")
     return 0
 
 

@@ -5,7 +5,6 @@ Frames go tensor -> uint8 in one batched reshape (the layout of ``torchvision.ut
 """
 
 import math
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 
 from .errors import KalsError
+from .files import atomic_path
 
 
 def to_uint8(x: torch.Tensor, value_range=(0.0, 1.0)) -> torch.Tensor:
@@ -53,16 +53,6 @@ def grid_frames(frames: torch.Tensor, image_shape, value_range=(0.0, 1.0), nrow:
     return out[0] if single else out
 
 
-def _check_writable(path: Path) -> Path:
-    path = Path(path).expanduser()
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise KalsError(f"cannot write {path}: folder {folder} does not exist; create it or choose another path")
-    if not os.access(folder, os.W_OK):
-        raise KalsError(f"cannot write {path}: folder {folder} is not writable; choose another path")
-    return path
-
-
 def save_gif(frames, path, fps: float = 10.0, loop: int = 0, hold_last: int = 0) -> Path:
     """Write uint8 frames (F, H, W) or (F, H, W, 3) to an animated GIF; the last frame stays
     ``hold_last`` frame-times longer. Returns the path.
@@ -71,24 +61,22 @@ def save_gif(frames, path, fps: float = 10.0, loop: int = 0, hold_last: int = 0)
     converged adds no frames: the file's frame count is that of the *distinct* consecutive frames.
     """
     import imageio.v3 as iio
-    path = _check_writable(path)
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim not in (3, 4) or len(frames) == 0:
         raise KalsError(f"GIF frames must be a non-empty uint8 array (F, H, W[, 3]); got {frames.dtype} {frames.shape}")
     ms = int(round(1000 / fps))
     durations = [ms] * (len(frames) - 1) + [ms * (1 + hold_last)]
-    tmp = path.with_name(path.name + ".part")
-    iio.imwrite(tmp, frames, extension=".gif", duration=durations, loop=loop)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, frames, extension=".gif", duration=durations, loop=loop)
+    return Path(path)
 
 
 def save_png(image, path) -> Path:
     """Write one uint8 image (H, W) or (H, W, 3|4) to PNG. Returns the path."""
     import imageio.v3 as iio
-    path = _check_writable(path)
-    iio.imwrite(path, np.asarray(image), extension=".png")
-    return path
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, np.asarray(image), extension=".png")
+    return Path(path)
 
 
 def read_gif(path) -> np.ndarray:

@@ -1,0 +1,47 @@
+"""Safe file writing: check a target early, write atomically, turn OS errors into one message."""
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import KalsError
+
+
+def ensure_writable(path) -> Path:
+    """Return ``path`` as a Path if a file can be created in its folder, else raise KalsError.
+
+    Probes with a real temporary file (permission bits alone say nothing for root or read-only
+    mounts), so a long run never ends with an unwritable output.
+    """
+    path = Path(path).expanduser()
+    folder = path.parent
+    if not folder.is_dir():
+        raise KalsError(f"cannot write {path}: folder {folder} does not exist; create it or choose another path")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".kals-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise KalsError(f"cannot write {path}: folder {folder} is not writable ({e.strerror}); "
+                        "choose another path") from None
+    return path
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; on success rename it onto ``path`` (atomic), on any
+    failure remove it and leave an existing ``path`` untouched. OS errors become KalsError."""
+    path = ensure_writable(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        raise KalsError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
