@@ -64,6 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=8.0, help="GIF frames per second (default 8)")
     p.add_argument("--save-samples", default=None, help="write final samples + training set to this .npz")
     _common(p)
+
+    p = sub.add_parser("evaluate", help="measure saved samples: convergence, coverage, novelty, attractors, burn-in")
+    p.add_argument("--samples", required=True, help="the .npz written by `sample --save-samples`")
+    p.add_argument("--checkpoint", default=None,
+                   help="the checkpoint it was sampled from (adds attractor stability, spurious fixed points, burn-in)")
+    p.add_argument("--tol", type=float, default=0.05,
+                   help="RMS distance per coordinate, on the data's scale, that counts as 'at a point' (default 0.05)")
+    p.add_argument("--burn-tol", type=float, default=0.01, help="mean RMS step size that ends the burn-in (default 0.01)")
+    p.add_argument("--max-train", type=int, default=1000,
+                   help="check the Jacobian at most at this many (seeded) training points (default 1000)")
+    p.add_argument("--jacobian", choices=["auto", "exact", "power"], default="auto",
+                   help="exact eigenvalues, or power iteration with Jacobian-vector products (default auto: exact for D <= 64)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--seed", type=int, default=0, help="seed for the Jacobian subset and power iteration (default 0)")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto: CUDA, MPS, CPU)")
     return ap
 
 
@@ -172,5 +187,5 @@ def main(argv=None) -> int:
         print(f"kals: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("kals: interrupted", file=sys.stderr)
+        print("kals: interrupted before training started; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -13,6 +13,7 @@ from typing import Callable, Optional
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .errors import KalsError, check_float, check_int
 from .models import config_of, model_device
@@ -156,9 +157,9 @@ def fit(
     status, message = "ok", ""
     done = start  # epochs completed
     model.train()
-    from tqdm.auto import tqdm
-    bar = tqdm(total=start + epochs, initial=start, disable=not progress, desc="fit f(x)≈x", leave=False)
+    bar = None
     try:
+        bar = tqdm(total=start + epochs, initial=start, disable=not progress, desc="fit f(x)≈x", leave=False)
         for epoch in range(start, start + epochs):
             gen.manual_seed(seed * 1_000_003 + epoch)
             if full_batch:
@@ -196,7 +197,8 @@ def fit(
     except KeyboardInterrupt:
         status, message = "interrupted", f"interrupted at epoch {done}; kept the best weights so far"
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
 
     if full_batch and status != "diverged" and done > start:
         # the weights after the last step were never measured inside the loop
