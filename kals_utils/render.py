@@ -13,19 +13,19 @@ import torch
 
 from .errors import KalsError
 from .files import atomic_path
+from .sample import quantize
 
 
 def to_uint8(x: torch.Tensor, value_range=(0.0, 1.0)) -> torch.Tensor:
-    """Map values in ``value_range`` to uint8 0..255 (clipped, rounded)."""
-    lo, hi = value_range
-    return ((x.float() - lo) * (255.0 / (hi - lo))).round_().clamp_(0, 255).to(torch.uint8)
+    """uint8 0..255 for values in ``value_range``; uint8 input is returned as is."""
+    return x if x.dtype == torch.uint8 else quantize(x, value_range)
 
 
 def grid_frames(frames: torch.Tensor, image_shape, value_range=(0.0, 1.0), nrow: Optional[int] = None,
                 padding: int = 2, scale: int = 1) -> np.ndarray:
     """Tile flat images into one grid per frame.
 
-    frames: (F, R, D) or (R, D) with D = C*H*W, values in ``value_range``; ``nrow`` images per row
+    frames: (F, R, D) or (R, D) with D = C*H*W, values in ``value_range`` (or uint8 0..255); ``nrow`` images per row
     (default ~sqrt(R)); ``scale`` integer nearest-neighbour upscaling.
     Returns uint8 (F, GH, GW) for C=1 or (F, GH, GW, 3) for C=3 (no F axis for a (R, D) input).
     """
@@ -80,6 +80,8 @@ def save_png(image, path) -> Path:
 
 
 def read_gif(path) -> np.ndarray:
-    """Decode a GIF to uint8 (F, H, W, C) (for checks and tests)."""
-    import imageio.v3 as iio
-    return iio.imread(path, index=None, extension=".gif")
+    """Decode a GIF to uint8 RGB (F, H, W, 3) (for checks and tests). Uses Pillow directly: imageio's
+    reader fails on greyscale GIFs (Pillow mode L has no palette)."""
+    from PIL import Image, ImageSequence
+    with Image.open(path) as im:
+        return np.stack([np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(im)])

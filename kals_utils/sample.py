@@ -23,7 +23,8 @@ class SampleResult:
     """Output of :func:`kaleidoscope` (all on the CPU).
 
     start: (N, D) start noise; final: (N, D) states after the last step; frames: (F, R, D) recorded
-    states of the first R chains at ``steps`` (F step numbers, 0 = the start noise).
+    states of the first R chains at ``steps`` (F step numbers, 0 = the start noise), float32 in
+    ``value_range`` or uint8 0..255 (``frame_dtype``).
     """
 
     start: torch.Tensor
@@ -31,6 +32,12 @@ class SampleResult:
     frames: torch.Tensor
     steps: list
     value_range: tuple
+
+
+def quantize(x: torch.Tensor, value_range=(0.0, 1.0)) -> torch.Tensor:
+    """Map values in ``value_range`` to uint8 0..255 (clipped, rounded)."""
+    lo, hi = value_range
+    return ((x.float() - lo) * (255.0 / (hi - lo))).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def _generator(device: torch.device, seed: int) -> torch.Generator:
@@ -81,6 +88,7 @@ def kaleidoscope(
     record: Optional[int] = None,
     start: Optional[torch.Tensor] = None,
     eps_schedule: Optional[Sequence[float]] = None,
+    frame_dtype: torch.dtype = torch.float32,
 ) -> SampleResult:
     """Run ``chains`` Markov chains of ``steps`` applications of the frozen ``model``.
 
@@ -88,7 +96,9 @@ def kaleidoscope(
     eps, jitter: between-step noise ``eps * xi``, xi zero-mean uniform[-1,1] or N(0,1).
     eps_schedule: optional per-step eps (length ``steps``), overriding ``eps``.
     every: record every k-th state (step 0 = start and the final step are always recorded).
-    record: how many chains to record (the first ones; default all) — frames take F*R*D floats.
+    record: how many chains to record (the first ones; default all) — frames take F*R*D values.
+    frame_dtype: ``torch.uint8`` stores frames quantised to 0..255 over the value range (4x less
+    memory, GIF-ready); float32 keeps them exact (for metrics).
     """
     cfg = config_of(model)
     lo, hi = cfg.value_range
@@ -115,18 +125,21 @@ def kaleidoscope(
     n = len(z)
     r = n if record is None else min(check_int("record", record, 0), n)
     rec_steps = [t for t in range(steps + 1) if t % every == 0 or t == steps]
-    frames = torch.empty((len(rec_steps), r, cfg.dim), device=device)
+    if frame_dtype not in (torch.float32, torch.uint8):
+        raise KalsError("frame_dtype must be torch.float32 or torch.uint8")
+    frames = torch.empty((len(rec_steps), r, cfg.dim), device=device, dtype=frame_dtype)
+    keep = (lambda v: quantize(v, (lo, hi))) if frame_dtype == torch.uint8 else (lambda v: v)
     gen = _generator(device, seed + 1)  # jitter stream, separate from the start noise
     was_training = model.training
     model.eval()
     start_z = z.clone()
-    frames[0] = z[:r]
+    frames[0] = keep(z[:r])
     k = 1
     y = z
     for t in range(1, steps + 1):
         y = model(z)
         if k < len(rec_steps) and rec_steps[k] == t:
-            frames[k] = y[:r]
+            frames[k] = keep(y[:r])
             k += 1
         e = eps_schedule[t - 1] if eps_schedule is not None else eps
         if e > 0 and t < steps:
