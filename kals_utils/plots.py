@@ -123,34 +123,45 @@ def fig_to_array(fig) -> np.ndarray:
 def walk_frames(model, train: torch.Tensor, result, title: str = "kaleidoscope", dpi: int = 80) -> np.ndarray:
     """One RGB frame per recorded step of a 1D or 2D walk (``result`` from ``kaleidoscope``).
 
-    The landscape is drawn once; only the chain markers move. Returns uint8 (F, H, W, 3).
+    The landscape is drawn once and kept as a background; per frame only the chain markers and the
+    step label are drawn on top of it (blitting). Returns uint8 (F, H, W, 3).
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from .models import config_of
     dim = config_of(model).dim
     if dim not in (1, 2):
         raise ValueError("walk_frames draws 1D/2D walks; use render.grid_frames for images")
-    start = result.frames[0]
+    start = result.frames[0].float()
+    draw = plot_1d if dim == 1 else plot_2d
+    fig = draw(model, train, noise=start, title=title)
+    fig.set_dpi(dpi)
+    axes = fig.axes[:2] if dim == 1 else fig.axes[:1]
+    style = dict(color=SAMPLE_COLOR, s=30 if dim == 1 else 22, zorder=5, edgecolors="white", linewidths=0.4,
+                 animated=True)
+    moving = [ax.scatter([], [], **style) for ax in axes]
+    label = axes[0].text(0.98, 0.03, "", transform=axes[0].transAxes, ha="right", va="bottom", animated=True,
+                         fontsize=10, bbox=dict(boxstyle="round", facecolor="white", alpha=0.8))
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()                       # lays out once (constrained layout) ...
+    fig.set_layout_engine("none")       # ... and keeps that layout for every frame
+    background = canvas.copy_from_bbox(fig.bbox)
     if dim == 1:
-        fig = plot_1d(model, train, noise=start, title=title)
-        fig.set_dpi(dpi)
-        ax = fig.axes[0]
         xs, ys = _curve(model, *_range_of(model))
-        moving = ax.scatter([], [], color=SAMPLE_COLOR, s=30, zorder=5)
-    else:
-        fig = plot_2d(model, train, noise=start, title=title)
-        fig.set_dpi(dpi)
-        ax = fig.axes[0]
-        moving = ax.scatter([], [], color=SAMPLE_COLOR, s=22, zorder=5, edgecolors="white", linewidths=0.4)
     out = []
     for t, state in zip(result.steps, result.frames):
-        p = state.cpu().numpy()
+        p = state.float().cpu().numpy()
+        canvas.restore_region(background)
         if dim == 1:
-            offsets = np.stack([p[:, 0], np.interp(p[:, 0], xs, ys)], axis=1)
+            fp = np.interp(p[:, 0], xs, ys)
+            moving[0].set_offsets(np.stack([p[:, 0], fp], axis=1))
+            moving[1].set_offsets(np.stack([p[:, 0], (fp - p[:, 0]) ** 2], axis=1))
         else:
-            offsets = p
-        moving.set_offsets(offsets)
-        ax.set_title(f"{title} — step {t}")
-        out.append(fig_to_array(fig))
+            moving[0].set_offsets(p)
+        label.set_text(f"step {t}")
+        for ax, artist in zip(axes, moving):
+            ax.draw_artist(artist)
+        axes[0].draw_artist(label)
+        out.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
     return np.stack(out)
 
 
@@ -161,4 +172,125 @@ def show_image(img: np.ndarray, ax=None, title: str = ""):
     ax.set_axis_off()
     if title:
         ax.set_title(title)
+    return fig
+
+
+def plot_images(x: torch.Tensor, image_shape, value_range, nrow: int = 8, ax=None, title: str = ""):
+    """Flat images ``x`` (N, D) in ``value_range`` as one grid (``nrow`` per row)."""
+    from .render import grid_frames
+    return show_image(grid_frames(x, image_shape, value_range, nrow=nrow), ax=ax, title=title)
+
+
+def plot_reconstructions(rec, image_shape, value_range, ax=None, title: str = "f(x) during training"):
+    """Rows: the training images, then f(x) of them after each recorded epoch
+    (``rec`` from ``experiments.train_with_reconstructions``)."""
+    from .render import grid_frames
+    rows = torch.cat([rec.originals[None], rec.images])
+    grid = grid_frames(rows.reshape(-1, rows.shape[-1]), image_shape, value_range, nrow=rows.shape[1])
+    labels = ["training x"] + [f"epoch {e}" for e in rec.epochs[:-1]] + [f"best (epoch {rec.epochs[-1]})"]
+    fig, ax = _axes(ax, size=(0.9 * rows.shape[1] + 1.5, 0.9 * len(rows)))
+    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+    step = grid.shape[0] / len(rows)
+    ax.set_yticks([step * (i + 0.5) for i in range(len(rows))], labels)
+    ax.set_xticks([])
+    ax.set_title(title)
+    return fig
+
+
+def plot_frames(frames: np.ndarray, steps, show=None, ncols: Optional[int] = None, title: str = "step"):
+    """Some of the uint8 ``frames`` (F, H, W[, 3]) of a walk (from ``pipeline.frames_of``), in rows of
+    ``ncols`` (default 4, or 2 for wide frames).
+
+    steps: the step number of each frame; show: the steps to draw (default: 4 spread over the walk,
+    first and last included; a step that was not recorded shows the nearest recorded one).
+    """
+    steps = list(steps)
+    h, w = frames.shape[1:3]
+    ncols = ncols or (2 if w > 1.5 * h else 4)
+    if show is None:
+        idx = sorted({int(round(i)) for i in np.linspace(0, len(steps) - 1, min(4, len(steps)))})
+    else:
+        idx = [int(np.argmin(np.abs(np.asarray(steps) - s))) for s in show]
+    ncols = min(ncols, len(idx))
+    nrows = -(-len(idx) // ncols)
+    cell = 8.0 / ncols if w > 1.5 * h else 4.0
+    fig, axes = new_figure(ncols, size=(cell, cell * h / w + 0.4), nrows=nrows)
+    axes = np.atleast_1d(axes)
+    for a, i in zip(axes, idx):
+        show_image(frames[i], ax=a, title=f"{title} {steps[i]}")
+    for a in axes[len(idx):]:
+        a.set_axis_off()
+    return fig
+
+
+def plot_trajectories(result, train: Optional[torch.Tensor] = None, ax=None, title: str = "chains"):
+    """1D walk: every chain's state against the step (start in red, last state in green, training
+    points as dashed lines). ``result`` from ``sample.kaleidoscope``."""
+    fig, ax = _axes(ax)
+    fr = result.frames[:, :, 0].numpy()
+    ax.plot(result.steps, fr, color="tab:blue", alpha=0.5, lw=1)
+    ax.scatter(np.zeros(fr.shape[1]) + result.steps[0], fr[0], color=NOISE_COLOR, s=16, zorder=3, label="start noise")
+    ax.scatter(np.zeros(fr.shape[1]) + result.steps[-1], fr[-1], color=SAMPLE_COLOR, s=16, zorder=3,
+               label="last state")
+    if train is not None:
+        for v in train[:, 0].cpu().numpy():
+            ax.axhline(v, color=TRAIN_COLOR, ls="--", lw=0.8)
+    ax.set(xlabel="step t", ylabel="z_t", title=title, ylim=result.value_range)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def plot_walk_2d(model, train: torch.Tensor, result, show=(0, 1, 2, 5), title: str = "step"):
+    """2D walk at a few steps: the loss heat map with the start noise (red) and the chain states at
+    that step (green). ``result`` from ``sample.kaleidoscope``."""
+    steps = list(result.steps)
+    show = [s for s in show if s in steps] or [steps[0], steps[-1]]
+    fig, axes = new_figure(len(show), size=(4.2, 3.6))
+    for a, s in zip(np.atleast_1d(axes), show):
+        plot_2d(model, train, noise=result.start, samples=result.frames[steps.index(s)], ax=a, title=f"{title} {s}")
+    return fig
+
+
+def plot_corner_loss(points, ax=None, paper: Optional[dict] = None, title: str = "loss at the cube's corners"):
+    """Corner loss against the number of training points n (log x), one line per dimension d;
+    ``paper`` ({d: {n: loss}}) adds the published values as dashed lines."""
+    fig, ax = _axes(ax)
+    for i, d in enumerate(sorted({p.dim for p in points})):
+        ps = sorted((p for p in points if p.dim == d), key=lambda p: p.n)
+        color = f"C{i}"
+        ax.plot([p.n for p in ps], [p.corner_loss for p in ps], "o-", color=color, label=f"d={d} (kals)")
+        if paper and d in paper:
+            ns = sorted(paper[d])
+            ax.plot(ns, [paper[d][n] for n in ns], "x--", color=color, alpha=0.6, label=f"d={d} (paper)")
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="number of training points n", ylabel="max over corners ‖c - f(c)‖² / d", title=title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_depth_sweep(rows, keys=("converged", "coverage", "median_nn", "attractor_fraction"), axes=None,
+                     title: str = ""):
+    """One panel per metric against depth L (rows from ``sweep.depth_sweep``, any number of data
+    sets and seeds): every run as a dot, the mean over seeds as a line, one colour per data set."""
+    labels = {"converged": "converged fraction", "coverage": "coverage", "median_nn": "median NN distance (RMS)",
+              "attractor_fraction": "attractor fraction"}
+    if axes is None:
+        fig, axes = new_figure(len(keys), size=(3.6, 3.0))
+    else:
+        fig = np.atleast_1d(axes)[0].figure
+    axes = np.atleast_1d(axes)
+    names = list(dict.fromkeys(r.get("data", "") for r in rows))
+    for i, name in enumerate(names):
+        rs = [r for r in rows if r.get("data", "") == name]
+        depths = sorted({r["depth"] for r in rs})
+        for ax, k in zip(axes, keys):
+            pts = [(r["depth"], r[k]) for r in rs if r.get(k) is not None]
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], color=f"C{i}", s=14, alpha=0.5)
+            means = [np.mean([r[k] for r in rs if r["depth"] == d and r.get(k) is not None]) for d in depths]
+            ax.plot(depths, means, "o-", color=f"C{i}", label=name)
+    for ax, k in zip(axes, keys):
+        ax.set(xlabel="depth L", ylabel=labels.get(k, k), title=labels.get(k, k))
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     return fig
