@@ -68,6 +68,15 @@ def check_in_range(x: torch.Tensor, value_range: tuple, what: str = "training da
                         f"[{lo:g}, {hi:g}]; {fix}")
 
 
+def make_adam(model: nn.Module, lr: float) -> torch.optim.Adam:
+    """Adam (betas 0.9/0.999); the fused kernel where this torch/device has one (one pass over the
+    weights instead of a dozen: ~1/3 of a CPU training step for the paper's MNIST net)."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
+
+
 @torch.no_grad()
 def full_loss(model: nn.Module, x: torch.Tensor, batch: int = 4096) -> float:
     """Mean squared error of f(x) vs x over all rows of ``x`` (N, D), in batches."""
@@ -118,7 +127,8 @@ def fit(
     resume: a ``TrainResult.train_state`` dict (last weights, Adam state, epoch, losses) to continue.
     callback(epoch, loss) is called after each epoch; ``should_stop()`` True ends training early
     (like Ctrl-C, status ``interrupted``). ``loss_fn(model, xb, generator)`` overrides the MSE
-    objective (recipes use it); it must return a scalar tensor.
+    objective (recipes use it); it must return a scalar tensor. With it the best weights and
+    ``losses`` are still judged on the plain MSE of the clean data, measured after each epoch.
     """
     epochs = check_int("epochs", epochs, 0)
     lr = check_float("learning rate", lr, 0.0, strict=True)
@@ -134,7 +144,7 @@ def fit(
     bs = min(bs, n)
     full_batch = bs >= n
 
-    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
+    opt = make_adam(model, lr)
     start, losses = 0, []
     best_loss, best_epoch, best_state = math.inf, 0, None
     if resume:
@@ -149,6 +159,7 @@ def fit(
     def snapshot():
         return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
+    plain_mse = loss_fn is None  # a custom objective is judged (best weights, losses) on the clean MSE
     if loss_fn is None:
         def loss_fn(m, xb, gen):
             return ((m(xb) - xb) ** 2).mean()
@@ -162,7 +173,7 @@ def fit(
         bar = tqdm(total=start + epochs, initial=start, disable=not progress, desc="fit f(x)≈x", leave=False)
         for epoch in range(start, start + epochs):
             gen.manual_seed(seed * 1_000_003 + epoch)
-            if full_batch:
+            if full_batch and plain_mse:
                 loss = loss_fn(model, x, gen)
                 value = float(loss.detach())  # measured at the weights *before* this step: exact for the best
                 if math.isfinite(value) and value < best_loss:
@@ -178,7 +189,7 @@ def fit(
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
-                value = full_loss(model, x)  # whole-set loss after the epoch, not a noisy batch's
+                value = full_loss(model, x)  # whole-set clean MSE after the epoch, not a batch's or a custom loss's
                 if math.isfinite(value) and value < best_loss:
                     best_loss, best_epoch, best_state = value, epoch + 1, snapshot()
             if not math.isfinite(value):
