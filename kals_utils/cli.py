@@ -148,7 +148,7 @@ def cmd_sample(args) -> int:
             np.savez_compressed(f, samples=res.final.numpy(), train=run.data.x.cpu().numpy(),
                                 start=res.start.numpy(), value_range=np.array(run.config.value_range),
                                 image_shape=np.array(run.config.image_shape or ()), steps=args.steps,
-                                eps=args.eps, **extra)
+                                eps=args.eps, seed=args.seed, noise=args.noise, **extra)
         print(f"samples written to {npz}")
     return 0
 

@@ -1,0 +1,495 @@
+"""Measure a kaleidoscope: burn-in, nearest training neighbours, coverage, class bias, novelty,
+Jacobian attractor stability, spurious fixed points, mixing (the corner loss is in
+``experiments``).
+
+Distances are RMS per coordinate (per pixel), ``||a - b|| / sqrt(D)``, on the data's own scale
+(its ``value_range``), so one tolerance means the same for 1 or 784 dimensions; every result says
+which tolerance it used. Functions take (N, D) tensors on any device, work in chunks, and return
+CPU tensors / plain numbers. Imports torch only.
+"""
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .errors import KalsError, check_float
+from .train import CONVERGED_TOL
+
+TOL = CONVERGED_TOL        # RMS distance under which a sample counts as a copy of / converged to a point
+BURN_TOL = 0.01            # mean RMS step size under which a walk counts as burnt in
+EXACT_MAX_DIM = 64         # exact Jacobian eigenvalues up to this D; power iteration above
+CHUNK = 1024
+CURVE_STEPS = (5, 10)      # steps whose converged fraction the summary reports
+
+
+def _float2d(x, what: str, device=None) -> torch.Tensor:
+    """(N, D) float32 tensor (a plain one, not an inference-mode tensor) on ``device``."""
+    x = torch.as_tensor(x)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise KalsError(f"{what} must be a 2D array (N, D); got shape {tuple(x.shape)}")
+    return x.detach().to(device=device, dtype=torch.float32).clone()
+
+
+def rms_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise RMS distance ``||a_i - b_i|| / sqrt(D)`` of two (N, D) tensors -> (N,)."""
+    return (a - b).pow(2).mean(dim=1).sqrt()
+
+
+# ---------------------------------------------------------------- nearest neighbours
+def nearest_neighbours(samples, train, chunk: int = CHUNK, exclude_self: bool = False) -> tuple:
+    """Nearest training point of every sample: (dist (N,), idx (N,)), dist RMS per coordinate.
+
+    samples (N, D), train (M, D), on the device of ``train``. Squared distances come from one
+    matrix product per chunk; the chosen neighbour's distance is then recomputed exactly, so copies
+    read as 0 (not as rounding noise). ``exclude_self``: samples *are* train (leave-one-out).
+    """
+    train = _float2d(train, "train")
+    samples = _float2d(samples, "samples", train.device)
+    if samples.shape[1] != train.shape[1]:
+        raise KalsError(f"samples have D={samples.shape[1]} but the training set has D={train.shape[1]}; "
+                        "they must come from the same data set")
+    if len(train) == 0 or (exclude_self and len(train) < 2):
+        raise KalsError("nearest neighbours need at least one (two for leave-one-out) training points")
+    sq_t = train.pow(2).sum(dim=1)
+    chunk = max(1, min(chunk, 2 ** 24 // len(train)))  # at most 16M distances in memory at once
+    dists, idxs = [], []
+    for i in range(0, len(samples), chunk):
+        s = samples[i:i + chunk]
+        d2 = s.pow(2).sum(dim=1, keepdim=True) - 2 * s @ train.T + sq_t
+        if exclude_self:
+            rows = torch.arange(len(s), device=d2.device)
+            d2[rows, rows + i] = float("inf")
+        idx = d2.argmin(dim=1)
+        dists.append(rms_distance(s, train[idx]))
+        idxs.append(idx)
+    return torch.cat(dists).cpu(), torch.cat(idxs).cpu()
+
+
+def coverage(idx: torch.Tensor, n_train: int, mask: Optional[torch.Tensor] = None) -> float:
+    """Distinct training points reached / min(#samples, n_train). ``mask`` (N,) bool: count only
+    those samples (e.g. the converged ones; the denominator stays min(#samples, n_train))."""
+    n = len(idx)
+    if n == 0 or n_train == 0:
+        return float("nan")
+    hit = idx if mask is None else idx[mask]
+    return len(torch.unique(hit)) / min(n, n_train)
+
+
+@dataclass
+class ClassBias:
+    """Class histogram of the samples' nearest training points vs the training set's.
+
+    sample, train: (C,) fractions; tv: total-variation distance 0.5 * sum |sample - train| in
+    [0, 1]; top: the most over-represented class and its ratio sample / train.
+    """
+
+    sample: list
+    train: list
+    tv: float
+    top: int
+    top_ratio: float
+
+
+def class_histogram(idx: torch.Tensor, labels, n_classes: Optional[int] = None) -> ClassBias:
+    """Class bias of samples whose nearest training points are ``idx`` (N,), labels (M,) ints."""
+    labels = torch.as_tensor(labels).long().cpu()
+    k = int(n_classes or int(labels.max()) + 1)
+    train = torch.bincount(labels, minlength=k).double()
+    sample = torch.bincount(labels[idx.cpu().long()], minlength=k).double()
+    train, sample = train / train.sum(), sample / max(1.0, float(sample.sum()))
+    ratio = torch.where(train > 0, sample / train.clamp_min(1e-12), torch.zeros_like(train))
+    top = int(ratio.argmax())
+    return ClassBias(sample=sample.tolist(), train=train.tolist(), tv=0.5 * float((sample - train).abs().sum()),
+                     top=top, top_ratio=float(ratio[top]))
+
+
+def data_spread(train, chunk: int = CHUNK) -> float:
+    """Median RMS distance from each training point to its nearest *other* training point (nan if N < 2)."""
+    if len(train) < 2:
+        return float("nan")
+    return float(nearest_neighbours(train, train, chunk, exclude_self=True)[0].median())
+
+
+@dataclass
+class Novelty:
+    """Are samples new points or copies? ``median_ratio`` = median sample NN distance / ``spread``
+    (the median distance between a training point and its nearest other training point).
+
+    ratio ~ 0: copies of training points; ~ 1: as far from the training set as the training points
+    are from each other (new points on the data's scale, or blur); >> 1: off the data.
+    copies: fraction of samples within ``tol`` of a training point.
+    """
+
+    spread: float
+    median_ratio: float
+    copies: float
+    tol: float
+
+
+def novelty(nn_dist: torch.Tensor, train, tol: float = TOL, spread: Optional[float] = None) -> Novelty:
+    """Novelty of samples with nearest-neighbour RMS distances ``nn_dist`` (N,) to ``train`` (M, D)."""
+    spread = data_spread(train) if spread is None else spread
+    ratio = float(nn_dist.median()) / spread if spread and spread == spread and spread > 0 else float("nan")
+    return Novelty(spread=spread, median_ratio=ratio, copies=float((nn_dist < tol).float().mean()), tol=tol)
+
+
+# ---------------------------------------------------------------- burn-in
+@dataclass
+class BurnIn:
+    """Mean RMS step size of the chains between recorded frames, and the burn-in estimate.
+
+    steps: (F,) recorded step numbers; step_size: (F-1,) mean over chains of the RMS distance
+    between successive recorded frames, divided by their step gap (frames every k-th step give the
+    average move per step); burn_in: first recorded step from which the step size stays below
+    ``tol`` (None: never within the walk).
+    """
+
+    steps: list
+    step_size: list
+    burn_in: Optional[int]
+    tol: float
+
+
+def burn_in(frames: torch.Tensor, steps=None, tol: float = BURN_TOL) -> BurnIn:
+    """Burn-in of a walk from its frames (F, R, D) (``SampleResult.frames``, ``.steps``)."""
+    frames = torch.as_tensor(frames).float()
+    if frames.ndim != 3 or len(frames) < 2:
+        raise KalsError(f"burn-in needs frames (F >= 2, R, D); got shape {tuple(frames.shape)}")
+    steps = list(range(len(frames))) if steps is None else [int(s) for s in steps]
+    if len(steps) != len(frames) or any(b <= a for a, b in zip(steps, steps[1:])):
+        raise KalsError(f"burn-in needs one increasing step number per frame; got {len(steps)} for {len(frames)} frames")
+    gap = torch.tensor([b - a for a, b in zip(steps, steps[1:])], dtype=torch.float32)
+    size = (frames[1:] - frames[:-1]).pow(2).mean(dim=2).sqrt().mean(dim=1).cpu() / gap
+    above = (size >= tol).nonzero()
+    first_ok = 0 if len(above) == 0 else int(above[-1]) + 1  # index into size; frame index is +1
+    b = steps[first_ok] if first_ok < len(size) else None
+    return BurnIn(steps=steps, step_size=size.tolist(), burn_in=b, tol=tol)
+
+
+# ---------------------------------------------------------------- Jacobians and fixed points
+@torch.no_grad()
+def residual(model: nn.Module, z, chunk: int = 4096) -> torch.Tensor:
+    """RMS ||f(z) - z|| per row of ``z`` (N, D): 0 at a fixed point of f. Returns (N,) on the CPU."""
+    dev = next(model.parameters()).device
+    z = _float2d(z, "z", dev)
+    return torch.cat([rms_distance(model(z[i:i + chunk]), z[i:i + chunk]) for i in range(0, len(z), chunk)]).cpu()
+
+
+def jacobians(model: nn.Module, x, chunk: int = 256) -> torch.Tensor:
+    """Exact Jacobians of f at each row of ``x`` (N, D): (N, D, D), ``J[n, i, j] = d f_i / d x_j``.
+
+    Uses ``torch.func.vmap(torch.func.jacrev(f))``; memory N*D*D, so meant for small D.
+    """
+    dev = next(model.parameters()).device
+    x = _float2d(x, "x", dev)
+    jac = torch.func.vmap(torch.func.jacrev(lambda z: model(z[None])[0]))
+    return torch.cat([jac(x[i:i + chunk]).detach() for i in range(0, len(x), chunk)]).cpu()
+
+
+def _unit(v: torch.Tensor) -> tuple:
+    n = v.norm(dim=1, keepdim=True)
+    return v / n.clamp_min(1e-30), n[:, 0]
+
+
+def power_radius(model: nn.Module, x, iters: int = 100, seed: int = 0, chunk: int = CHUNK) -> torch.Tensor:
+    """Estimate of the spectral radius of J_f at each row of ``x`` (N, D) by power iteration with
+    Jacobian-vector products (``torch.func.jvp``; f acts row by row, so one batched jvp gives
+    J_n v_n for every row at once).
+
+    What it computes: the geometric mean of the growth factors ||J v_k|| / ||v_k|| over the second
+    half of ``iters`` steps from a random start, i.e. ~ ||J^k v||^(1/k). For a generic start this
+    tends to |lambda_max| whether the dominant eigenvalue is real or a complex pair, but it
+    converges slowly when two eigenvalue magnitudes are close, and for a defective J (Jordan blocks)
+    it over-estimates at finite k. Treat it as an estimate; :func:`spectral_norm` is a rigorous
+    upper bound (rho <= ||J||_2).
+    """
+    dev = next(model.parameters()).device
+    x = _float2d(x, "x", dev)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    out = []
+    keep = max(1, iters // 2)
+    for i in range(0, len(x), chunk):
+        xc = x[i:i + chunk]
+        v, _ = _unit(torch.randn(xc.shape, generator=g).to(dev))
+        logs = []
+        for _ in range(iters):
+            _, jv = torch.func.jvp(model, (xc,), (v,))
+            v, growth = _unit(jv.detach())
+            logs.append(growth.clamp_min(1e-30).log())
+        out.append(torch.stack(logs[-keep:]).mean(dim=0).exp())
+    return torch.cat(out).cpu()
+
+
+def spectral_norm(model: nn.Module, x, iters: int = 50, seed: int = 0, chunk: int = CHUNK) -> torch.Tensor:
+    """Largest singular value ||J_f||_2 at each row of ``x`` (N, D), by power iteration on J^T J
+    (``torch.func.jvp`` then ``torch.func.vjp``). Always >= the spectral radius, so a point with
+    norm < 1 is certainly a stable attractor (f is a local contraction there)."""
+    dev = next(model.parameters()).device
+    x = _float2d(x, "x", dev)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    out = []
+    for i in range(0, len(x), chunk):
+        xc = x[i:i + chunk]
+        _, vjp_fn = torch.func.vjp(model, xc)
+        v, _ = _unit(torch.randn(xc.shape, generator=g).to(dev))
+        sigma = torch.zeros(len(xc), device=dev)
+        for _ in range(iters):
+            _, jv = torch.func.jvp(model, (xc,), (v,))
+            sigma = jv.detach().norm(dim=1)
+            v, _ = _unit(vjp_fn(jv)[0].detach())
+        out.append(sigma)
+    return torch.cat(out).cpu()
+
+
+def spectral_radius(model: nn.Module, x, method: str = "auto", iters: int = 100, seed: int = 0) -> tuple:
+    """Spectral radius of J_f at each row of ``x`` (N, D) -> ((N,) radii, method used).
+
+    ``exact``: max |eigenvalue| of the exact Jacobian (``torch.linalg.eigvals``); ``power``:
+    :func:`power_radius` (an estimate, see there); ``auto``: exact for D <= EXACT_MAX_DIM.
+    """
+    if method not in ("auto", "exact", "power"):
+        raise KalsError(f"unknown Jacobian method {method!r}; choose auto, exact or power")
+    dim = torch.as_tensor(x).reshape(len(x), -1).shape[1]
+    if method == "exact" or (method == "auto" and dim <= EXACT_MAX_DIM):
+        J = jacobians(model, x).double()
+        return torch.linalg.eigvals(J).abs().max(dim=1).values.float(), "exact"
+    return power_radius(model, x, iters=iters, seed=seed), "power"
+
+
+@dataclass
+class Attractors:
+    """Which training points are stable attractors of f.
+
+    radius (N,): spectral radius of J_f at each point (``method``: exact or power estimate);
+    norm (N,): spectral norm (upper bound on radius), or None; residual (N,): RMS ||f(x) - x||;
+    stable (N,) bool: fixed (residual < tol) and radius < 1. fraction = stable.mean().
+    """
+
+    radius: torch.Tensor
+    residual: torch.Tensor
+    stable: torch.Tensor
+    fraction: float
+    method: str
+    tol: float
+    norm: Optional[torch.Tensor] = None
+    index: Optional[torch.Tensor] = None  # rows of the training set that were checked
+
+
+def attractor_stability(model: nn.Module, train, tol: float = TOL, method: str = "auto",
+                        max_points: Optional[int] = None, seed: int = 0, with_norm: bool = False,
+                        iters: int = 100) -> Attractors:
+    """Jacobian test (Radhakrishnan et al. 2020) at the training points ``train`` (N, D): a point is
+    a stable attractor if it is a fixed point (RMS ||f(x)-x|| < tol) and rho(J_f(x)) < 1.
+    ``max_points``: check a seeded random subset of at most that many points (large data sets)."""
+    train = _float2d(train, "train")
+    index = None
+    if max_points is not None and len(train) > max_points:
+        g = torch.Generator().manual_seed(seed)
+        index = torch.randperm(len(train), generator=g)[:max_points].sort().values
+        train = train[index]
+    radius, used = spectral_radius(model, train, method=method, iters=iters, seed=seed)
+    res = residual(model, train)
+    stable = (res < tol) & (radius < 1)
+    norm = spectral_norm(model, train, iters=max(20, iters // 2), seed=seed) if with_norm else None
+    return Attractors(radius=radius, residual=res, stable=stable, fraction=float(stable.float().mean()),
+                      method=used, tol=tol, norm=norm, index=index)
+
+
+@dataclass
+class SpuriousFixedPoints:
+    """Chains that stopped (RMS ||f(z)-z|| < ``fixed_tol``) at least ``tol`` away from every
+    training point.
+
+    fraction: of all samples; centres (K, D): distinct spurious fixed points (samples grouped
+    greedily within ``tol``); counts (K,): samples at each.
+    """
+
+    fraction: float
+    centres: torch.Tensor
+    counts: list
+    tol: float
+    fixed_tol: float = BURN_TOL
+
+
+def spurious_fixed_points(model: nn.Module, samples, train, tol: float = TOL, fixed_tol: float = BURN_TOL,
+                          nn_dist: Optional[torch.Tensor] = None) -> SpuriousFixedPoints:
+    """Find chains that stopped at a fixed point of f (they move less than ``fixed_tol`` per step)
+    at least ``tol`` away from every training point."""
+    samples = _float2d(samples, "samples")
+    if nn_dist is None:
+        nn_dist = nearest_neighbours(samples, train)[0]
+    samples = samples.cpu()
+    mask = (residual(model, samples) < fixed_tol) & (nn_dist >= tol)
+    pts = samples[mask]
+    centres, counts = [], []
+    while len(pts):
+        near = rms_distance(pts, pts[:1].expand_as(pts)) < tol
+        centres.append(pts[near].mean(dim=0))
+        counts.append(int(near.sum()))
+        pts = pts[~near]
+    c = torch.stack(centres) if centres else torch.empty((0, samples.shape[1]))
+    order = sorted(range(len(counts)), key=lambda k: -counts[k])
+    return SpuriousFixedPoints(fraction=float(mask.float().mean()) if len(mask) else float("nan"),
+                               centres=c[order] if len(order) else c, counts=[counts[k] for k in order], tol=tol,
+                               fixed_tol=fixed_tol)
+
+
+# ---------------------------------------------------------------- mixing
+@dataclass
+class Mixing:
+    """How chains move between attractors (training points) during a walk.
+
+    counts (K, K): hops from attractor i to attractor j (i != j) between successive visits (frames
+    more than ``tol`` from every training point are "in between" and skipped); hops (R,): hops per
+    chain; visited (R,): distinct attractors each chain visited; occupancy (K,): fraction of the
+    attributed frame-states at each attractor; unassigned: fraction of frame-states in between;
+    hop_rate: hops per chain per step after ``burn``.
+    """
+
+    counts: torch.Tensor
+    hops: torch.Tensor
+    visited: torch.Tensor
+    occupancy: torch.Tensor
+    unassigned: float
+    hop_rate: float
+    tol: float
+
+
+def transition_counts(frames, train, steps=None, tol: float = TOL, burn: int = 0) -> Mixing:
+    """Attractor hops of a walk: frames (F, R, D) (every step recorded is best), train (K, D).
+
+    ``burn``: ignore recorded steps < burn; make it cover the burn-in, else a chain that lingers
+    near one point and then drifts to another (possible even with eps = 0) counts as a hop.
+    ``steps``: the frames' step numbers (default 0..F-1).
+    """
+    frames = torch.as_tensor(frames).float()
+    if frames.ndim != 3:
+        raise KalsError(f"mixing needs frames (F, R, D); got shape {tuple(frames.shape)}")
+    steps = list(range(len(frames))) if steps is None else [int(s) for s in steps]
+    keep = [k for k, s in enumerate(steps) if s >= burn]
+    frames = frames[keep]
+    f, r, d = frames.shape
+    k = len(train)
+    dist, idx = nearest_neighbours(frames.reshape(f * r, d), train)
+    state = torch.where(dist < tol, idx, torch.full_like(idx, -1)).reshape(f, r)
+    counts = torch.zeros((k, k), dtype=torch.long)
+    hops = torch.zeros(r, dtype=torch.long)
+    visited = torch.zeros(r, dtype=torch.long)
+    for c in range(r):
+        seq = state[:, c]
+        seq = seq[seq >= 0]
+        visited[c] = len(torch.unique(seq))
+        if len(seq) > 1:
+            change = seq[1:] != seq[:-1]
+            src, dst = seq[:-1][change], seq[1:][change]
+            counts.index_put_((src, dst), torch.ones_like(src), accumulate=True)
+            hops[c] = int(change.sum())
+    assigned = state[state >= 0]
+    occupancy = torch.bincount(assigned, minlength=k).double() / max(1, len(assigned))
+    span = (steps[keep[-1]] - steps[keep[0]]) if len(keep) > 1 else 0
+    return Mixing(counts=counts, hops=hops, visited=visited, occupancy=occupancy.float(),
+                  unassigned=float((state < 0).float().mean()), hop_rate=float(hops.sum()) / max(1, r * span), tol=tol)
+
+
+# ---------------------------------------------------------------- everything at once
+@dataclass
+class Evaluation:
+    """All metrics for one set of final samples (see :func:`evaluate_samples`).
+
+    nn_dist, nn_idx: (N,) per sample; converged: fraction with nn_dist < tol; coverage: distinct
+    nearest training points / min(N, M); coverage_converged: the same counting converged samples
+    only; median_nn: median nn_dist; value_range: the data's scale for every distance.
+    """
+
+    n_samples: int
+    n_train: int
+    dim: int
+    tol: float
+    value_range: tuple
+    converged: float
+    coverage: float
+    coverage_converged: float
+    median_nn: float
+    novelty: Novelty
+    nn_dist: torch.Tensor = field(repr=False)
+    nn_idx: torch.Tensor = field(repr=False)
+    classes: Optional[ClassBias] = None
+    attractors: Optional[Attractors] = field(default=None, repr=False)
+    spurious: Optional[SpuriousFixedPoints] = field(default=None, repr=False)
+    burn: Optional[BurnIn] = field(default=None, repr=False)
+    convergence: Optional[list] = field(default=None, repr=False)  # converged fraction per recorded step
+
+    def summary(self) -> dict:
+        """Flat dict of numbers (JSON-ready)."""
+        out = {"samples": self.n_samples, "train": self.n_train, "dim": self.dim, "tol": self.tol,
+               "value_range": list(self.value_range), "converged": self.converged, "coverage": self.coverage,
+               "coverage_converged": self.coverage_converged, "median_nn": self.median_nn,
+               "mean_nn": float(self.nn_dist.mean()), "spread": self.novelty.spread,
+               "novelty": self.novelty.median_ratio, "copies": self.novelty.copies}
+        if self.classes is not None:
+            out.update(class_tv=self.classes.tv, class_top=self.classes.top, class_top_ratio=self.classes.top_ratio,
+                       class_hist=self.classes.sample, class_hist_train=self.classes.train)
+        if self.attractors is not None:
+            a = self.attractors
+            out.update(attractor_fraction=a.fraction, attractors_checked=len(a.radius), jacobian=a.method,
+                       radius_median=float(a.radius.median()), radius_max=float(a.radius.max()),
+                       train_fixed=float((a.residual < a.tol).float().mean()))
+            if a.norm is not None:
+                out.update(norm_median=float(a.norm.median()), norm_max=float(a.norm.max()))
+        if self.spurious is not None:
+            out.update(spurious=self.spurious.fraction, spurious_points=len(self.spurious.counts))
+        if self.burn is not None:
+            out.update(burn_in=self.burn.burn_in, burn_tol=self.burn.tol, final_step_size=self.burn.step_size[-1])
+            for t in CURVE_STEPS:
+                if t in self.burn.steps and self.convergence is not None:
+                    out[f"converged_at_{t}"] = self.convergence[self.burn.steps.index(t)]
+        return out
+
+
+def evaluate_samples(samples, train, labels=None, model: Optional[nn.Module] = None, frames=None, steps=None,
+                     tol: float = TOL, burn_tol: float = BURN_TOL, value_range=(0.0, 1.0), method: str = "auto",
+                     max_points: Optional[int] = 1000, with_norm: bool = False, seed: int = 0) -> Evaluation:
+    """Every metric for final ``samples`` (N, D) against ``train`` (M, D) in ``value_range``.
+
+    labels (M,): class labels of the training set (class histogram). model: f, for attractor
+    stability of (at most ``max_points``) training points and spurious fixed points. frames, steps:
+    the recorded walk (F, R, D), for the burn-in curve and the converged fraction per recorded step.
+    """
+    tol = check_float("tolerance", tol, 0.0, strict=True)
+    dev = next(model.parameters()).device if model is not None else None
+    train = _float2d(train, "train", dev)
+    samples = _float2d(samples, "samples", dev)
+    if len(samples) == 0:
+        raise KalsError("no samples to evaluate; sample at least one chain")
+    dist, idx = nearest_neighbours(samples, train)
+    conv = dist < tol
+    ev = Evaluation(n_samples=len(samples), n_train=len(train), dim=train.shape[1], tol=tol,
+                    value_range=tuple(float(v) for v in value_range), converged=float(conv.float().mean()),
+                    coverage=coverage(idx, len(train)), coverage_converged=coverage(idx, len(train), conv),
+                    median_nn=float(dist.median()), novelty=novelty(dist, train, tol), nn_dist=dist, nn_idx=idx)
+    if labels is not None and len(labels):
+        labels = torch.as_tensor(labels)
+        if len(labels) != len(train):
+            raise KalsError(f"{len(labels)} labels for {len(train)} training points; they must match")
+        ev.classes = class_histogram(idx, labels)
+    if model is not None:
+        ev.attractors = attractor_stability(model, train, tol, method, max_points, seed, with_norm)
+        ev.spurious = spurious_fixed_points(model, samples, train, tol, burn_tol, dist)
+    if frames is not None:
+        ev.burn = burn_in(frames, steps, burn_tol)
+        frames = torch.as_tensor(frames)
+        d_all = nearest_neighbours(frames.reshape(-1, frames.shape[-1]), train)[0]
+        ev.convergence = (d_all.reshape(frames.shape[:2]) < tol).float().mean(dim=1).tolist()
+    return ev
+
+
+def nearest_pairs(samples, train, idx: torch.Tensor, k: int = 8) -> torch.Tensor:
+    """(2k, D): the first k samples, each followed by its nearest training point, for a grid with
+    two images per row (sample | nearest training image), e.g. ``render.grid_frames(.., nrow=2)``."""
+    samples, train = _float2d(samples, "samples"), _float2d(train, "train")
+    k = min(k, len(samples))
+    return torch.stack([samples[:k], train[idx[:k].long()]], dim=1).reshape(2 * k, -1)
