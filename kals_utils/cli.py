@@ -15,6 +15,7 @@ from .errors import KalsError
 from .files import atomic_path, ensure_writable
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+RECIPE_NAMES = ("paper", "improved")  # = kals_utils.recipes.RECIPES (a test checks they agree)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: full batch)")
     p.add_argument("--resume", default=None, help="continue training from this checkpoint (optimiser state included)")
+    p.add_argument("--recipe", choices=RECIPE_NAMES, default=None,
+                   help="paper (default: the paper's procedure) or improved (denoising training + data-covariance "
+                        "start noise); stored in the checkpoint, so `sample` uses it too")
     p.add_argument("--out", required=True, help="checkpoint file to write")
     _common(p)
 
@@ -58,11 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chains", type=int, default=100, help="number of chains (default 100)")
     p.add_argument("--steps", type=int, default=100, help="applications of f (default 100)")
     p.add_argument("--every", type=int, default=1, help="record every k-th step (default 1)")
-    p.add_argument("--noise", default="uniform", help="start noise: uniform|normal (default uniform)")
+    p.add_argument("--noise", default="uniform",
+                   help="start noise: uniform|normal (default uniform; the improved recipe starts from the data's covariance)")
     p.add_argument("--eps", type=float, default=0.0, help="between-step zero-mean noise scale (default 0)")
     p.add_argument("--gif", default=None, help="write the walk as a GIF here")
     p.add_argument("--fps", type=float, default=8.0, help="GIF frames per second (default 8)")
     p.add_argument("--save-samples", default=None, help="write final samples + training set to this .npz")
+    p.add_argument("--recipe", choices=RECIPE_NAMES, default=None,
+                   help="how to sample: paper or improved (default: the recipe stored in the checkpoint)")
     _common(p)
 
     p = sub.add_parser("evaluate", help="measure saved samples: convergence, coverage, novelty, attractors, burn-in")
@@ -98,7 +105,7 @@ def cmd_train(args) -> int:
     from .pipeline import save_run, train_run
     out = ensure_writable(args.out)
     data, out_act = _data_for(args)
-    epochs, resume = args.epochs, None
+    epochs, resume, recipe = args.epochs, None, args.recipe or "paper"
     if args.resume:
         ck = load_checkpoint(args.resume)
         c = ck.config
@@ -108,15 +115,16 @@ def cmd_train(args) -> int:
         if not ck.train_state:
             raise KalsError(f"{args.resume} holds no training state to resume from")
         resume = ck.train_state
+        recipe = args.recipe or c.recipe  # keep training the way it started unless told otherwise
         epochs = args.epochs - int(resume["epoch"])  # --epochs is the total, as in the first run
         if epochs <= 0:
             raise KalsError(f"{args.resume} already has {resume['epoch']} epochs; pass --epochs larger than that")
     t0 = time.time()
-    print(f"training L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) for {epochs} epochs "
-          "(Ctrl-C stops and keeps the best weights)", flush=True)
+    print(f"training L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) for {epochs} epochs, "
+          f"recipe {recipe} (Ctrl-C stops and keeps the best weights)", flush=True)
     run = train_run(data, args.depth, args.width, epochs=epochs, lr=args.lr, batch_size=args.batch_size,
                     seed=args.seed, device=args.device, out_act=out_act, progress=not args.no_progress,
-                    resume=resume)
+                    resume=resume, recipe=recipe)
     save_run(run, out)
     r = run.result
     print(f"trained in {time.time() - t0:.1f}s — {r.report()}")
@@ -135,10 +143,11 @@ def cmd_sample(args) -> int:
     npz = ensure_writable(args.save_samples) if args.save_samples else None
     run = load_run(args.checkpoint, device=args.device)
     record = GIF_CHAINS if run.config.image_shape is not None else None
+    recipe = args.recipe or run.config.recipe
     res = sample_run(run, chains=args.chains, steps=args.steps, every=args.every, noise=args.noise,
-                     eps=args.eps, seed=args.seed, record=record)
+                     eps=args.eps, seed=args.seed, record=record, recipe=recipe)
     print(f"sampled {args.chains} chains x {args.steps} steps from {args.checkpoint} "
-          f"({run.config.dataset}, L={run.config.depth}, H={run.config.width})")
+          f"({run.config.dataset}, L={run.config.depth}, H={run.config.width}, recipe {recipe})")
     if gif:
         export_gif(run, res, gif, fps=args.fps)
         print(f"GIF written to {gif} ({len(res.steps)} frames)")
@@ -148,7 +157,7 @@ def cmd_sample(args) -> int:
             np.savez_compressed(f, samples=res.final.numpy(), train=run.data.x.cpu().numpy(),
                                 start=res.start.numpy(), value_range=np.array(run.config.value_range),
                                 image_shape=np.array(run.config.image_shape or ()), steps=args.steps,
-                                eps=args.eps, seed=args.seed, noise=args.noise, **extra)
+                                eps=args.eps, seed=args.seed, noise=args.noise, recipe=recipe, **extra)
         print(f"samples written to {npz}")
     return 0
 

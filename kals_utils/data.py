@@ -96,24 +96,46 @@ def _resize_u8(u8: torch.Tensor, size: Optional[int]) -> torch.Tensor:
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
-def _missing_message(name: str, root: Path, layout: str, err: Exception) -> str:
-    return (f"{name} is not under {root} and could not be downloaded ({type(err).__name__}). "
-            f"Put the files here: {layout} — or run once with internet and download=True")
+def _missing_message(name: str, root: Path, layout: str, err: Exception, download: bool = True) -> str:
+    why = f"could not be downloaded ({type(err).__name__})" if download else "download=False"
+    return (f"{name} is not under {root} ({why}). Put the files here: {layout} — "
+            "or run once with internet and download=True")
 
 
 @contextmanager
 def _maybe_skip_md5(dataset_cls, verify: bool):
     """torchvision checks CIFAR/CelebA files by MD5; ``verify=False`` checks only that they exist
-    (for re-packed copies and small test files, as torchvision's own tests do)."""
+    (for re-packed copies and small test files). Like torchvision's own tests, this patches the
+    ``check_integrity`` its dataset module calls (CIFAR also checks ``batches.meta`` through it)."""
     if verify:
         yield
         return
-    original = dataset_cls._check_integrity
-    dataset_cls._check_integrity = lambda self: True
+    import importlib
+    module = importlib.import_module(dataset_cls.__module__)
+    original = module.check_integrity
+    module.check_integrity = lambda fpath, md5=None: os.path.isfile(fpath)
     try:
         yield
     finally:
-        dataset_cls._check_integrity = original
+        module.check_integrity = original
+
+
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+               "t10k-labels-idx1-ubyte")
+
+
+def _gunzip_missing(folder: Path) -> None:
+    """Unpack ``NAME.gz`` next to a missing IDX file ``NAME`` (re-packed copies, e.g. Debian's, have
+    other MD5s than torchvision's downloads, so torchvision would try to download them again)."""
+    import gzip
+    import shutil
+    for name in MNIST_FILES:
+        raw, gz = folder / name, folder / f"{name}.gz"
+        if not raw.is_file() and gz.is_file():
+            tmp = folder / f"{name}.part"
+            with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.replace(tmp, raw)
 
 
 def _load_mnist_like(cls_name: str, root: Path, download: bool):
@@ -121,10 +143,12 @@ def _load_mnist_like(cls_name: str, root: Path, download: bool):
     cls = getattr(torchvision.datasets, cls_name)
     folder = root / cls.__name__ / "raw"
     try:
+        if folder.is_dir():
+            _gunzip_missing(folder)
         ds = cls(str(root), train=True, download=download)
     except Exception as e:  # offline download, missing files
-        files = "train-images-idx3-ubyte and train-labels-idx1-ubyte (or their .gz)"
-        raise KalsError(_missing_message(cls_name, root, f"{folder}/ with {files}", e)) from None
+        files = ", ".join(MNIST_FILES) + " (or the same names + .gz)"
+        raise KalsError(_missing_message(cls_name, root, f"{folder}/ with {files}", e, download)) from None
     u8 = ds.data.unsqueeze(1)  # (N, 1, 28, 28)
     return u8, ds.targets.clone(), list(ds.classes)
 
@@ -136,8 +160,9 @@ def _load_cifar(root: Path, download: bool, verify: bool, classes: Sequence[int]
         with _maybe_skip_md5(cls, verify):
             ds = cls(str(root), train=True, download=download)
     except Exception as e:
-        layout = f"{root}/cifar-10-batches-py/ with data_batch_1 … data_batch_5 and batches.meta"
-        raise KalsError(_missing_message("CIFAR-10", root, layout, e)) from None
+        layout = (f"{root}/cifar-10-batches-py/ with data_batch_1 … data_batch_5, test_batch and batches.meta "
+                  "(MD5-checked; for a re-packed copy set KALS_SKIP_MD5=1)")
+        raise KalsError(_missing_message("CIFAR-10", root, layout, e, download)) from None
     targets = torch.tensor(ds.targets)
     keep = torch.isin(targets, torch.tensor(list(classes)))
     u8 = torch.from_numpy(ds.data).permute(0, 3, 1, 2)[keep]  # (N, 3, 32, 32)
@@ -198,7 +223,7 @@ def _load_celeba(root: Path, download: bool, verify: bool, subset, seed, size):
         layout = (f"{root}/celeba/ with img_align_celeba/ (the JPEGs), list_eval_partition.txt, "
                   "identity_CelebA.txt, list_attr_celeba.txt, list_bbox_celeba.txt, "
                   "list_landmarks_align_celeba.txt — or point at the JPEG folder with folder:PATH")
-        raise KalsError(_missing_message("CelebA", root, layout, e)) from None
+        raise KalsError(_missing_message("CelebA", root, layout, e, download)) from None
     idx = select_subset(len(ds.filename), subset, seed, "CelebA train split")
     folder = Path(ds.root) / ds.base_folder / "img_align_celeba"
     u8 = _decode_images([folder / ds.filename[i] for i in idx], size or 32)

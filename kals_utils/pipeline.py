@@ -17,8 +17,9 @@ from .data import Data
 from .device import pick_device
 from .errors import KalsError
 from .models import act_for_range, build_mlp
+from .recipes import get_recipe, recipe_loss, sample_with
 from .render import grid_frames, save_gif
-from .sample import SampleResult, kaleidoscope
+from .sample import SampleResult
 from .train import TrainResult, check_in_range, fit
 
 GIF_CHAINS = 48  # chains shown in an image GIF (a 8x6 grid)
@@ -47,14 +48,19 @@ def make_config(data: Data, depth: int, width: int, out_act: Optional[str] = Non
 def train_run(data: Data, depth: int, width: int, epochs: int = 2000, lr: float = 1e-3,
               batch_size: Optional[int] = None, seed: int = 0, device="auto", out_act: Optional[str] = None,
               progress: bool = True, resume: Optional[dict] = None, model: Optional[nn.Module] = None,
-              **fit_kw) -> Run:
+              recipe: str = "paper", **fit_kw) -> Run:
     """Build an L x H model for ``data`` (weights from ``seed``) and fit it; returns a :class:`Run`.
 
-    ``resume``: a checkpoint's ``train_state`` to continue from. ``fit_kw`` go to :func:`train.fit`
-    (callback, should_stop, loss_fn).
+    ``recipe``: a name from :data:`recipes.RECIPES` (``paper``: plain MSE; ``improved``: its own
+    training objective); it is stored in the config, so sampling uses it too. ``resume``: a
+    checkpoint's ``train_state`` to continue from. ``fit_kw`` go to :func:`train.fit` (callback,
+    should_stop, loss_fn — an explicit ``loss_fn`` replaces the recipe's objective).
     """
-    cfg = make_config(data, depth, width, out_act, seed=seed, lr=lr, epochs=epochs, batch_size=batch_size)
+    rec = get_recipe(recipe)
+    cfg = make_config(data, depth, width, out_act, seed=seed, lr=lr, epochs=epochs, batch_size=batch_size,
+                      recipe=rec.name)
     check_in_range(data.x, cfg.value_range)
+    fit_kw.setdefault("loss_fn", recipe_loss(rec))
     dev = pick_device(device) if not isinstance(device, torch.device) else device
     model = (model or build_mlp(cfg.model, seed=seed)).to(dev)
     result = fit(model, data.x, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
@@ -85,10 +91,12 @@ def load_run(path, device="auto") -> Run:
 
 
 def sample_run(run: Run, chains: int = 100, steps: int = 100, every: int = 1, noise: str = "uniform",
-               eps: float = 0.0, seed: int = 0, record: Optional[int] = None, **kw) -> SampleResult:
-    """Kaleidoscopic sampling from a run's model (see :func:`sample.kaleidoscope`)."""
-    return kaleidoscope(run.model, chains=chains, steps=steps, every=every, noise=noise, eps=eps,
-                        seed=seed, record=record, **kw)
+               eps: float = 0.0, seed: int = 0, record: Optional[int] = None, recipe: Optional[str] = None,
+               **kw) -> SampleResult:
+    """Kaleidoscopic sampling from a run's model (see :func:`sample.kaleidoscope`), the way
+    ``recipe`` says (default: the recipe the run was trained with, ``run.config.recipe``)."""
+    return sample_with(get_recipe(recipe or run.config.recipe), run.model, run.data.x, chains=chains,
+                       steps=steps, every=every, noise=noise, eps=eps, seed=seed, record=record, **kw)
 
 
 def frames_of(run: Run, result: SampleResult, nrow: Optional[int] = None, scale: int = 1,

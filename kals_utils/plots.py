@@ -199,19 +199,18 @@ def plot_reconstructions(rec, image_shape, value_range, ax=None, title: str = "f
 
 def plot_frames(frames: np.ndarray, steps, show=None, ncols: Optional[int] = None, title: str = "step"):
     """Some of the uint8 ``frames`` (F, H, W[, 3]) of a walk (from ``pipeline.frames_of``), in rows of
-    ``ncols`` (default 4, or 2 for wide frames).
+    ``ncols`` (default: up to 4 in one row, else two rows; 2 per row for wide frames).
 
     steps: the step number of each frame; show: the steps to draw (default: 4 spread over the walk,
     first and last included; a step that was not recorded shows the nearest recorded one).
     """
     steps = list(steps)
     h, w = frames.shape[1:3]
-    ncols = ncols or (2 if w > 1.5 * h else 4)
     if show is None:
         idx = sorted({int(round(i)) for i in np.linspace(0, len(steps) - 1, min(4, len(steps)))})
     else:
         idx = [int(np.argmin(np.abs(np.asarray(steps) - s))) for s in show]
-    ncols = min(ncols, len(idx))
+    ncols = min(ncols or (2 if w > 1.5 * h else 4 if len(idx) <= 4 else -(-len(idx) // 2)), len(idx))
     nrows = -(-len(idx) // ncols)
     cell = 8.0 / ncols if w > 1.5 * h else 4.0
     fig, axes = new_figure(ncols, size=(cell, cell * h / w + 0.4), nrows=nrows)

@@ -1,7 +1,8 @@
 """The "Play with it" panel: ipywidgets controls over train -> sample -> scrub -> export GIF.
 
-``KaleidoscopePanel(data)`` shows sliders for depth L, width H, epochs, learning rate, chains,
-steps, eps, start noise and seed, and the buttons **Train**, **Stop**, **Sample** and **Export
+``KaleidoscopePanel(data)`` shows a recipe dropdown (``paper`` / ``improved``, see
+:mod:`kals_utils.recipes`; used for training and for sampling), sliders for depth L, width H,
+epochs, learning rate, chains, steps, eps, start noise and seed, and the buttons **Train**, **Stop**, **Sample** and **Export
 GIF**. Expensive work only runs on a button press: training (:func:`pipeline.train_run`) runs in a
 background thread inside a Jupyter kernel, so the progress bar, the live loss curve and Stop keep
 working; sampling (:func:`pipeline.sample_run`) renders the walk once into PNG frames
@@ -25,6 +26,7 @@ import numpy as np
 from . import pipeline
 from .data import Data
 from .errors import KalsError, check_int
+from .recipes import RECIPES, get_recipe
 from .render import save_gif
 from .sample import NOISES
 
@@ -63,7 +65,7 @@ class KaleidoscopePanel:
     def __init__(self, data: Data, run: Optional[pipeline.Run] = None, depth: int = 7, width: int = 50,
                  epochs: int = 2000, lr: float = 1e-3, batch_size: Optional[int] = None, chains: int = 64,
                  steps: int = 30, eps: float = 0.0, noise: str = "normal", seed: int = 0,
-                 device="auto", out_dir="../saved_samples"):
+                 device="auto", out_dir="../saved_samples", recipe: Optional[str] = None):
         if not isinstance(data, Data):
             raise KalsError(f"KaleidoscopePanel needs a kals_utils.data.Data, got {type(data).__name__}; "
                             "load it with kals_utils.points(...) or kals_utils.load_data(...)")
@@ -71,6 +73,7 @@ class KaleidoscopePanel:
             raise KalsError(f"unknown start noise {noise!r}; choose uniform or normal")
         if run is not None:
             depth, width = run.config.depth, run.config.width
+        recipe = get_recipe(recipe or (run.config.recipe if run is not None else "paper")).name
         self.data, self.run, self.result = data, run, None
         self.batch_size, self.device, self.out_dir = batch_size, device, Path(out_dir)
         self.background = _in_kernel()
@@ -81,7 +84,7 @@ class KaleidoscopePanel:
         self._thread: Optional[threading.Thread] = None
         self._losses: list = []
         self._busy = False
-        self._build(depth, width, epochs, lr, chains, steps, eps, noise, seed)
+        self._build(depth, width, epochs, lr, chains, steps, eps, noise, seed, recipe)
         if run is not None:
             self._draw_losses(run.result.losses)
             self._say(f"loaded model L={depth}, H={width}: {run.result.report()} — press Sample")
@@ -89,7 +92,7 @@ class KaleidoscopePanel:
             self._say("press Train to fit the model (changing L or H later needs a retrain)")
 
     # ------------------------------------------------------------------ layout
-    def _build(self, depth, width, epochs, lr, chains, steps, eps, noise, seed):
+    def _build(self, depth, width, epochs, lr, chains, steps, eps, noise, seed, recipe):
         style = {"description_width": "90px"}
         lay = W.Layout(width="330px")
 
@@ -117,6 +120,8 @@ class KaleidoscopePanel:
                                      continuous_update=False), "eps")
         self.noise = cls(W.ToggleButtons(options=list(NOISES), value=noise, description="start noise",
                                          style={**style, "button_width": "100px"}), "noise")
+        self.recipe = cls(W.Dropdown(options=list(RECIPES), value=recipe, description="recipe", style=style,
+                                     layout=lay), "recipe")
         self.train_button = cls(W.Button(description="Train", button_style="primary", icon="play"), "train")
         self.stop_button = cls(W.Button(description="Stop", button_style="warning", icon="stop",
                                         disabled=True), "stop")
@@ -144,8 +149,8 @@ class KaleidoscopePanel:
         self.width.observe(self._on_shape, names="value")
 
         head = lambda text: W.HTML(f"<b>{text}</b>")  # noqa: E731
-        train_box = W.VBox([head("Train f(x) ≈ x"), self.depth, self.width, self.epochs, self.lr, self.seed,
-                            W.HBox([self.train_button, self.stop_button]), self.progress])
+        train_box = W.VBox([head("Train f(x) ≈ x"), self.recipe, self.depth, self.width, self.epochs, self.lr,
+                            self.seed, W.HBox([self.train_button, self.stop_button]), self.progress])
         sample_box = W.VBox([head("Kaleidoscopic sampling"), self.chains, self.steps, self.eps, self.noise,
                              self.sample_button])
         export_box = W.VBox([W.HBox([self.filename, self.export_button]), self.saved])
@@ -209,7 +214,7 @@ class KaleidoscopePanel:
         self._set_busy(True)
         self._say(f"training L={self.depth.value}, H={self.width.value} for {epochs} epochs …")
         kw = dict(depth=self.depth.value, width=self.width.value, epochs=epochs, lr=self.lr.value,
-                  batch_size=self.batch_size, seed=self.seed.value, device=self.device)
+                  batch_size=self.batch_size, seed=self.seed.value, device=self.device, recipe=self.recipe.value)
         if self.background:
             self._thread = threading.Thread(target=self._train_job, args=(kw,), daemon=True,
                                             name="kals-train")
@@ -242,7 +247,7 @@ class KaleidoscopePanel:
             self.progress.description = f"epoch {run.result.epochs_done}"
             self._draw_losses(run.result.losses)
             kind = "ok" if run.result.ok else "warn"
-            self._say(f"trained L={kw['depth']}, H={kw['width']}: {run.result.report()}", kind)
+            self._say(f"trained L={kw['depth']}, H={kw['width']} ({kw['recipe']} recipe): {run.result.report()}", kind)
 
         try:
             self._guard(job)
@@ -288,7 +293,8 @@ class KaleidoscopePanel:
         self._set_busy(True)
         try:
             res = pipeline.sample_run(self.run, chains=chains, steps=steps, every=every, noise=self.noise.value,
-                                      eps=self.eps.value, seed=self.seed.value, record=record)
+                                      eps=self.eps.value, seed=self.seed.value, record=record,
+                                      recipe=self.recipe.value)
             frames = pipeline.frames_of(self.run, res, scale=GIF_SCALE)
             pngs = [png_bytes(f) for f in frames]
         finally:
