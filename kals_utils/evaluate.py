@@ -89,6 +89,8 @@ def _fmt(v) -> str:
         return "—"
     if isinstance(v, float):
         return "nan" if math.isnan(v) else f"{v:.3g}"
+    if isinstance(v, (list, tuple)):  # e.g. occupancy per attractor
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
     return str(v)
 
 

@@ -93,6 +93,11 @@ class ClassBias:
     top: int
     top_ratio: float
 
+    def rows(self, names=None) -> list:
+        """One dict per class (for ``evaluate.format_rows``): class (``names[c]`` or c), samples, training set."""
+        names = list(names) if names else list(range(len(self.train)))
+        return [{"class": n, "samples": p, "training set": q} for n, p, q in zip(names, self.sample, self.train)]
+
 
 def class_histogram(idx: torch.Tensor, labels, n_classes: Optional[int] = None) -> ClassBias:
     """Class bias of samples whose nearest training points are ``idx`` (N,), labels (M,) ints."""
@@ -492,4 +497,4 @@ def nearest_pairs(samples, train, idx: torch.Tensor, k: int = 8) -> torch.Tensor
     two images per row (sample | nearest training image), e.g. ``render.grid_frames(.., nrow=2)``."""
     samples, train = _float2d(samples, "samples"), _float2d(train, "train")
     k = min(k, len(samples))
-    return torch.stack([samples[:k], train[idx[:k].long()]], dim=1).reshape(2 * k, -1)
+    return torch.stack([samples[:k], train[idx[:k].long().cpu()]], dim=1).reshape(2 * k, -1)

@@ -76,7 +76,7 @@ class Recipe:
 
 PAPER = Recipe("paper", "the paper: MSE on clean data, Adam, start noise as given, constant eps")
 IMPROVED = Recipe("improved", "denoising training (sigma 0.2..0.8) + start noise with the data's covariance (x1.3)",
-                  noise=(0.2, 0.8), start="data", start_scale=1.3)
+                  noise=(0.2, 0.8), clean_weight=0.0, start="data", start_scale=1.3)
 RECIPES = {r.name: r for r in (PAPER, IMPROVED)}
 
 

@@ -11,6 +11,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
+from .device import threads_for
 from .errors import KalsError, check_float, check_int
 from .models import config_of, model_device
 
@@ -136,16 +137,17 @@ def kaleidoscope(
     frames[0] = keep(z[:r])
     k = 1
     y = z
-    for t in range(1, steps + 1):
-        y = model(z)
-        if k < len(rec_steps) and rec_steps[k] == t:
-            frames[k] = keep(y[:r])
-            k += 1
-        e = eps_schedule[t - 1] if eps_schedule is not None else eps
-        if e > 0 and t < steps:
-            z = (y + e * _noise(y.shape, jitter, gen, device, (lo, hi))).clamp_(lo, hi)
-        else:
-            z = y
+    with threads_for(model):
+        for t in range(1, steps + 1):
+            y = model(z)
+            if k < len(rec_steps) and rec_steps[k] == t:
+                frames[k] = keep(y[:r])
+                k += 1
+            e = eps_schedule[t - 1] if eps_schedule is not None else eps
+            if e > 0 and t < steps:
+                z = (y + e * _noise(y.shape, jitter, gen, device, (lo, hi))).clamp_(lo, hi)
+            else:
+                z = y
     model.train(was_training)
     return SampleResult(start=start_z.cpu(), final=y.cpu(), frames=frames.cpu(), steps=rec_steps,
                         value_range=(lo, hi))

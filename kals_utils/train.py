@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .device import threads_for
 from .errors import KalsError, check_float, check_int
 from .models import config_of, model_device
 
@@ -169,47 +170,48 @@ def fit(
     done = start  # epochs completed
     model.train()
     bar = None
-    try:
-        bar = tqdm(total=start + epochs, initial=start, disable=not progress, desc="fit f(x)≈x", leave=False)
-        for epoch in range(start, start + epochs):
-            gen.manual_seed(seed * 1_000_003 + epoch)
-            if full_batch and plain_mse:
-                loss = loss_fn(model, x, gen)
-                value = float(loss.detach())  # measured at the weights *before* this step: exact for the best
-                if math.isfinite(value) and value < best_loss:
-                    best_loss, best_epoch, best_state = value, epoch, snapshot()
-                if math.isfinite(value):
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-            else:
-                perm = torch.randperm(n, generator=gen).to(device)
-                for i in range(0, n, bs):
-                    loss = loss_fn(model, x[perm[i:i + bs]], gen)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                value = full_loss(model, x)  # whole-set clean MSE after the epoch, not a batch's or a custom loss's
-                if math.isfinite(value) and value < best_loss:
-                    best_loss, best_epoch, best_state = value, epoch + 1, snapshot()
-            if not math.isfinite(value):
-                status, message = "diverged", f"loss became {value} at epoch {epoch}; kept the last good weights"
-                break
-            done = epoch + 1
-            losses.append(value)
-            bar.update(1)
-            if epoch % 20 == 0:
-                bar.set_postfix(loss=f"{value:.3g}", refresh=False)
-            if callback is not None:
-                callback(epoch, value)
-            if should_stop is not None and should_stop():
-                status, message = "interrupted", f"stopped at epoch {done}; kept the best weights so far"
-                break
-    except KeyboardInterrupt:
-        status, message = "interrupted", f"interrupted at epoch {done}; kept the best weights so far"
-    finally:
-        if bar is not None:
-            bar.close()
+    with threads_for(model):  # tiny nets: one CPU thread
+        try:
+            bar = tqdm(total=start + epochs, initial=start, disable=not progress, desc="fit f(x)≈x", leave=False)
+            for epoch in range(start, start + epochs):
+                gen.manual_seed(seed * 1_000_003 + epoch)
+                if full_batch and plain_mse:
+                    loss = loss_fn(model, x, gen)
+                    value = float(loss.detach())  # measured at the weights *before* this step: exact for the best
+                    if math.isfinite(value) and value < best_loss:
+                        best_loss, best_epoch, best_state = value, epoch, snapshot()
+                    if math.isfinite(value):
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        opt.step()
+                else:
+                    perm = torch.randperm(n, generator=gen).to(device)
+                    for i in range(0, n, bs):
+                        loss = loss_fn(model, x[perm[i:i + bs]], gen)
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        opt.step()
+                    value = full_loss(model, x)  # whole-set clean MSE after the epoch, not a batch's or a custom loss's
+                    if math.isfinite(value) and value < best_loss:
+                        best_loss, best_epoch, best_state = value, epoch + 1, snapshot()
+                if not math.isfinite(value):
+                    status, message = "diverged", f"loss became {value} at epoch {epoch}; kept the last good weights"
+                    break
+                done = epoch + 1
+                losses.append(value)
+                bar.update(1)
+                if epoch % 20 == 0:
+                    bar.set_postfix(loss=f"{value:.3g}", refresh=False)
+                if callback is not None:
+                    callback(epoch, value)
+                if should_stop is not None and should_stop():
+                    status, message = "interrupted", f"stopped at epoch {done}; kept the best weights so far"
+                    break
+        except KeyboardInterrupt:
+            status, message = "interrupted", f"interrupted at epoch {done}; kept the best weights so far"
+        finally:
+            if bar is not None:
+                bar.close()
 
     if full_batch and status != "diverged" and done > start:
         # the weights after the last step were never measured inside the loop

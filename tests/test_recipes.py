@@ -51,15 +51,21 @@ def test_denoising_loss_uses_noisy_inputs_and_clean_targets():
     seen = []
     m.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach().clone()))
     loss = recipe_loss(IMPROVED)(m, d.x, torch.Generator().manual_seed(5))
-    clean, noisy = seen  # one pass on the clean data (plain MSE), one on the noisy inputs
-    assert torch.equal(clean, d.x)
+    (noisy,) = seen  # improved: the noisy inputs only (clean_weight 0)
     assert not torch.allclose(noisy, d.x) and noisy.min() >= -1 and noisy.max() <= 1
     # the same draw, reproduced: targets are the *clean* images
     expected_noisy, _ = noisy_inputs(d.x, IMPROVED.noise, torch.Generator().manual_seed(5), (-1, 1))
     assert torch.equal(noisy, expected_noisy)
     with torch.no_grad():
-        expected = ((m(d.x) - d.x) ** 2).mean() + ((m(noisy) - d.x) ** 2).mean()
-    assert math.isclose(float(loss.detach()), float(expected), rel_tol=1e-5)
+        assert math.isclose(float(loss.detach()), float(((m(noisy) - d.x) ** 2).mean()), rel_tol=1e-5)
+    # with a clean term: one pass on the clean data, one on the noisy inputs, both against clean x
+    seen.clear()
+    both = recipe_loss(Recipe("b", noise=(0.1, 0.1), clean_weight=0.5))(m, d.x, torch.Generator().manual_seed(5))
+    clean, noisy = seen
+    assert torch.equal(clean, d.x)
+    with torch.no_grad():
+        expected = 0.5 * ((m(d.x) - d.x) ** 2).mean() + ((m(noisy) - d.x) ** 2).mean()
+    assert math.isclose(float(both.detach()), float(expected), rel_tol=1e-5)
 
 
 def test_noise_levels_are_log_uniform_in_range():
