@@ -63,9 +63,11 @@ def train_step_ms(device, dim, depth, width, batch=1000, steps=5):
     model = build_mlp(ModelConfig(dim, depth, width, "tanh"), seed=0).to(device)
     x = torch.rand(batch, dim, device=device) * 2 - 1
     fit(model, x, epochs=2, lr=1e-4, progress=False)  # warm-up (allocations, kernels)
-    t = best_time(lambda: fit(model, x, epochs=steps, lr=1e-4, progress=False), device, repeat=3, warmup=0)
-    # fit also runs a final whole-set loss and a fixed-point check: one forward each, not a step
-    return t / steps * 1e3, n_weights(model)
+    # fit also runs a final whole-set loss and a fixed-point check (a forward each, not a step):
+    # the difference of a long and a 1-step fit cancels that fixed cost
+    long = best_time(lambda: fit(model, x, epochs=steps + 1, lr=1e-4, progress=False), device, repeat=3, warmup=0)
+    short = best_time(lambda: fit(model, x, epochs=1, lr=1e-4, progress=False), device, repeat=3, warmup=0)
+    return (long - short) / steps * 1e3, n_weights(model)
 
 
 def sample_ms(device, model, chains=1000, steps=20):
@@ -113,7 +115,10 @@ def main(argv=None):
     ap.add_argument("--json", default=None)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--quick", action="store_true", help="skip the CIFAR-dogs training model (saves ~1 min on a CPU)")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     torch.manual_seed(0)
     res = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),

@@ -160,6 +160,17 @@ def fit(
     def snapshot():
         return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
+    best_buf = {}
+
+    def keep_best():
+        """Copy the weights into one reused buffer: no new memory each time the loss improves."""
+        for k, v in model.state_dict().items():
+            if k in best_buf:
+                best_buf[k].copy_(v)
+            else:
+                best_buf[k] = v.detach().clone()
+        return best_buf
+
     plain_mse = loss_fn is None  # a custom objective is judged (best weights, losses) on the clean MSE
     if loss_fn is None:
         def loss_fn(m, xb, gen):
@@ -179,7 +190,7 @@ def fit(
                     loss = loss_fn(model, x, gen)
                     value = float(loss.detach())  # measured at the weights *before* this step: exact for the best
                     if math.isfinite(value) and value < best_loss:
-                        best_loss, best_epoch, best_state = value, epoch, snapshot()
+                        best_loss, best_epoch, best_state = value, epoch, keep_best()
                     if math.isfinite(value):
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
@@ -193,7 +204,7 @@ def fit(
                         opt.step()
                     value = full_loss(model, x)  # whole-set clean MSE after the epoch, not a batch's or a custom loss's
                     if math.isfinite(value) and value < best_loss:
-                        best_loss, best_epoch, best_state = value, epoch + 1, snapshot()
+                        best_loss, best_epoch, best_state = value, epoch + 1, keep_best()
                 if not math.isfinite(value):
                     status, message = "diverged", f"loss became {value} at epoch {epoch}; kept the last good weights"
                     break
@@ -217,7 +228,7 @@ def fit(
         # the weights after the last step were never measured inside the loop
         value = full_loss(model, x)
         if math.isfinite(value) and value < best_loss:
-            best_loss, best_epoch, best_state = value, done, snapshot()
+            best_loss, best_epoch, best_state = value, done, keep_best()
     train_state = {
         "last_state_dict": snapshot(),
         "optimizer": copy.deepcopy(opt.state_dict()),
