@@ -240,3 +240,34 @@ def compare(data, recipes: Sequence = ("paper", "improved"), seeds: Sequence[int
                     f"{k}={row[k]:.3g}" for k in ("class_tv", "coverage", "median_nn", "copies")
                     if row.get(k) is not None) + f" ({row['seconds']:.0f}s)")
     return rows
+
+
+def comparison_gifs(rows: Sequence[dict], out_dir, chains: int = 48, steps: int = 100, every: int = 2,
+                    eps: float = 0.01, seed: int = 0) -> dict:
+    """One GIF per recipe from the first kept run of each in ``rows`` (``compare(..., keep_runs=True)``),
+    written to ``out_dir``; returns {recipe name: path}."""
+    from pathlib import Path
+    from .pipeline import export_gif, gif_name, sample_run
+    gifs = {}
+    for row in rows:
+        if row["recipe"] in gifs or "run" not in row:
+            continue
+        run = row["run"]
+        walk = sample_run(run, chains=chains, steps=steps, every=every, eps=eps, seed=seed)
+        name = gif_name(run.config, chains, steps, eps, "start", extra=f"_{row['recipe']}")
+        gifs[row["recipe"]] = export_gif(run, walk, Path(out_dir) / name)
+    return gifs
+
+
+def nearest_image_pairs(rows: Sequence[dict], train: torch.Tensor, k: int = 16) -> dict:
+    """{recipe: (2k, D) tensor}: k final samples of the first kept run of each recipe, each followed by
+    its nearest training image (for ``plots.plot_images``)."""
+    from .metrics import nearest_neighbours, nearest_pairs
+    pairs = {}
+    for row in rows:
+        if row["recipe"] in pairs or "samples" not in row:
+            continue
+        final = row["samples"].final
+        _, idx = nearest_neighbours(final, train)
+        pairs[row["recipe"]] = nearest_pairs(final, train, idx, k=k)
+    return pairs
