@@ -165,9 +165,8 @@ def cmd_sample(args) -> int:
 def cmd_demo(args) -> int:
     from .data import points
     from .pipeline import export_gif, gif_name, sample_run, train_run
-    from .plots import plot_2d
+    from .plots import fig_to_array, plot_2d
     from .render import save_png
-    from .plots import fig_to_array
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

@@ -11,9 +11,8 @@ class KalsError(ValueError):
 
 def check_int(name: str, value, minimum: int, hint: str = "") -> int:
     """Return ``value`` as int if it is an integer >= minimum, else raise KalsError."""
-    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
-        hasattr(value, "__index__")
-    ):
+    is_integer = hasattr(value, "__index__") and not isinstance(value, bool)  # int, numpy int, 0-d tensor
+    if not is_integer:
         raise KalsError(f"{name} must be an integer, got {value!r}{hint}")
     value = int(value)
     if value < minimum:
