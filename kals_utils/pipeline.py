@@ -23,6 +23,7 @@ from .sample import SampleResult
 from .train import TrainResult, check_in_range, fit
 
 GIF_CHAINS = 48  # chains shown in an image GIF (a 8x6 grid)
+GIF_SCALE, GIF_FPS, GIF_HOLD_LAST = 2, 8.0, 4  # pixel upscaling, frames per second, extra frame-times on the last
 
 
 @dataclass
@@ -110,8 +111,8 @@ def frames_of(run: Run, result: SampleResult, nrow: Optional[int] = None, scale:
     return walk_frames(run.model, run.data.x, result, title=title)
 
 
-def export_gif(run: Run, result: SampleResult, path, fps: float = 8.0, scale: int = 2,
-               hold_last: int = 4, title: str = "kaleidoscope") -> Path:
+def export_gif(run: Run, result: SampleResult, path, fps: float = GIF_FPS, scale: int = GIF_SCALE,
+               hold_last: int = GIF_HOLD_LAST, title: str = "kaleidoscope") -> Path:
     """Write the walk of ``result`` as a GIF (image grids, or 1D/2D plots). Returns the path."""
     frames = frames_of(run, result, scale=scale, title=title)
     return save_gif(frames, path, fps=fps, hold_last=hold_last)

@@ -33,7 +33,6 @@ from .sample import NOISES
 MAX_FRAMES = 100        # recorded steps shown by the scrubber (every k-th step beyond that)
 LOSS_REDRAW_S = 1.0     # live loss curve: at most one redraw per this many seconds
 PROGRESS_S = 0.1        # progress bar: at most one update per this many seconds
-GIF_SCALE, GIF_FPS, GIF_HOLD_LAST = 2, 8.0, 4  # as pipeline.export_gif
 
 
 def png_bytes(img: np.ndarray) -> bytes:
@@ -295,7 +294,7 @@ class KaleidoscopePanel:
             res = pipeline.sample_run(self.run, chains=chains, steps=steps, every=every, noise=self.noise.value,
                                       eps=self.eps.value, seed=self.seed.value, record=record,
                                       recipe=self.recipe.value)
-            frames = pipeline.frames_of(self.run, res, scale=GIF_SCALE)
+            frames = pipeline.frames_of(self.run, res, scale=pipeline.GIF_SCALE)
             pngs = [png_bytes(f) for f in frames]
         finally:
             self._set_busy(False)
@@ -328,7 +327,7 @@ class KaleidoscopePanel:
             name += ".gif"
         self.out_dir.mkdir(parents=True, exist_ok=True)
         # the frames shown are the GIF's frames (pipeline.frames_of at export_gif's scale): write them
-        path = save_gif(self.frames, self.out_dir / name, fps=GIF_FPS, hold_last=GIF_HOLD_LAST)
+        path = save_gif(self.frames, self.out_dir / name, fps=pipeline.GIF_FPS, hold_last=pipeline.GIF_HOLD_LAST)
         self.gif_path = path.resolve()
         kb = path.stat().st_size / 1024
         self.saved.value = f"saved <code>{html.escape(str(self.gif_path))}</code> ({kb:.0f} KiB)"
