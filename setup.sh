@@ -33,12 +33,17 @@ if [ ! -x .venv/bin/python ]; then
 fi
 VPY=.venv/bin/python
 
-extras=""; [ "$TEST" = 1 ] && extras="[test]"
-stamp=".venv/.kals-stamp$( [ "$TEST" = 1 ] && echo -test)"
+# A stamp per flavour records what was installed; the test install covers the plain one too.
+# (Plain if/else, not `$( [ ... ] && ...)`: under `set -e` a false test there ends the script.)
+if [ "$TEST" = 1 ]; then extras="[test]"; stamp=.venv/.kals-stamp-test; else extras=""; stamp=.venv/.kals-stamp; fi
 want=$(cat pyproject.toml setup.sh | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  "$VPY" -m pip install -q --upgrade pip
-  "$VPY" -m pip install -q -e ".${extras}"
+have=$(cat "$stamp" 2>/dev/null || true)
+if [ "$TEST" = 0 ] && [ "$(cat .venv/.kals-stamp-test 2>/dev/null || true)" = "$want" ]; then
+  have=$want
+fi
+if [ "$have" != "$want" ]; then
+  "$VPY" -m pip install -q --disable-pip-version-check --upgrade pip
+  "$VPY" -m pip install -q --disable-pip-version-check -e ".${extras}"
   "$VPY" -m ipykernel install --sys-prefix --name kals --display-name "Python (kals)" >/dev/null
   echo "$want" > "$stamp"
 fi

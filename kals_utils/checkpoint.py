@@ -6,7 +6,7 @@ code. Writes are atomic: a temporary file in the same folder, fsync, then ``os.r
 """
 
 import pickle
-import zipfile
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Optional
@@ -141,29 +141,73 @@ def load_checkpoint(path, device="cpu") -> Checkpoint:
     if not path.is_file():
         raise KalsError(f"checkpoint {path} not found; train one first with `python -m kals_utils train ... --out {path}`")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise KalsError(f"refused to load {path}: it carries pickled Python objects, which could run code "
-                        f"(weights_only load said: {str(e).splitlines()[0][:120]}). Only load checkpoints "
-                        "written by kals, or from a source you trust") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        raise KalsError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__}); "
-                        "re-train or copy it again") from None
+        with warnings.catch_warnings():  # torch warns about refused globals; the message below says it
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch's unpickler raises many types (KeyError for a text file, ...)
+        raise KalsError(f"cannot load {path}: {why_unloadable(path, e)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise KalsError(f"{path} is not a kals checkpoint (no '{FORMAT}' marker); "
-                        "whole-model pickles and other formats are not loaded")
-    if int(payload.get("version", 0)) > VERSION:
-        raise KalsError(f"{path} was written by a newer kals (format {payload['version']}); upgrade kals_utils")
-    config = KalsConfig.from_dict(payload["config"])
+        raise KalsError(f"{path} is a torch file but not a kals checkpoint (no '{FORMAT}' marker); "
+                        "train one with `python -m kals_utils train`")
+    version = payload.get("version")
+    if not isinstance(version, int) or version != VERSION:
+        newer = isinstance(version, int) and version > VERSION
+        raise KalsError(f"{path} has checkpoint format {version!r}, this kals reads format {VERSION}; "
+                        + ("upgrade kals_utils" if newer else "re-train it with this kals"))
+    try:
+        config = KalsConfig.from_dict(payload["config"])
+        state = payload["state_dict"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise KalsError(f"{path} is a damaged kals checkpoint (config: {type(e).__name__} {e}); re-train it") from None
     model = build_mlp(config.model)
-    _check_shapes(model, payload["state_dict"], config, path)
-    model.load_state_dict(payload["state_dict"])
+    _check_shapes(model, state, config, path)
+    model.load_state_dict(state)
     model.to(device).eval()
     train_data = payload.get("train_data")
     return Checkpoint(model=model, config=config,
                       train_data=None if train_data is None else _decode_data(train_data, config),
                       labels=payload.get("labels"), losses=list(payload.get("losses", [])),
                       train_state=payload.get("train_state"))
+
+
+MAGIC = {b"GIF8": "a GIF image", b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image",
+         b"%PDF": "a PDF file", b"\x93NUMPY": "a NumPy .npy file"}
+CODE_OPS = {"GLOBAL", "STACK_GLOBAL", "REDUCE", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"}
+
+
+def why_unloadable(path, err: Exception) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed, in a few words with the fix."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head:
+        return "the file is empty; re-train or copy it again"
+    for magic, kind in MAGIC.items():
+        if head.startswith(magic):
+            return f"it is {kind}, not a checkpoint; pass the .pt file that `train --out` wrote"
+    if head.startswith(b"PK"):  # torch's zip format
+        if isinstance(err, pickle.UnpicklingError) and "GLOBAL" in str(err):
+            return ("it carries pickled Python objects, which could run code, so it was refused; "
+                    "only load checkpoints written by kals, or from a source you trust")
+        return "the file is corrupt or truncated; re-train or copy it again"
+    if head[:1] == b"\x80":  # a bare pickle
+        if _pickle_has_code(path):
+            return ("it is a pickle that carries Python objects, which could run code, so it was refused; "
+                    "only load checkpoints written by kals")
+        return "it is a plain pickle, not a kals checkpoint"
+    try:
+        head.decode("utf-8")
+        return "it is a text file, not a checkpoint; pass the .pt file that `train --out` wrote"
+    except UnicodeDecodeError:
+        return "it is not a torch checkpoint file; pass the .pt file that `train --out` wrote"
+
+
+def _pickle_has_code(path) -> bool:
+    import pickletools
+    try:
+        with open(path, "rb") as f:
+            return any(op.name in CODE_OPS for op, _, _ in pickletools.genops(f))
+    except Exception:  # a broken pickle: say what we can without guessing at code
+        return False
 
 
 def _check_shapes(model: nn.Module, state: dict, config: KalsConfig, path) -> None:

@@ -5,22 +5,34 @@ weights so far to ``--out`` and exits 130.
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .errors import KalsError
+from .errors import KalsError, check_float, check_seed
 from .files import atomic_path, ensure_writable
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 RECIPE_NAMES = ("paper", "improved")  # = kals_utils.recipes.RECIPES (a test checks they agree)
 
 
+COMMANDS = ("demo", "train", "sample", "evaluate")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, no usage dump
-        raise KalsError(f"{message} (see `python -m kals_utils {self.prog.split()[-1]} --help`)")
+        words = self.prog.split()
+        cmd = words[-1] if len(words) > 1 and words[-1] in COMMANDS else ""
+        if "invalid choice" in message and not cmd:
+            import difflib
+            wrong = message.split("'")[1] if "'" in message else ""
+            close = difflib.get_close_matches(wrong, COMMANDS, n=1)
+            message = f"unknown command {wrong!r}" + (f"; did you mean {close[0]!r}?" if close else
+                                                      f"; choose one of {', '.join(COMMANDS)}")
+        raise KalsError(f"{message} (see `python -m kals_utils {cmd + ' ' if cmd else ''}--help`)")
 
 
 def _common(p):
@@ -30,8 +42,8 @@ def _common(p):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="kals_utils", description="Generative Kaleidoscopic Networks: train f(x)≈x, then iterate f from noise.")
-    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    ap = _Parser(prog="python -m kals_utils", description="Generative Kaleidoscopic Networks: train f(x)≈x, then iterate f from noise.")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("demo", help="train the 2D four-point kaleidoscope and write a GIF + PNG (offline, <1 min)")
     p.add_argument("--out", default="saved_samples", help="folder for the GIF and PNG (default saved_samples/)")
@@ -120,15 +132,18 @@ def cmd_train(args) -> int:
         if epochs <= 0:
             raise KalsError(f"{args.resume} already has {resume['epoch']} epochs; pass --epochs larger than that")
     t0 = time.time()
-    print(f"training L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) for {epochs} epochs, "
-          f"recipe {recipe} (Ctrl-C stops and keeps the best weights)", flush=True)
+
+    def banner():  # printed once every setting has been checked
+        print(f"training L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) for {epochs} epochs, "
+              f"recipe {recipe} (Ctrl-C stops and keeps the best weights)", flush=True)
     run = train_run(data, args.depth, args.width, epochs=epochs, lr=args.lr, batch_size=args.batch_size,
                     seed=args.seed, device=args.device, out_act=out_act, progress=not args.no_progress,
-                    resume=resume, recipe=recipe)
+                    resume=resume, recipe=recipe, on_start=banner)
+    replaced = out.exists()
     save_run(run, out)
     r = run.result
     print(f"trained in {time.time() - t0:.1f}s — {r.report()}")
-    print(f"checkpoint written to {out}")
+    print(f"checkpoint written to {out}" + (" (replaced the file that was there)" if replaced else ""))
     if r.status == "interrupted":
         print("interrupted: the checkpoint holds the best weights so far; continue with --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -139,8 +154,13 @@ def cmd_train(args) -> int:
 
 def cmd_sample(args) -> int:
     from .pipeline import export_gif, load_run, sample_run, GIF_CHAINS
-    gif = ensure_writable(args.gif) if args.gif else None
-    npz = ensure_writable(args.save_samples) if args.save_samples else None
+    check_float("--fps", args.fps, 0.0, strict=True)
+    gif = ensure_writable(args.gif, "GIF file") if args.gif else None
+    if gif is not None and gif.suffix.lower() != ".gif":
+        raise KalsError(f"--gif {args.gif}: the walk is written as an animated GIF; give a name ending in .gif")
+    npz = ensure_writable(args.save_samples, ".npz file") if args.save_samples else None
+    if npz is not None and npz.suffix.lower() != ".npz":
+        raise KalsError(f"--save-samples {args.save_samples}: samples are written as .npz; give a name ending in .npz")
     run = load_run(args.checkpoint, device=args.device)
     record = GIF_CHAINS if run.config.image_shape is not None else None
     recipe = args.recipe or run.config.recipe
@@ -149,8 +169,9 @@ def cmd_sample(args) -> int:
     print(f"sampled {args.chains} chains x {args.steps} steps from {args.checkpoint} "
           f"({run.config.dataset}, L={run.config.depth}, H={run.config.width}, recipe {recipe})")
     if gif:
+        replaced = gif.exists()
         export_gif(run, res, gif, fps=args.fps)
-        print(f"GIF written to {gif} ({len(res.steps)} frames)")
+        print(f"GIF written to {gif} ({len(res.steps)} frames)" + (" (replaced the file that was there)" if replaced else ""))
     if npz:
         extra = {} if run.data.labels is None else {"labels": run.data.labels.numpy()}
         with atomic_path(npz) as tmp, open(tmp, "wb") as f:
@@ -162,13 +183,35 @@ def cmd_sample(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
-    from .data import points
-    from .pipeline import export_gif, gif_name, sample_run, train_run
+def _folder(path: str, what: str) -> Path:
+    """``path`` as an existing (made if missing) writable folder, else KalsError."""
+    out = Path(path).expanduser()
+    if not path or (out.exists() and not out.is_dir()):
+        raise KalsError(f"{what} {path!r} is not a folder; give a folder name, e.g. saved_samples")
+    ensure_writable(out / "probe", "folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise KalsError(f"cannot create folder {out}: {e.strerror or e}") from None
+    return out
+
+
+def _demo_pictures(run, res, out: Path, steps: int):
+    from .pipeline import export_gif, gif_name
     from .plots import fig_to_array, plot_2d
     from .render import save_png
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    gif = export_gif(run, res, out / gif_name(run.config, len(res.final), steps, 0.0, "normal"), fps=3,
+                     title="2D kaleidoscope")
+    png = out / gif.name.replace(".gif", ".png")
+    save_png(fig_to_array(plot_2d(run.model, run.data.x, noise=res.start, samples=res.final,
+                                  title=f"after {steps} steps")), png)
+    print(f"GIF written to {gif}\nPNG written to {png}")
+
+
+def cmd_demo(args) -> int:
+    from .data import points
+    from .pipeline import sample_run, train_run
+    out = _folder(args.out, "--out")
     t0 = time.time()
     data = points(dim=2)
     run = train_run(data, depth=7, width=50, epochs=2000, lr=1e-3, seed=args.seed, device=args.device,
@@ -176,17 +219,15 @@ def cmd_demo(args) -> int:
     print(f"trained the 2D four-point kaleidoscope (L=7, H=50): {run.result.report()}")
     chains, steps = 64, 15
     res = sample_run(run, chains=chains, steps=steps, noise="normal", seed=args.seed)
-    gif = export_gif(run, res, out / gif_name(run.config, chains, steps, 0.0, "normal"), fps=3, title="2D kaleidoscope")
-    png = out / gif.name.replace(".gif", ".png")
-    save_png(fig_to_array(plot_2d(run.model, data.x, noise=res.start, samples=res.final,
-                                  title=f"after {steps} steps")), png)
-    print(f"GIF written to {gif}\nPNG written to {png}\n({time.time() - t0:.1f}s)")
+    _demo_pictures(run, res, out, steps)
+    print(f"({time.time() - t0:.1f}s)")
     return 0
 
 
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        args.seed = check_seed(args.seed)
         if args.cmd == "evaluate":
             from .evaluate import cmd_evaluate
             return cmd_evaluate(args)
@@ -197,3 +238,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("kals: interrupted before training started; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `evaluate --json | head`: the reader left; end quietly
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 
 from .errors import KalsError, check_int
@@ -124,40 +125,86 @@ MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-image
                "t10k-labels-idx1-ubyte")
 
 
-def _gunzip_missing(folder: Path) -> None:
-    """Unpack ``NAME.gz`` next to a missing IDX file ``NAME`` (re-packed copies, e.g. Debian's, have
-    other MD5s than torchvision's downloads, so torchvision would try to download them again)."""
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (MNIST's format; plain or gzipped) as a uint8 array of its stored shape."""
     import gzip
-    import shutil
-    for name in MNIST_FILES:
-        raw, gz = folder / name, folder / f"{name}.gz"
-        if not raw.is_file() and gz.is_file():
-            tmp = folder / f"{name}.part"
-            with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            os.replace(tmp, raw)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            blob = f.read()
+    except (OSError, EOFError) as e:
+        raise KalsError(f"cannot read {path} ({type(e).__name__}); copy it again") from None
+    ndim = blob[3] if len(blob) > 4 else 0
+    dims = [int.from_bytes(blob[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    start = 4 + 4 * ndim
+    if blob[:3] != b"\0\0\x08" or not dims or len(blob) - start != int(np.prod(dims)):
+        raise KalsError(f"{path} is not a uint8 IDX file of the size its header gives; copy it again")
+    return np.frombuffer(blob, dtype=np.uint8, offset=start).reshape(dims)
+
+
+def _find_idx(folders, name: str) -> Optional[Path]:
+    for folder in folders:
+        for f in (folder / name, folder / f"{name}.gz"):
+            if f.is_file():
+                return f
+    return None
+
+
+def _folders(root: Path, depth: int = 3) -> set:
+    """Folders under ``root`` down to ``depth`` levels (downloads make ``root/Name/raw``)."""
+    out = set()
+    for here, dirs, _ in os.walk(root):
+        level = len(Path(here).relative_to(root).parts)
+        out.update(Path(here) / d for d in dirs)
+        if level + 1 >= depth:
+            dirs.clear()
+    return out
+
+
+@contextmanager
+def _no_new_folders(root: Path):
+    """On failure, remove the (empty) folders a failed download made under ``root``."""
+    before, root_existed = _folders(root), root.is_dir()
+    try:
+        yield
+    except BaseException:
+        if root.is_dir():
+            made = sorted(_folders(root) - before, key=lambda p: -len(p.parts))
+            for p in made + ([] if root_existed else [root]):
+                try:
+                    p.rmdir()  # only empty folders go
+                except OSError:
+                    pass
+        raise
 
 
 def _load_mnist_like(cls_name: str, root: Path, download: bool):
+    """MNIST / Fashion-MNIST training split: the IDX files (plain or .gz) read where they lie, in
+    ``root`` itself (e.g. Debian's flat /usr/share/datasets/fashion-mnist) or in torchvision's
+    ``root/<Name>/raw``; else torchvision downloads them."""
     import torchvision
     cls = getattr(torchvision.datasets, cls_name)
-    folder = root / cls.__name__ / "raw"
+    raw = root / cls.__name__ / "raw"
+    images, labels = (_find_idx((root, raw), n) for n in MNIST_FILES[:2])
+    if images is not None and labels is not None:
+        u8, targets = read_idx(images), read_idx(labels)
+        if u8.ndim != 3 or len(u8) != len(targets):
+            raise KalsError(f"{images} and {labels} do not match ({u8.shape} images, {targets.shape} labels)")
+        return torch.from_numpy(u8.copy()).unsqueeze(1), torch.from_numpy(targets.astype(np.int64)), list(cls.classes)
     try:
-        if folder.is_dir():
-            _gunzip_missing(folder)
-        ds = cls(str(root), train=True, download=download)
+        with _no_new_folders(root):
+            ds = cls(str(root), train=True, download=download)
     except Exception as e:  # offline download, missing files
         files = ", ".join(MNIST_FILES) + " (or the same names + .gz)"
-        raise KalsError(_missing_message(cls_name, root, f"{folder}/ with {files}", e, download)) from None
-    u8 = ds.data.unsqueeze(1)  # (N, 1, 28, 28)
-    return u8, ds.targets.clone(), list(ds.classes)
+        raise KalsError(_missing_message(cls_name, root, f"{root}/ or {raw}/ with {files}", e, download)) from None
+    return ds.data.unsqueeze(1), ds.targets.clone(), list(ds.classes)
 
 
 def _load_cifar(root: Path, download: bool, verify: bool, classes: Sequence[int]):
     import torchvision
     cls = torchvision.datasets.CIFAR10
     try:
-        with _maybe_skip_md5(cls, verify):
+        with _no_new_folders(root), _maybe_skip_md5(cls, verify):
             ds = cls(str(root), train=True, download=download)
     except Exception as e:
         layout = (f"{root}/cifar-10-batches-py/ with data_batch_1 … data_batch_5, test_batch and batches.meta "
@@ -217,7 +264,7 @@ def _load_celeba(root: Path, download: bool, verify: bool, subset, seed, size):
     import torchvision
     cls = torchvision.datasets.CelebA
     try:
-        with _maybe_skip_md5(cls, verify):
+        with _no_new_folders(root), _maybe_skip_md5(cls, verify):
             ds = cls(str(root), split="train", target_type="identity", download=download)
     except Exception as e:
         layout = (f"{root}/celeba/ with img_align_celeba/ (the JPEGs), list_eval_partition.txt, "
@@ -241,26 +288,39 @@ def load_data(name: str, root="data", subset: Optional[int] = None, seed: int = 
     """
     value_range = tuple(float(v) for v in value_range)
     if name in ("points1d", "points2d"):
-        return points(pts, dim=int(name[6]), value_range=value_range)
+        data = points(pts, dim=int(name[6]), value_range=value_range)
+        if data.dim != int(name[6]):
+            raise KalsError(f"data set {name} needs {name[6]}D points, but the points given are {data.dim}D "
+                            f"({pts!r}); write them like {PAPER_POINTS[int(name[6])]!r} or use points{data.dim}d")
+        return data
     if image_size is not None:
         image_size = check_int("image size", image_size, 1)
     root = Path(root).expanduser()
     if verify is None:
         verify = os.environ.get("KALS_SKIP_MD5", "") not in ("1", "true", "yes")
-    key = f"{name.replace(':', '_').replace('/', '_')}-n{subset}-s{seed}-px{image_size}"
+    # decoded subsets of the slow formats (CIFAR pickles, CelebA JPEGs) are cached; IDX files are read directly
+    cache = cache and name in ("cifar-dogs", "celeba")
+    key = f"{name}-n{subset}-s{seed}-px{image_size}"
     cache_file = root / "kals_cache" / f"{key}.pt"
-    if cache and cache_file.is_file() and not name.startswith("folder:"):
+    if cache and cache_file.is_file():
         blob = torch.load(cache_file, weights_only=True)
         u8, labels, class_names = blob["u8"], blob.get("labels"), blob.get("class_names")
     else:
         u8, labels, class_names = _load_images(name, root, subset, seed, image_size, download, verify)
-        if cache and not name.startswith("folder:"):
-            from .checkpoint import atomic_torch_save
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            atomic_torch_save({"u8": u8, "labels": labels, "class_names": class_names}, cache_file)
+        if cache:
+            _try_cache({"u8": u8, "labels": labels, "class_names": class_names}, cache_file)
     x = _to_range(u8, value_range)
     return Data(x=x, value_range=value_range, name=name, image_shape=tuple(u8.shape[1:]),
                 labels=labels, class_names=class_names, subset=subset, seed=seed)
+
+
+def _try_cache(blob: dict, path: Path) -> None:
+    """Save ``blob`` for next time; a read-only data folder just means no cache."""
+    from .checkpoint import atomic_torch_save
+    try:
+        atomic_torch_save(blob, path)
+    except KalsError:
+        pass
 
 
 def _load_images(name, root, subset, seed, image_size, download, verify):

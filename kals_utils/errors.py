@@ -32,3 +32,14 @@ def check_float(name: str, value, minimum: float = 0.0, strict: bool = False) ->
         op = ">" if strict else ">="
         raise KalsError(f"{name} must be {op} {minimum:g}, got {value:g}")
     return value
+
+
+MAX_SEED = 2**31 - 1  # seeds are combined with epoch and step numbers; this keeps them in range
+
+
+def check_seed(value) -> int:
+    """Return ``value`` as a seed in [0, MAX_SEED], else raise KalsError."""
+    value = check_int("seed", value, 0)
+    if value > MAX_SEED:
+        raise KalsError(f"seed must be at most {MAX_SEED}, got {value}")
+    return value

@@ -8,16 +8,26 @@ from pathlib import Path
 from .errors import KalsError
 
 
-def ensure_writable(path) -> Path:
-    """Return ``path`` as a Path if a file can be created in its folder, else raise KalsError.
+def _existing_ancestor(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
-    Probes with a real temporary file (permission bits alone say nothing for root or read-only
-    mounts), so a long run never ends with an unwritable output.
+
+def ensure_writable(path, what: str = "file") -> Path:
+    """Return ``path`` as a Path if it can be written, else raise KalsError. Missing parent folders
+    are fine (they are made when the file is written, so a failed run leaves no empty folders).
+
+    Probes the nearest existing folder with a real temporary file (permission bits alone say nothing
+    for root or read-only mounts), so a long run never ends with an unwritable output.
     """
+    raw = str(path)
     path = Path(path).expanduser()
-    folder = path.parent
+    if raw.endswith(("/", os.sep)) or path.is_dir():
+        raise KalsError(f"{raw} is a folder; give a {what} name, e.g. {path / ('out' + (path.suffix or ''))}")
+    folder = _existing_ancestor(path.parent)
     if not folder.is_dir():
-        raise KalsError(f"cannot write {path}: folder {folder} does not exist; create it or choose another path")
+        raise KalsError(f"cannot write {path}: {folder} is a file, not a folder; choose another path")
     try:
         fd, probe = tempfile.mkstemp(prefix=".kals-probe-", dir=folder)
         os.close(fd)
@@ -39,6 +49,10 @@ def atomic_path(path):
     """Yield a temporary path beside ``path``; on success rename it onto ``path`` (atomic), on any
     failure remove it and leave an existing ``path`` untouched. OS errors become KalsError."""
     path = ensure_writable(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise KalsError(f"cannot create folder {path.parent}: {e.strerror or e}") from None
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

@@ -8,13 +8,14 @@ which tolerance it used. Functions take (N, D) tensors on any device, work in ch
 CPU tensors / plain numbers. Imports torch only.
 """
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
 from torch import nn
 
-from .errors import KalsError, check_float
+from .errors import KalsError, check_float, check_int
 from .train import CONVERGED_TOL
 
 TOL = CONVERGED_TOL        # RMS distance under which a sample counts as a copy of / converged to a point
@@ -222,11 +223,28 @@ def power_radius(model: nn.Module, x, iters: int = 100, seed: int = 0, chunk: in
         v, _ = _unit(torch.randn(xc.shape, generator=g).to(dev))
         logs = []
         for _ in range(iters):
-            _, jv = torch.func.jvp(model, (xc,), (v,))
+            jv = jvp(model, xc, v)
             v, growth = _unit(jv.detach())
             logs.append(growth.clamp_min(1e-30).log())
         out.append(torch.stack(logs[-keep:]).mean(dim=0).exp())
     return torch.cat(out).cpu()
+
+
+def jvp(model: nn.Module, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """J_f(x) v per row (forward mode, ``torch.func.jvp``). torch registers its forward-mode
+    decompositions with the deprecated ``torch.jit.script`` on first use; that FutureWarning is
+    torch's own, not something a user can act on, so it is silenced here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+        return torch.func.jvp(model, (x,), (v,))[1].detach()
+
+
+def _vjp(model: nn.Module, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """u^T J_f(x) per row, by reverse-mode autograd."""
+    with torch.enable_grad():
+        xr = x.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(model(xr), xr, grad_outputs=u)
+    return g.detach()
 
 
 def spectral_norm(model: nn.Module, x, iters: int = 50, seed: int = 0, chunk: int = CHUNK) -> torch.Tensor:
@@ -239,13 +257,12 @@ def spectral_norm(model: nn.Module, x, iters: int = 50, seed: int = 0, chunk: in
     out = []
     for i in range(0, len(x), chunk):
         xc = x[i:i + chunk]
-        _, vjp_fn = torch.func.vjp(model, xc)
         v, _ = _unit(torch.randn(xc.shape, generator=g).to(dev))
         sigma = torch.zeros(len(xc), device=dev)
         for _ in range(iters):
-            _, jv = torch.func.jvp(model, (xc,), (v,))
+            jv = jvp(model, xc, v)
             sigma = jv.detach().norm(dim=1)
-            v, _ = _unit(vjp_fn(jv)[0].detach())
+            v, _ = _unit(_vjp(model, xc, jv.detach()))
         out.append(sigma)
     return torch.cat(out).cpu()
 
@@ -292,6 +309,8 @@ def attractor_stability(model: nn.Module, train, tol: float = TOL, method: str =
     ``max_points``: check a seeded random subset of at most that many points (large data sets)."""
     train = _float2d(train, "train")
     index = None
+    if max_points is not None:
+        max_points = check_int("max points (--max-train)", max_points, 1)
     if max_points is not None and len(train) > max_points:
         g = torch.Generator().manual_seed(seed)
         index = torch.randperm(len(train), generator=g)[:max_points].sort().values

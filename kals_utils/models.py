@@ -49,6 +49,21 @@ class ModelConfig:
         return out_range(self.out_act)
 
 
+def count_weights(cfg: ModelConfig) -> int:
+    """Number of weights of :func:`build_mlp` ``(cfg)``, computed without building it."""
+    d, h, n_hidden = cfg.dim, cfg.width, cfg.depth - 2  # closed form: a depth of 10^12 is only arithmetic
+    if cfg.depth == 1:
+        return d * d + d
+    return (d * h + h) + max(0, n_hidden) * (h * h + h) + (h * d + d)
+
+
+def train_bytes(cfg: ModelConfig, batch: int) -> int:
+    """Rough memory of training: fp32 weights, gradients, Adam's two moments, the best and last
+    copies kept for resuming (x7), plus forward activations and their gradients for one batch."""
+    activations = batch * (2 * cfg.dim + 2 * cfg.width * max(0, cfg.depth - 1))
+    return 4 * (7 * count_weights(cfg) + 3 * activations)
+
+
 def build_mlp(cfg: ModelConfig, seed: int = 0) -> nn.Sequential:
     """Build the MLP on the CPU with weights drawn from ``seed`` (the global RNG is left untouched).
 

@@ -6,7 +6,7 @@ written once. Everything is headless; matplotlib is imported only to draw 1D/2D 
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -14,9 +14,9 @@ from torch import nn
 
 from .checkpoint import KalsConfig, load_checkpoint, save_checkpoint
 from .data import Data
-from .device import pick_device
-from .errors import KalsError
-from .models import act_for_range, build_mlp
+from .device import check_memory, pick_device
+from .errors import KalsError, check_int
+from .models import act_for_range, build_mlp, train_bytes
 from .recipes import get_recipe, recipe_loss, sample_with
 from .render import grid_frames, save_gif
 from .sample import SampleResult
@@ -49,7 +49,7 @@ def make_config(data: Data, depth: int, width: int, out_act: Optional[str] = Non
 def train_run(data: Data, depth: int, width: int, epochs: int = 2000, lr: float = 1e-3,
               batch_size: Optional[int] = None, seed: int = 0, device="auto", out_act: Optional[str] = None,
               progress: bool = True, resume: Optional[dict] = None, model: Optional[nn.Module] = None,
-              recipe: str = "paper", **fit_kw) -> Run:
+              recipe: str = "paper", on_start: Optional[Callable[[], None]] = None, **fit_kw) -> Run:
     """Build an L x H model for ``data`` (weights from ``seed``) and fit it; returns a :class:`Run`.
 
     ``recipe``: a name from :data:`recipes.RECIPES` (``paper``: plain MSE; ``improved``: its own
@@ -63,7 +63,12 @@ def train_run(data: Data, depth: int, width: int, epochs: int = 2000, lr: float 
     check_in_range(data.x, cfg.value_range)
     fit_kw.setdefault("loss_fn", recipe_loss(rec))
     dev = pick_device(device) if not isinstance(device, torch.device) else device
+    batch = len(data) if batch_size is None else min(check_int("batch size", batch_size, 1), len(data))
+    check_memory(train_bytes(cfg.model, batch), dev, f"training an L={depth}, H={width} net on D={data.dim}",
+                 "lower the width H, the depth L or the batch size")
     model = (model or build_mlp(cfg.model, seed=seed)).to(dev)
+    if on_start is not None:  # every setting has been checked: e.g. print a banner
+        on_start()
     result = fit(model, data.x, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                  progress=progress, resume=resume, **fit_kw)
     cfg.epochs = result.epochs_done

@@ -41,6 +41,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import nn
 
+from .device import check_memory
 from .errors import KalsError, check_float, check_int
 from .models import config_of
 from .sample import JITTERS, SampleResult, kaleidoscope
@@ -161,6 +162,8 @@ def data_start(train: torch.Tensor, chains: int, scale: float = 1.0, seed: int =
     train = train.detach().float().cpu()
     if len(train) < 2:
         raise KalsError("the data-covariance start needs at least 2 training points; use the paper recipe")
+    check_memory(4 * chains * (len(train) + 2 * train.shape[1]), "cpu", f"the data-covariance start of {chains} chains",
+                 "lower the number of chains")
     g = torch.Generator().manual_seed(seed)
     mean = train.mean(dim=0)
     w = torch.randn(chains, len(train), generator=g)

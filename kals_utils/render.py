@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .errors import KalsError
+from .errors import KalsError, check_float
 from .files import atomic_path
 from .sample import quantize
 
@@ -61,6 +61,9 @@ def save_gif(frames, path, fps: float = 10.0, loop: int = 0, hold_last: int = 0)
     converged adds no frames: the file's frame count is that of the *distinct* consecutive frames.
     """
     import imageio.v3 as iio
+    fps = check_float("fps", fps, 0.0, strict=True)
+    if fps > 100:
+        raise KalsError(f"fps must be at most 100 (GIF timing is in hundredths of a second), got {fps:g}")
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim not in (3, 4) or len(frames) == 0:
         raise KalsError(f"GIF frames must be a non-empty uint8 array (F, H, W[, 3]); got {frames.dtype} {frames.shape}")

@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from .device import threads_for
+from .device import check_memory, threads_for
 from .errors import KalsError, check_float, check_int
 from .models import config_of, model_device
 
@@ -39,6 +39,12 @@ def quantize(x: torch.Tensor, value_range=(0.0, 1.0)) -> torch.Tensor:
     """Map values in ``value_range`` to uint8 0..255 (clipped, rounded)."""
     lo, hi = value_range
     return ((x.float() - lo) * (255.0 / (hi - lo))).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def walk_bytes(cfg, chains: int, record: int, n_frames: int, frame_itemsize: int) -> int:
+    """Rough memory of a walk: the chain states (start, z, f(z), jitter) and one layer's
+    activations per chain, plus the recorded frames."""
+    return 4 * chains * (4 * cfg.dim + 2 * cfg.width) + n_frames * record * cfg.dim * frame_itemsize
 
 
 def _generator(device: torch.device, seed: int) -> torch.Generator:
@@ -113,9 +119,16 @@ def kaleidoscope(
         if len(eps_schedule) != steps:
             raise KalsError(f"eps_schedule has {len(eps_schedule)} values but steps is {steps}")
     device = model_device(model)
+    if frame_dtype not in (torch.float32, torch.uint8):
+        raise KalsError("frame_dtype must be torch.float32 or torch.uint8")
+    n = check_int("chains", chains, 0) if start is None else len(start)
+    r = n if record is None else min(check_int("record", record, 0), n)
+    n_rec = steps // every + 1 + (1 if steps % every else 0)  # steps 0, every, 2*every, ..., steps
+    check_memory(walk_bytes(cfg, n, r, n_rec, frame_dtype.itemsize), device,
+                 f"sampling {n} chains x {steps} steps ({r} recorded at {n_rec} steps)",
+                 "lower the number of chains, the recorded chains, or record every k-th step")
     if start is None:
-        chains = check_int("chains", chains, 0)
-        z = start_noise(chains, cfg.dim, noise, (lo, hi), seed, device)
+        z = start_noise(n, cfg.dim, noise, (lo, hi), seed, device)
     else:
         z = start.to(device=device, dtype=torch.float32)
         if z.ndim != 2 or z.shape[1] != cfg.dim:
@@ -123,11 +136,7 @@ def kaleidoscope(
         if not torch.isfinite(z).all():
             raise KalsError("start contains NaN or inf values")
         z = z.clamp(lo, hi)
-    n = len(z)
-    r = n if record is None else min(check_int("record", record, 0), n)
-    rec_steps = [t for t in range(steps + 1) if t % every == 0 or t == steps]
-    if frame_dtype not in (torch.float32, torch.uint8):
-        raise KalsError("frame_dtype must be torch.float32 or torch.uint8")
+    rec_steps = [t for t in range(0, steps + 1, every)] + ([steps] if steps % every else [])
     frames = torch.empty((len(rec_steps), r, cfg.dim), device=device, dtype=frame_dtype)
     keep = (lambda v: quantize(v, (lo, hi))) if frame_dtype == torch.uint8 else (lambda v: v)
     gen = _generator(device, seed + 1)  # jitter stream, separate from the start noise

@@ -47,7 +47,10 @@ def test_train_sample_folder_images(tmp_path, tiny_folder):
     (["train", "--data", "points1d", "--depth", "3", "--width", "0", "--out", "x.pt"], "width H must be >= 1"),
     (["train", "--data", "imagenet", "--depth", "3", "--width", "5", "--out", "x.pt"], "unknown data set"),
     (["train", "--data", "folder:/no/such/dir", "--depth", "3", "--width", "5", "--out", "x.pt"], "does not exist"),
-    (["train", "--data", "points1d", "--depth", "3", "--width", "5", "--out", "/no/dir/x.pt"], "does not exist"),
+    (["train", "--data", "points1d", "--depth", "3", "--width", "5", "--out", "/etc/hostname/x.pt"], "is a file, not a folder"),
+    (["train", "--data", "points1d", "--points", "0.2,0.8", "--depth", "3", "--width", "5", "--out", "x.pt"], "needs 1D points"),
+    (["trian", "--data", "points1d"], "did you mean 'train'"),
+    (["sample"], "python -m kals_utils sample --help"),
     (["sample", "--checkpoint", "/no/such.pt"], "not found"),
     (["train", "--data", "points1d", "--out", "x.pt"], "required"),
 ])
@@ -61,7 +64,8 @@ def test_bad_sampling_arguments(tmp_path, capsys):
     ck = tmp_path / "p.pt"
     main(["train", "--data", "points2d", "--depth", "2", "--width", "4", "--epochs", "5", "--out", str(ck), "--no-progress"])
     for extra, msg in ((["--steps", "-1"], "steps"), (["--eps", "-0.5"], "eps"), (["--chains", "-3"], "chains"),
-                       (["--noise", "pink"], "unknown start noise"), (["--gif", str(tmp_path / "no" / "a.gif")], "does not exist")):
+                       (["--noise", "pink"], "unknown start noise"), (["--gif", str(tmp_path) + "/"], "is a folder"),
+                       (["--gif", str(tmp_path / "a.png")], "ending in .gif"), (["--gif", str(tmp_path / "w.gif"), "--fps", "0"], "fps")):
         assert main(["sample", "--checkpoint", str(ck)] + extra) == 2
         assert msg in capsys.readouterr().err
 

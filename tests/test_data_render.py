@@ -66,5 +66,6 @@ def test_gif_and_png_roundtrip(tmp_path):
     back = read_gif(p)
     assert back.shape[:3] == (6, 10, 12)
     save_png(frames[2], tmp_path / "a.png")
-    with pytest.raises(KalsError, match="does not exist"):
-        save_gif(frames, tmp_path / "nope" / "a.gif")
+    assert save_gif(frames, tmp_path / "new" / "sub" / "a.gif").is_file()  # missing folders are made
+    with pytest.raises(KalsError, match="is a file, not a folder"):
+        save_gif(frames, tmp_path / "a.png" / "a.gif")

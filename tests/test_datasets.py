@@ -71,7 +71,7 @@ def test_mnist_from_repacked_gz(tmp_path, offline):
     fakedata.write_mnist(tmp_path, n_train=40, gz=True)
     d = load_data("mnist", root=tmp_path, subset=10, cache=False)
     assert d.x.shape == (10, 784)
-    assert (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+    assert not (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()  # read in place, nothing written
 
 
 def test_fashion_mnist_debian(tmp_path, offline):
@@ -135,16 +135,16 @@ def test_folder_of_faces_center_crop(root):
             (root / "faces" / "zz_other.png").unlink()
 
 
-def test_cache_is_used_on_rerun(tmp_path, monkeypatch):
-    fakedata.write_mnist(tmp_path, n_train=50)
-    a = load_data("mnist", root=tmp_path, subset=12, seed=5)
+def test_cache_is_used_on_rerun(tmp_path, monkeypatch, skip_md5):
+    fakedata.write_cifar(tmp_path)
+    a = load_data("cifar-dogs", root=tmp_path, subset=12, seed=5)
     cache = list((tmp_path / "kals_cache").glob("*.pt"))
-    assert len(cache) == 1 and "mnist" in cache[0].name
+    assert len(cache) == 1 and "cifar-dogs" in cache[0].name
     import kals_utils.data as kd
     monkeypatch.setattr(kd, "_load_images", lambda *a, **k: pytest.fail("decoded again despite the cache"))
-    b = load_data("mnist", root=tmp_path, subset=12, seed=5)
+    b = load_data("cifar-dogs", root=tmp_path, subset=12, seed=5)
     assert torch.equal(a.x, b.x) and torch.equal(a.labels, b.labels) and b.class_names == a.class_names
-    b01 = load_data("mnist", root=tmp_path, subset=12, seed=5, value_range=(0, 1))  # same cache, other range
+    b01 = load_data("cifar-dogs", root=tmp_path, subset=12, seed=5, value_range=(0, 1))  # same cache, other range
     assert torch.allclose(b01.x * 2 - 1, a.x, atol=1e-6)
 
 
@@ -161,3 +161,30 @@ def test_missing_data_is_one_clear_error(tmp_path, offline, name, layout, downlo
     msg = str(err.value)
     assert layout in msg and str(tmp_path / "empty") in msg and "\n" not in msg
     assert err.value.__cause__ is None and err.value.__suppress_context__  # no urllib traceback chained
+
+
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def test_debian_flat_fashion_folder_is_read_where_it_lies(tmp_path):
+    """--data-root pointed at Debian's flat folder of .gz IDX files (setup.sh --test installs it)."""
+    assert (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").is_file(), "run bash setup.sh --test (as root)"
+    before = sorted(p.name for p in DEBIAN_FASHION.iterdir())
+    d = load_data("fashion-mnist", root=DEBIAN_FASHION, subset=20, seed=0)
+    assert d.x.shape == (20, 784) and d.labels.shape == (20,) and d.class_names[0].startswith("T-shirt")
+    assert sorted(p.name for p in DEBIAN_FASHION.iterdir()) == before  # nothing written there
+    from kals_utils.cli import main
+    assert main(["train", "--data", "fashion-mnist", "--data-root", str(DEBIAN_FASHION), "--subset", "8", "-L", "2",
+                 "-H", "8", "--epochs", "1", "--out", str(tmp_path / "f.pt"), "--no-progress"]) == 0
+
+
+def test_failed_lookup_leaves_no_empty_folders(tmp_path, monkeypatch):
+    import torchvision.datasets.mnist as tv_mnist
+    monkeypatch.setattr(tv_mnist.MNIST, "mirrors", ["http://127.0.0.1:9/"])  # offline: nothing answers there
+    monkeypatch.setattr(tv_mnist.FashionMNIST, "mirrors", ["http://127.0.0.1:9/"])
+    root = tmp_path / "data"
+    root.mkdir()
+    for name in ("fashion-mnist", "mnist"):
+        with pytest.raises(KalsError, match="train-images-idx3-ubyte"):
+            load_data(name, root=root, subset=5)
+    assert list(root.iterdir()) == []

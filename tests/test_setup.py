@@ -27,11 +27,30 @@ def test_environment_yml_matches_pyproject():
     assert have == want
 
 
-def test_ci_calls_the_readme_test_command():
+def _readme_command(tag: str) -> str:
     readme = (ROOT / "README.md").read_text()
+    return re.search(rf"<!-- {tag} -->\s*```(?:bash|sh)?\n(.+?)\n```", readme, re.S).group(1).strip()
+
+
+def test_ci_runs_both_readme_commands_as_written():
+    """.ci/run reads both commands out of the README and runs them verbatim (no paraphrase)."""
+    import subprocess
     ci = (ROOT / ".ci" / "run").read_text()
-    cmd = re.search(r"<!-- test-command -->\s*```(?:bash|sh)?\n(.+?)\n```", readme, re.S).group(1).strip()
-    assert cmd in ci
+    assert "readme_block main-command" in ci and "readme_block test-command" in ci
+    assert 'bash -c "$main_cmd"' in ci and 'bash -c "$test_cmd"' in ci
+    script = ci.split("main_cmd=$(")[0].replace('cd "$(dirname "$0")/.."', "") + 'readme_block main-command; echo ---; readme_block test-command\n'
+    out = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.split("---\n") == [_readme_command("main-command") + "\n", _readme_command("test-command") + "\n"]
+    assert _readme_command("main-command").startswith("bash setup.sh &&")
+
+
+def test_plain_setup_passes_on_a_ready_venv():
+    """`bash setup.sh` with no option (the README's main command starts with it) exits 0 and,
+    on a venv the test setup made, installs nothing."""
+    import subprocess
+    r = subprocess.run(["bash", "setup.sh"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ready" in r.stdout
 
 
 def test_committed_notebooks_have_no_outputs():
