@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from kals_utils import ModelConfig, build_mlp, fit, kaleidoscope, pick_device  # noqa: E402
-from kals_utils.models import n_weights  # noqa: E402
+from kals_utils import ModelConfig, build_model, fit, kaleidoscope, pick_device  # noqa: E402
+from kals_utils.model import n_weights  # noqa: E402
 from kals_utils.render import grid_frames, save_gif  # noqa: E402
 
 
@@ -62,7 +62,7 @@ def matmul_gflops(device, n=2048, repeat=5, clock=time.perf_counter):
 
 def train_step_ms(device, dim, depth, width, batch=1000, steps=5, clock=time.perf_counter):
     """ms per optimiser step through ``fit`` (full batch of ``batch`` rows: one step per epoch)."""
-    model = build_mlp(ModelConfig(dim, depth, width, "tanh"), seed=0).to(device)
+    model = build_model(ModelConfig(dim, depth, width, "tanh"), seed=0).to(device)
     x = torch.rand(batch, dim, device=device) * 2 - 1
     fit(model, x, epochs=2, lr=1e-4, progress=False)  # warm-up (allocations, kernels)
     # fit also runs a final whole-set loss and a fixed-point check (a forward each, not a step):
@@ -100,12 +100,13 @@ def end_to_end_s(device):
     """The MNIST notebook's SMOKE path on MNIST-shaped data (random uint8 pixels: a timing stand-in,
     not MNIST): 200 images, L=10, H=500, 20 epochs of batch 100, 48 chains x 30 steps, GIF."""
     from kals_utils.data import Data
-    from kals_utils.pipeline import export_gif, sample_run, train_run
+    from kals_utils.export import export_gif
+    from kals_utils.pipeline import sample_run, train_run
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (200, 784), generator=g).float() / 255 * 2 - 1
     data = Data(x=x, value_range=(-1.0, 1.0), name="random-mnist-shaped", image_shape=(1, 28, 28))
     t = time.perf_counter()
-    run = train_run(data, 10, 500, epochs=20, lr=1e-4, batch_size=100, device=device, progress=False)
+    run = train_run(data, depth=10, width=500, epochs=20, lr=1e-4, batch_size=100, device=device, progress=False)
     res = sample_run(run, chains=48, steps=30, eps=0.01, record=48)
     with tempfile.TemporaryDirectory() as d:
         export_gif(run, res, Path(d) / "e2e.gif")
@@ -151,7 +152,7 @@ def main(argv=None):
             res[f"train_cpu_ratio_to_floor{key}"] = cms / cfloor
             rows.append(("  same step in CPU seconds", f"{cms:.1f} ms", f"{cms / cfloor:.2f}x floor ({cfloor:.1f} ms)"))
 
-    model = build_mlp(ModelConfig(784, 10, 500, "tanh"), seed=0).to(device)
+    model = build_model(ModelConfig(784, 10, 500, "tanh"), seed=0).to(device)
     plain, rec, ren = sample_ms(device, model)
     res.update(sample_plain_ms=plain, sample_record_ms=rec, sample_render_ms=ren,
                sample_record_ratio=rec / plain, sample_render_ratio=ren / plain)

@@ -1,23 +1,25 @@
 """kals_utils: Generative Kaleidoscopic Networks (Shrivastava, 2024, arXiv 2402.11793).
 
-data -> fit -> sample -> render: ``data.load_data`` / ``data.points``, ``pipeline.train_run``
-(``train.fit``), ``pipeline.sample_run`` (``sample.kaleidoscope``), ``pipeline.export_gif``.
-The core (models, train, sample, checkpoint) imports neither matplotlib nor ipywidgets.
+data -> fit -> sample -> render: ``load_data`` / ``points``, ``train_run`` (``train.fit``),
+``sample_run`` (``sample.kaleidoscope``), ``evaluate_run`` (``metrics``), ``export_gif``.
+Modules, lowest first (each imports only those before it): errors, files, device, model, data,
+checkpoint, train, sample, recipes, metrics, pipeline, plots, render, experiments, widgets, cli.
+The core (up to pipeline) imports neither matplotlib nor ipywidgets.
 """
 
-from .checkpoint import KalsConfig, load_checkpoint, save_checkpoint
 from .data import Data, load_data, points
 from .device import pick_device
 from .errors import KalsError
-from .models import ModelConfig, build_mlp
-from .pipeline import Run, export_gif, frames_of, load_run, sample_run, save_run, train_run
+from .model import ModelConfig, RunConfig, build_model
+from .pipeline import Run, evaluate_run, load_run, sample_run, save_run, train_run
+from .export import export_gif, frames_of
+from .render import gif_name
 from .sample import SampleResult, kaleidoscope, start_noise
 from .train import TrainResult, fit
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = [
-    "Data", "KalsConfig", "KalsError", "ModelConfig", "Run", "SampleResult", "TrainResult",
-    "build_mlp", "export_gif", "fit", "frames_of", "kaleidoscope", "load_checkpoint", "load_data",
-    "load_run", "pick_device", "points", "sample_run", "save_checkpoint", "save_run", "start_noise",
-    "train_run",
+    "Data", "KalsError", "ModelConfig", "Run", "RunConfig", "SampleResult", "TrainResult", "build_model",
+    "evaluate_run", "export_gif", "fit", "frames_of", "gif_name", "kaleidoscope", "load_data", "load_run",
+    "pick_device", "points", "sample_run", "save_run", "start_noise", "train_run",
 ]

@@ -7,7 +7,7 @@ code. Writes are atomic: a temporary file in the same folder, fsync, then ``os.r
 
 import pickle
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -15,54 +15,12 @@ import torch
 from torch import nn
 
 from .errors import KalsError
-from .files import atomic_path
-from .models import ModelConfig, build_mlp
+from .files import atomic_torch_save
+from .model import RunConfig, build_model
 
 FORMAT = "kals-checkpoint"
-VERSION = 1
-
-
-@dataclass
-class KalsConfig:
-    """Everything needed to rebuild a trained kaleidoscope and say where its data came from."""
-
-    dim: int
-    depth: int
-    width: int
-    out_act: str = "sigmoid"
-    value_range: tuple = (0.0, 1.0)
-    image_shape: Optional[tuple] = None   # (C, H, W) for images, None for points
-    dataset: str = "points"
-    subset: Optional[int] = None
-    subset_seed: int = 0
-    seed: int = 0
-    lr: float = 1e-3
-    epochs: int = 0
-    batch_size: Optional[int] = None
-    recipe: str = "paper"
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def model(self) -> ModelConfig:
-        return ModelConfig(self.dim, self.depth, self.width, self.out_act)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["value_range"] = list(d["value_range"])
-        d["image_shape"] = None if d["image_shape"] is None else list(d["image_shape"])
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "KalsConfig":
-        names = {f.name for f in fields(cls)}
-        missing = {"dim", "depth", "width"} - set(d)
-        if missing:
-            raise KalsError(f"checkpoint config lacks {sorted(missing)}; it was not written by kals")
-        d = {k: v for k, v in d.items() if k in names}
-        d["value_range"] = tuple(float(v) for v in d.get("value_range", (0.0, 1.0)))
-        if d.get("image_shape") is not None:
-            d["image_shape"] = tuple(int(v) for v in d["image_shape"])
-        return cls(**d)
+VERSION = 2          # 2: the net's config nested under "model"
+READS = (1, 2)       # formats this kals can load
 
 
 def _tensors_to_cpu(obj):
@@ -75,14 +33,7 @@ def _tensors_to_cpu(obj):
     return obj
 
 
-def atomic_torch_save(obj, path) -> Path:
-    """``torch.save`` to ``path`` via a temp file + rename: never leaves a truncated file behind."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-    return Path(path)
-
-
-def save_checkpoint(path, model: nn.Module, config: KalsConfig, train_data: Optional[torch.Tensor] = None,
+def save_checkpoint(path, model: nn.Module, config: RunConfig, *, train_data: Optional[torch.Tensor] = None,
                     losses=None, train_state: Optional[dict] = None, labels=None) -> Path:
     """Write ``model``'s weights, ``config``, and optionally the training set (N, D) (so sampling and
     evaluation need no data download), the loss history and the resume state. Returns the path."""
@@ -102,7 +53,7 @@ def save_checkpoint(path, model: nn.Module, config: KalsConfig, train_data: Opti
     return atomic_torch_save(payload, path)
 
 
-def _encode_data(x: torch.Tensor, config: KalsConfig):
+def _encode_data(x: torch.Tensor, config: RunConfig):
     """Images are stored as exact uint8 pixels (4x smaller); points as float32."""
     if config.image_shape is not None:
         lo, hi = config.value_range
@@ -112,7 +63,7 @@ def _encode_data(x: torch.Tensor, config: KalsConfig):
     return {"float32": x.float()}
 
 
-def _decode_data(d, config: KalsConfig) -> torch.Tensor:
+def _decode_data(d, config: RunConfig) -> torch.Tensor:
     if "uint8" in d:
         lo, hi = config.value_range
         return d["uint8"].float() / 255 * (hi - lo) + lo
@@ -124,7 +75,7 @@ class Checkpoint:
     """A loaded checkpoint: rebuilt ``model`` (eval mode, on ``device``), its ``config``, extras."""
 
     model: nn.Module
-    config: KalsConfig
+    config: RunConfig
     train_data: Optional[torch.Tensor]
     labels: Optional[torch.Tensor]
     losses: list
@@ -150,16 +101,16 @@ def load_checkpoint(path, device="cpu") -> Checkpoint:
         raise KalsError(f"{path} is a torch file but not a kals checkpoint (no '{FORMAT}' marker); "
                         "train one with `python -m kals_utils train`")
     version = payload.get("version")
-    if not isinstance(version, int) or version != VERSION:
+    if version not in READS:
         newer = isinstance(version, int) and version > VERSION
-        raise KalsError(f"{path} has checkpoint format {version!r}, this kals reads format {VERSION}; "
+        raise KalsError(f"{path} has checkpoint format {version!r}, this kals reads formats {READS[0]}-{READS[-1]}; "
                         + ("upgrade kals_utils" if newer else "re-train it with this kals"))
     try:
-        config = KalsConfig.from_dict(payload["config"])
+        config = RunConfig.from_dict(payload["config"])
         state = payload["state_dict"]
     except (KeyError, TypeError, ValueError) as e:
         raise KalsError(f"{path} is a damaged kals checkpoint (config: {type(e).__name__} {e}); re-train it") from None
-    model = build_mlp(config.model)
+    model = build_model(config.model)
     _check_shapes(model, state, config, path)
     model.load_state_dict(state)
     model.to(device).eval()
@@ -210,7 +161,7 @@ def _pickle_has_code(path) -> bool:
         return False
 
 
-def _check_shapes(model: nn.Module, state: dict, config: KalsConfig, path) -> None:
+def _check_shapes(model: nn.Module, state: dict, config: RunConfig, path) -> None:
     want = model.state_dict()
     n_have = len([k for k in state if k.endswith(".weight")])
     n_want = len([k for k in want if k.endswith(".weight")])

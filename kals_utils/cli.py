@@ -1,22 +1,39 @@
-"""Command line: ``python -m kals_utils {demo,train,sample,evaluate}``.
+"""Command line: ``python -m kals_utils {demo,train,sample,evaluate}``, and the ``.npz`` samples file
+(written by ``sample --save-samples``, read by ``evaluate``).
 
 User mistakes print one line ``kals: error: ...`` and exit 2; Ctrl-C during ``train`` saves the best
 weights so far to ``--out`` and exits 130.
 """
 
 import argparse
+import json
+import math
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
+import torch
 
+from .checkpoint import load_checkpoint
+from .data import load_data, points
 from .errors import KalsError, check_float, check_seed
+from .experiments import format_evaluation
+from .export import export_gif
 from .files import atomic_path, ensure_writable
+from .metrics import ATTRACTOR_POINTS, BURN_TOL, TOL, Evaluation, evaluate_samples
+from .model import out_range
+from .pipeline import RECORD, load_run, sample_run, save_run, train_run
+from .plots import fig_to_array, plot_2d
+from .recipes import RECIPES
+from .render import GIF_CHAINS, GIF_FPS, gif_name, save_png
+from .sample import CHAINS, STEPS, kaleidoscope
+from .train import EPOCHS, LR
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
-RECIPE_NAMES = ("paper", "improved")  # = kals_utils.recipes.RECIPES (a test checks they agree)
+RECIPE_NAMES = tuple(RECIPES)
 
 
 COMMANDS = ("demo", "train", "sample", "evaluate")
@@ -59,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", "-H", type=int, required=True, help="hidden width H (>= 1)")
     p.add_argument("--out-act", choices=["sigmoid", "tanh"], default=None,
                    help="output activation: sigmoid -> [0,1], tanh -> [-1,1] (default: sigmoid for points, tanh for images)")
-    p.add_argument("--epochs", type=int, default=2000, help="passes over the data (default 2000)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--epochs", type=int, default=EPOCHS, help=f"passes over the data (default {EPOCHS})")
+    p.add_argument("--lr", type=float, default=LR, help=f"Adam learning rate (default {LR:g})")
     p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: full batch)")
     p.add_argument("--resume", default=None, help="continue training from this checkpoint (optimiser state included)")
     p.add_argument("--recipe", choices=RECIPE_NAMES, default=None,
@@ -71,14 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="kaleidoscopic sampling from a checkpoint")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--chains", type=int, default=100, help="number of chains (default 100)")
-    p.add_argument("--steps", type=int, default=100, help="applications of f (default 100)")
+    p.add_argument("--chains", type=int, default=CHAINS, help=f"number of chains (default {CHAINS})")
+    p.add_argument("--steps", type=int, default=STEPS, help=f"applications of f (default {STEPS})")
     p.add_argument("--every", type=int, default=1, help="record every k-th step (default 1)")
     p.add_argument("--noise", default="uniform",
                    help="start noise: uniform|normal (default uniform; the improved recipe starts from the data's covariance)")
     p.add_argument("--eps", type=float, default=0.0, help="between-step zero-mean noise scale (default 0)")
     p.add_argument("--gif", default=None, help="write the walk as a GIF here")
-    p.add_argument("--fps", type=float, default=8.0, help="GIF frames per second (default 8)")
+    p.add_argument("--fps", type=float, default=GIF_FPS, help=f"GIF frames per second (default {GIF_FPS:g})")
     p.add_argument("--save-samples", default=None, help="write final samples + training set to this .npz")
     p.add_argument("--recipe", choices=RECIPE_NAMES, default=None,
                    help="how to sample: paper or improved (default: the recipe stored in the checkpoint)")
@@ -88,11 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", required=True, help="the .npz written by `sample --save-samples`")
     p.add_argument("--checkpoint", default=None,
                    help="the checkpoint it was sampled from (adds attractor stability, spurious fixed points, burn-in)")
-    p.add_argument("--tol", type=float, default=0.05,
-                   help="RMS distance per coordinate, on the data's scale, that counts as 'at a point' (default 0.05)")
-    p.add_argument("--burn-tol", type=float, default=0.01, help="mean RMS step size that ends the burn-in (default 0.01)")
-    p.add_argument("--max-train", type=int, default=1000,
-                   help="check the Jacobian at most at this many (seeded) training points (default 1000)")
+    p.add_argument("--tol", type=float, default=TOL,
+                   help=f"RMS distance per coordinate, on the data's scale, that counts as 'at a point' (default {TOL:g})")
+    p.add_argument("--burn-tol", type=float, default=BURN_TOL,
+                   help=f"mean RMS step size that ends the burn-in (default {BURN_TOL:g})")
+    p.add_argument("--max-train", type=int, default=ATTRACTOR_POINTS,
+                   help=f"check the Jacobian at most at this many (seeded) training points (default {ATTRACTOR_POINTS})")
     p.add_argument("--jacobian", choices=["auto", "exact", "power"], default="auto",
                    help="exact eigenvalues, or power iteration with Jacobian-vector products (default auto: exact for D <= 64)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -102,8 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _data_for(args):
-    from .data import load_data
-    from .models import out_range
     is_points = args.data in ("points1d", "points2d")
     out_act = args.out_act or ("sigmoid" if is_points else "tanh")
     if is_points and (args.subset or args.image_size):
@@ -113,8 +129,6 @@ def _data_for(args):
 
 
 def cmd_train(args) -> int:
-    from .checkpoint import load_checkpoint
-    from .pipeline import save_run, train_run
     out = ensure_writable(args.out)
     data, out_act = _data_for(args)
     epochs, resume, recipe = args.epochs, None, args.recipe or "paper"
@@ -136,7 +150,7 @@ def cmd_train(args) -> int:
     def banner():  # printed once every setting has been checked
         print(f"training L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) for {epochs} epochs, "
               f"recipe {recipe} (Ctrl-C stops and keeps the best weights)", flush=True)
-    run = train_run(data, args.depth, args.width, epochs=epochs, lr=args.lr, batch_size=args.batch_size,
+    run = train_run(data, depth=args.depth, width=args.width, epochs=epochs, lr=args.lr, batch_size=args.batch_size,
                     seed=args.seed, device=args.device, out_act=out_act, progress=not args.no_progress,
                     resume=resume, recipe=recipe, on_start=banner)
     replaced = out.exists()
@@ -153,7 +167,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from .pipeline import export_gif, load_run, sample_run, GIF_CHAINS
     check_float("--fps", args.fps, 0.0, strict=True)
     gif = ensure_writable(args.gif, "GIF file") if args.gif else None
     if gif is not None and gif.suffix.lower() != ".gif":
@@ -173,12 +186,7 @@ def cmd_sample(args) -> int:
         export_gif(run, res, gif, fps=args.fps)
         print(f"GIF written to {gif} ({len(res.steps)} frames)" + (" (replaced the file that was there)" if replaced else ""))
     if npz:
-        extra = {} if run.data.labels is None else {"labels": run.data.labels.numpy()}
-        with atomic_path(npz) as tmp, open(tmp, "wb") as f:
-            np.savez_compressed(f, samples=res.final.numpy(), train=run.data.x.cpu().numpy(),
-                                start=res.start.numpy(), value_range=np.array(run.config.value_range),
-                                image_shape=np.array(run.config.image_shape or ()), steps=args.steps,
-                                eps=args.eps, seed=args.seed, noise=args.noise, recipe=recipe, **extra)
+        save_samples(npz, run, res, steps=args.steps, eps=args.eps, seed=args.seed, noise=args.noise, recipe=recipe)
         print(f"samples written to {npz}")
     return 0
 
@@ -197,9 +205,6 @@ def _folder(path: str, what: str) -> Path:
 
 
 def _demo_pictures(run, res, out: Path, steps: int):
-    from .pipeline import export_gif, gif_name
-    from .plots import fig_to_array, plot_2d
-    from .render import save_png
     gif = export_gif(run, res, out / gif_name(run.config, len(res.final), steps, 0.0, "normal"), fps=3,
                      title="2D kaleidoscope")
     png = out / gif.name.replace(".gif", ".png")
@@ -209,8 +214,6 @@ def _demo_pictures(run, res, out: Path, steps: int):
 
 
 def cmd_demo(args) -> int:
-    from .data import points
-    from .pipeline import sample_run, train_run
     out = _folder(args.out, "--out")
     t0 = time.time()
     data = points(dim=2)
@@ -224,14 +227,100 @@ def cmd_demo(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- evaluate and the .npz file
+def save_samples(path, run, res, *, steps: int, eps: float, seed: int, noise: str, recipe: str) -> Path:
+    """Write final samples, start states, the training set (and labels) and the walk's settings to
+    ``path`` (.npz): everything ``evaluate`` needs, with or without the checkpoint."""
+    extra = {} if run.data.labels is None else {"labels": run.data.labels.numpy()}
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, samples=res.final.numpy(), train=run.data.x.cpu().numpy(),
+                            start=res.start.numpy(), value_range=np.array(run.config.value_range),
+                            image_shape=np.array(run.config.image_shape or ()), steps=steps,
+                            eps=eps, seed=seed, noise=noise, recipe=recipe, **extra)
+    return Path(path)
+
+
+def load_samples(path) -> dict:
+    """Read a ``sample --save-samples`` file: samples, train, start, value_range, image_shape, steps,
+    eps, labels (or None), seed (0 if absent)."""
+    path = Path(path)
+    if not path.is_file():
+        raise KalsError(f"samples file {path} not found; write one with `python -m kals_utils sample "
+                        f"--checkpoint CKPT --save-samples {path}`")
+    try:
+        z = np.load(path, allow_pickle=False)
+        keys = set(z.files)
+    except (OSError, ValueError) as e:
+        raise KalsError(f"{path} is not a readable .npz file ({type(e).__name__}); write it with sample --save-samples") from None
+    missing = {"samples", "train"} - keys
+    if missing:
+        raise KalsError(f"{path} lacks {sorted(missing)}; write it with `python -m kals_utils sample --save-samples`")
+    shape = tuple(int(v) for v in z["image_shape"]) if "image_shape" in keys else ()
+    return {"samples": torch.from_numpy(z["samples"]).float(), "train": torch.from_numpy(z["train"]).float(),
+            "start": torch.from_numpy(z["start"]).float() if "start" in keys else None,
+            "value_range": tuple(float(v) for v in z["value_range"]) if "value_range" in keys else (0.0, 1.0),
+            "image_shape": shape or None, "steps": int(z["steps"]) if "steps" in keys else None,
+            "eps": float(z["eps"]) if "eps" in keys else 0.0,
+            "labels": torch.from_numpy(z["labels"]) if "labels" in keys else None,
+            "seed": int(z["seed"]) if "seed" in keys else 0}
+
+
+def evaluate_npz(samples_path, checkpoint=None, *, device="auto", tol: float = TOL, burn_tol: float = BURN_TOL,
+                 method: str = "auto", max_points: Optional[int] = ATTRACTOR_POINTS, with_norm: bool = True,
+                 seed: int = 0) -> Evaluation:
+    """Metrics of a saved ``.npz``; with ``checkpoint`` also attractor stability, spurious fixed points
+    and the burn-in curve (the walk is re-run from the saved start noise; with eps > 0 the jitter is
+    redrawn from the saved seed, 0 if the file has none)."""
+    s = load_samples(samples_path)
+    model = frames = steps = None
+    if checkpoint is not None:
+        run = load_run(checkpoint, device=device)
+        if tuple(run.data.x.shape) != tuple(s["train"].shape):
+            raise KalsError(f"{samples_path} was not sampled from {checkpoint}: its training set is "
+                            f"{tuple(s['train'].shape)}, the checkpoint's {tuple(run.data.x.shape)}")
+        model = run.model
+        if s["start"] is not None and s["steps"]:
+            walk = kaleidoscope(model, steps=s["steps"], eps=s["eps"], seed=s["seed"], start=s["start"],
+                                record=min(len(s["start"]), RECORD))
+            frames, steps = walk.frames, walk.steps
+    return evaluate_samples(s["samples"], s["train"], labels=s["labels"], model=model, frames=frames, steps=steps,
+                            tol=tol, burn_tol=burn_tol, value_range=s["value_range"], method=method,
+                            max_points=max_points, with_norm=with_norm, seed=seed)
+
+
+def _json_ready(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_ready(v) for v in obj]
+    return obj
+
+
+def cmd_evaluate(args) -> int:
+    """CLI entry: print the metrics table (or ``--json``) for ``--samples`` (+ ``--checkpoint``)."""
+    tol = check_float("--tol", args.tol, 0.0, strict=True)
+    ev = evaluate_npz(args.samples, args.checkpoint, device=args.device, tol=tol,
+                      burn_tol=check_float("--burn-tol", args.burn_tol, 0.0, strict=True),
+                      method=args.jacobian, max_points=args.max_train, seed=args.seed)
+    if args.json:
+        out = ev.summary()
+        if ev.burn is not None:
+            out["burn_curve"] = {"steps": ev.burn.steps[1:], "step_size": ev.burn.step_size}
+            out["convergence_curve"] = {"steps": ev.burn.steps, "converged": ev.convergence}
+        json.dump(_json_ready(out), sys.stdout, indent=1, allow_nan=False)
+        print()
+    else:
+        print(format_evaluation(ev))
+    return 0
+
+
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         args.seed = check_seed(args.seed)
-        if args.cmd == "evaluate":
-            from .evaluate import cmd_evaluate
-            return cmd_evaluate(args)
-        return {"demo": cmd_demo, "train": cmd_train, "sample": cmd_sample}[args.cmd](args)
+        return {"demo": cmd_demo, "train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}[args.cmd](args)
     except KalsError as e:
         print(f"kals: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -277,7 +277,7 @@ def _load_celeba(root: Path, download: bool, verify: bool, subset, seed, size):
     return u8, None, None
 
 
-def load_data(name: str, root="data", subset: Optional[int] = None, seed: int = 0,
+def load_data(name: str, *, root="data", subset: Optional[int] = None, seed: int = 0,
               value_range=(-1.0, 1.0), image_size: Optional[int] = None, pts=None,
               download: bool = True, verify: Optional[bool] = None, cache: bool = True) -> Data:
     """Load data set ``name`` (see DATASETS) as a :class:`Data` with values in ``value_range``.
@@ -316,7 +316,7 @@ def load_data(name: str, root="data", subset: Optional[int] = None, seed: int = 
 
 def _try_cache(blob: dict, path: Path) -> None:
     """Save ``blob`` for next time; a read-only data folder just means no cache."""
-    from .checkpoint import atomic_torch_save
+    from .files import atomic_torch_save
     try:
         atomic_torch_save(blob, path)
     except KalsError:

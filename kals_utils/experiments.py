@@ -1,24 +1,39 @@
-"""Experiment loops the notebooks run (so no notebook cell holds a loop of its own).
+"""Studies over many runs, each returning a list of dicts (one per run) so that a notebook cell is
+one call plus a table or a plot; and the tables themselves.
 
 - :func:`corner_loss_vs_points`: the paper's "loss at the corners of the cube vs number of training
   points" (n uniform points in [0, 1]^d, L=7, H=50, 10,000 Adam steps of batch min(1000, n)).
 - :func:`train_with_reconstructions`: :func:`pipeline.train_run` that also keeps f(x) of a few
   training images at log-spaced epochs, to show what the net has learnt so far.
+- :func:`depth_sweep`: every depth in {2, 3, 5, 7, 10} with the same budget, several seeds.
+- :func:`mixing_sweep`: with eps > 0, how often chains hop between attractors.
+- :func:`compare_recipes`: recipes side by side with the same budget, several seeds.
+- :func:`summarise`: mean and spread over seeds; :func:`format_rows`: a Markdown table.
+Every walk goes through :func:`pipeline.sample_run`, so each run is sampled with its own recipe.
 """
 
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
 from .data import Data
+from .device import pick_device
 from .errors import KalsError, check_int
-from .models import build_mlp
-from .pipeline import make_config, train_run
+from .export import export_gif
+from .metrics import TOL, Evaluation, attractor_stability, nearest_neighbours, nearest_pairs, transition_counts
+from .model import build_model, config_of, residual
+from .pipeline import RECORD, evaluate_run, make_config, sample_run, train_run
+from .recipes import get_recipe
+from .render import gif_name
+from .train import EPOCHS, LR
 
+
+# ---------------------------------------------------------------- corner loss
 PAPER_NS = (1, 2, 4, 8, 32, 64, 128, 256, 512, 1024, 2048)
 # The paper's corner losses (arXiv 2402.11793, figure "loss at the corners"), for comparison.
 PAPER_CORNER_LOSS = {
@@ -38,12 +53,10 @@ def cube_corners(dim: int, value_range=(0.0, 1.0)) -> torch.Tensor:
     return lo + (hi - lo) * bits.float()
 
 
-@torch.no_grad()
 def corner_loss(model, value_range=(0.0, 1.0)) -> float:
     """max over the cube's corners c of ||c - f(c)||² / d (the paper's metric; 0 = f fixes them)."""
-    from .models import config_of, model_device
-    c = cube_corners(config_of(model).dim, value_range).to(model_device(model))
-    return float(((model(c) - c) ** 2).mean(dim=1).max())
+    c = cube_corners(config_of(model).dim, value_range)
+    return float(residual(model, c).pow(2).mean(dim=1).max())
 
 
 @dataclass
@@ -59,14 +72,13 @@ class CornerPoint:
     attractor_fraction: float = float("nan")  # training points that are stable attractors (metrics)
 
 
-def corner_loss_vs_points(ns: Sequence[int] = PAPER_NS, dims: Sequence[int] = (2, 4), depth: int = 7,
+def corner_loss_vs_points(*, ns: Sequence[int] = PAPER_NS, dims: Sequence[int] = (2, 4), depth: int = 7,
                           width: int = 50, steps: int = 10_000, lr: float = 1e-3, max_batch: int = 1000,
                           seed: int = 0, device="auto", progress: bool = True) -> list:
     """Train one L x H sigmoid net per (dim, n) on n points uniform in [0, 1]^dim and measure its
     :func:`corner_loss`. ``steps`` Adam steps of batch min(max_batch, n) (rounded up to whole
     epochs). The points and the weights come from ``seed``. Returns a list of :class:`CornerPoint`.
     """
-    from .metrics import attractor_stability
     steps = check_int("steps", steps, 1)
     out = []
     for dim in dims:
@@ -77,7 +89,7 @@ def corner_loss_vs_points(ns: Sequence[int] = PAPER_NS, dims: Sequence[int] = (2
             batch = min(max_batch, n)
             epochs = math.ceil(steps / math.ceil(n / batch))
             t0 = time.perf_counter()
-            run = train_run(data, depth, width, epochs=epochs, lr=lr, batch_size=None if batch == n else batch,
+            run = train_run(data, depth=depth, width=width, epochs=epochs, lr=lr, batch_size=None if batch == n else batch,
                             seed=seed, device=device, progress=progress)
             out.append(CornerPoint(dim=dim, n=n, corner_loss=corner_loss(run.model), train_loss=run.result.best_loss,
                                    steps=epochs * math.ceil(n / batch), seconds=time.perf_counter() - t0,
@@ -96,6 +108,8 @@ def corner_table(points: Sequence[CornerPoint]) -> str:
     return "\n".join(lines)
 
 
+
+# ---------------------------------------------------------------- reconstructions
 @dataclass
 class Reconstructions:
     """f(x) of ``originals`` (K, D) after each of ``epochs``; ``images`` (S, K, D). Epoch 0 is the
@@ -113,16 +127,15 @@ def snapshot_epochs(epochs: int, count: int) -> list:
     return sorted({int(round(e)) for e in np.geomspace(1, epochs, max(2, count))})
 
 
-def train_with_reconstructions(data: Data, depth: int, width: int, epochs: int = 2000, lr: float = 1e-3,
+def train_with_reconstructions(data: Data, *, depth: int, width: int, epochs: int = EPOCHS, lr: float = LR,
                                batch_size: Optional[int] = None, seed: int = 0, device="auto",
                                show: int = 8, snapshots: int = 6, **train_kw) -> tuple:
     """:func:`pipeline.train_run` that also records f(x) of the first ``show`` training images before
     training and after about ``snapshots`` log-spaced epochs. Returns (Run, Reconstructions); the
     last row is the returned run's model (its best weights)."""
-    from .device import pick_device
     cfg = make_config(data, depth, width, train_kw.pop("out_act", None))
     dev = pick_device(device) if not isinstance(device, torch.device) else device
-    model = build_mlp(cfg.model, seed=seed).to(dev)
+    model = build_model(cfg.model, seed=seed).to(dev)
     x_show = data.x[:show].to(dev)
     at = set(snapshot_epochs(epochs, snapshots)[:-1])
     rows, done = [], []
@@ -141,7 +154,231 @@ def train_with_reconstructions(data: Data, depth: int, width: int, epochs: int =
         if user_cb is not None:
             user_cb(epoch, loss)
 
-    run = train_run(data, depth, width, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=dev,
+    run = train_run(data, depth=depth, width=width, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=dev,
                     model=model, callback=callback, out_act=cfg.out_act, **train_kw)
     keep(run.result.best_epoch)
     return run, Reconstructions(originals=data.x[:show].cpu(), epochs=done, images=torch.stack(rows))
+
+
+# ---------------------------------------------------------------- depth sweep and mixing
+DEPTHS = (2, 3, 5, 7, 10)
+
+
+def depth_sweep(data: Data, *, depths: Sequence[int] = DEPTHS, width: int = 50, seeds: Sequence[int] = (0, 1, 2),
+                epochs: int = EPOCHS, lr: float = LR, batch_size: Optional[int] = None, out_act: Optional[str] = None,
+                chains: int = 200, steps: int = 100, noise: str = "uniform", eps: float = 0.0, tol: float = TOL,
+                max_points: Optional[int] = 300, device="auto", progress: bool = False, log=None) -> list:
+    """Train one L x ``width`` net per (depth, seed) on ``data`` with the same training budget and
+    evaluate ``chains`` x ``steps`` samples. Returns one dict per run: depth, width, seed, loss (best
+    training MSE), learnt (fraction of training points reproduced), converged (after ``steps``),
+    converged_at_5 / _10 (after 5 / 10 steps), coverage,
+    coverage_converged, median_nn, novelty, copies, attractor_fraction (of at most ``max_points``
+    training points), radius_median, spurious, burn_in, class_tv (labelled data), seconds.
+    ``log``: e.g. ``print``, called with one line per finished run.
+    """
+    rows = []
+    for depth in depths:
+        for seed in seeds:
+            t0 = time.perf_counter()
+            run = train_run(data, depth=depth, width=width, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                            device=device, out_act=out_act, progress=progress)
+            ev = evaluate_run(run, chains=chains, steps=steps, noise=noise, eps=eps, seed=seed, tol=tol,
+                              max_points=max_points)
+            s = ev.summary()
+            row = {"data": data.name, "depth": depth, "width": width, "seed": seed, "loss": run.result.best_loss,
+                   "learnt": run.result.learnt / max(1, run.result.n_train)}
+            for k in ("converged", "converged_at_5", "converged_at_10", "coverage", "coverage_converged",
+                      "median_nn", "novelty", "copies", "attractor_fraction", "radius_median", "spurious",
+                      "burn_in", "class_tv"):
+                row[k] = s.get(k)
+            row["seconds"] = time.perf_counter() - t0
+            rows.append(row)
+            if log is not None:
+                log(f"{data.name} L={depth} seed={seed}: " + ", ".join(
+                    f"{k}={row[k]:.3g}" for k in ("loss", "converged", "coverage", "median_nn", "attractor_fraction")))
+    return rows
+
+
+def summarise(rows: Sequence[dict], by: Sequence[str] = ("data", "depth"), keys: Optional[Sequence[str]] = None) -> list:
+    """Group ``rows`` by the ``by`` keys; for each numeric key give the mean and the sample standard
+    deviation (``key`` and ``key_sd``) over the group, and ``runs`` (its size)."""
+    if keys is None:  # every numeric key of any row, in first-seen order
+        keys = list(dict.fromkeys(k for r in rows for k, v in r.items() if k not in by and k != "seed"
+                                  and isinstance(v, (int, float)) and not isinstance(v, bool)))
+    groups = {}
+    for r in rows:
+        groups.setdefault(tuple(r.get(b) for b in by), []).append(r)
+    out = []
+    for g, rs in groups.items():
+        row = dict(zip(by, g))
+        row["runs"] = len(rs)
+        for k in keys:
+            vals = [float(r[k]) for r in rs if r.get(k) is not None and not math.isnan(float(r[k]))]
+            m = sum(vals) / len(vals) if vals else float("nan")
+            row[k] = m
+            row[k + "_sd"] = (math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))
+                              if len(vals) > 1 else float("nan"))
+        out.append(row)
+    return out
+
+
+def mixing_sweep(run, *, eps_values: Sequence[float] = (0.0, 0.02, 0.05, 0.1, 0.2), chains: int = 100,
+                 steps: int = 200, burn: int = 50, noise: str = "uniform", jitter: str = "uniform",
+                 seed: int = 0, tol: float = TOL) -> list:
+    """For each eps, walk ``chains`` x ``steps`` (every step recorded) and count hops between
+    attractors (training points within ``tol``; states in between are skipped) after ``burn`` steps.
+
+    One dict per eps: eps, hops_per_chain (mean), hop_rate (hops per chain per step), moved (fraction
+    of chains that hopped at least once), visited (mean distinct attractors per chain), unassigned
+    (fraction of states in between), occupancy (per attractor), counts (K x K transition counts).
+    """
+    out = []
+    for eps in eps_values:
+        res = sample_run(run, chains=chains, steps=steps, noise=noise, eps=eps, jitter=jitter, seed=seed)
+        m = transition_counts(res.frames, run.data.x, res.steps, tol=tol, burn=burn)
+        out.append({"eps": float(eps), "hops_per_chain": float(m.hops.float().mean()), "hop_rate": m.hop_rate,
+                    "moved": float((m.hops > 0).float().mean()), "visited": float(m.visited.float().mean()),
+                    "unassigned": m.unassigned, "occupancy": m.occupancy.tolist(), "counts": m.counts.tolist()})
+    return out
+
+
+# ---------------------------------------------------------------- recipes side by side
+COMPARE_KEYS = ("class_tv", "coverage", "median_nn", "copies", "converged", "spurious", "attractor_fraction",
+                "burn_in")
+# The issue's targets (measured with 300 chains x 100 steps): key -> (direction, bound).
+TARGETS = {"class_tv": ("<=", 0.2), "coverage": (">=", 0.3), "median_nn": ("<=", 0.2), "copies": ("<=", 0.2)}
+
+
+def meets(row: dict) -> str:
+    """The targets a result row misses, e.g. ``"coverage"``, or ``"all"`` when it meets every one."""
+    miss = [k for k, (op, bound) in TARGETS.items() if row.get(k) is not None
+            and not (row[k] <= bound if op == "<=" else row[k] >= bound)]
+    return "all" if not miss else "misses " + ", ".join(miss)
+
+
+def compare_recipes(data, *, recipes: Sequence = ("paper", "improved"), seeds: Sequence[int] = (0, 1, 2), depth: int = 10,
+            width: int = 256, epochs: int = 3000, lr: float = 1e-3, batch_size: Optional[int] = None,
+            chains: int = 300, steps: int = 100, eps: float = 0.01, noise: str = "uniform", device="auto",
+            max_points: Optional[int] = 100, keep_runs: bool = False, progress: bool = False, log=None) -> list:
+    """Train and sample every recipe on ``data`` for every seed with the same budget (L, H, epochs,
+    lr, batch) and measure the samples with :func:`pipeline.evaluate_run`.
+
+    Returns one dict per (recipe, seed): data, image (e.g. "1x16x16"), n, recipe, seed, depth, width,
+    epochs, lr, loss (best clean training MSE), the :data:`COMPARE_KEYS` metrics (``class_tv`` only
+    for labelled data), targets (:func:`meets`), seconds; with ``keep_runs`` also ``run`` (the
+    :class:`pipeline.Run`) and ``samples`` (its SampleResult) for GIFs and nearest-neighbour grids.
+    Mean and spread over seeds: ``summarise(rows, by=("data", "image", "recipe"))``.
+    ``log``: e.g. ``print``, called with one line per finished run.
+    """
+    rows = []
+    for name in recipes:
+        recipe = get_recipe(name)
+        for seed in seeds:
+            t0 = time.perf_counter()
+            run = train_run(data, depth=depth, width=width, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                            device=device, progress=progress, recipe=recipe)
+            res = sample_run(run, chains=chains, steps=steps, noise=noise, eps=eps, seed=seed,
+                             record=min(chains, RECORD), recipe=recipe)
+            s = evaluate_run(run, result=res, seed=seed, max_points=max_points).summary()
+            row = {"data": data.name, "image": "x".join(map(str, data.image_shape or (data.dim,))), "n": len(data),
+                   "recipe": recipe.name, "seed": seed, "depth": depth, "width": width, "epochs": epochs, "lr": lr,
+                   "loss": run.result.best_loss}
+            row.update({k: s.get(k) for k in COMPARE_KEYS})
+            row["targets"] = meets(row)
+            row["seconds"] = time.perf_counter() - t0
+            if keep_runs:
+                row["run"], row["samples"] = run, res
+            rows.append(row)
+            if log is not None:
+                log(f"{data.name} {row['image']} {recipe.name} seed={seed}: " + ", ".join(
+                    f"{k}={row[k]:.3g}" for k in ("class_tv", "coverage", "median_nn", "copies")
+                    if row.get(k) is not None) + f" ({row['seconds']:.0f}s)")
+    return rows
+
+
+def comparison_gifs(rows: Sequence[dict], out_dir, *, chains: int = 48, steps: int = 100, every: int = 2,
+                    eps: float = 0.01, seed: int = 0) -> dict:
+    """One GIF per recipe from the first kept run of each in ``rows`` (``compare_recipes(..., keep_runs=True)``),
+    written to ``out_dir``; returns {recipe name: path}."""
+    gifs = {}
+    for row in rows:
+        if row["recipe"] in gifs or "run" not in row:
+            continue
+        run = row["run"]
+        walk = sample_run(run, chains=chains, steps=steps, every=every, eps=eps, seed=seed)
+        name = gif_name(run.config, chains, steps, eps, "start", extra=f"_{row['recipe']}")
+        gifs[row["recipe"]] = export_gif(run, walk, Path(out_dir) / name)
+    return gifs
+
+
+def nearest_image_pairs(rows: Sequence[dict], train: torch.Tensor, *, k: int = 16) -> dict:
+    """{recipe: (2k, D) tensor}: k final samples of the first kept run of each recipe, each followed by
+    its nearest training image (for ``plots.plot_images``)."""
+    pairs = {}
+    for row in rows:
+        if row["recipe"] in pairs or "samples" not in row:
+            continue
+        final = row["samples"].final
+        _, idx = nearest_neighbours(final, train)
+        pairs[row["recipe"]] = nearest_pairs(final, train, idx, k=k)
+    return pairs
+
+
+# ---------------------------------------------------------------- tables
+def format_rows(rows, cols=None) -> str:
+    """A list of dicts as a Markdown table (``cols``: which keys, default all of the first row's)."""
+    if not rows:
+        return "(no rows)"
+    cols = list(cols or rows[0].keys())
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.3g}"
+    if isinstance(v, (list, tuple)):  # e.g. occupancy per attractor
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+TABLE = [  # (key, label, meaning)
+    ("samples", "samples", "final chain states"),
+    ("train", "training points", ""),
+    ("converged", "converged", "fraction within tol of a training point"),
+    ("coverage", "coverage", "distinct nearest training points / min(samples, train)"),
+    ("coverage_converged", "coverage (converged)", "the same, converged samples only"),
+    ("median_nn", "median NN distance", "RMS per coordinate, data scale"),
+    ("spread", "data spread", "median distance training point -> nearest other"),
+    ("novelty", "novelty", "median NN distance / data spread (0 = copies)"),
+    ("copies", "copies", "fraction within tol (same as converged)"),
+    ("class_tv", "class bias (TV)", "total variation, sample vs training class histogram"),
+    ("class_top", "most over-sampled class", ""),
+    ("class_top_ratio", "its sample/train ratio", ""),
+    ("attractor_fraction", "attractor fraction", "training points fixed and with spectral radius < 1"),
+    ("attractors_checked", "points checked", ""),
+    ("jacobian", "Jacobian method", "exact eigenvalues or power-iteration estimate"),
+    ("radius_median", "median spectral radius", ""),
+    ("norm_median", "median spectral norm", "upper bound on the radius"),
+    ("spurious", "spurious fixed points", "fraction of samples stopped (step < burn tol) >= tol from the data"),
+    ("spurious_points", "distinct spurious points", ""),
+    ("converged_at_5", "converged at step 5", "recorded chains within tol after 5 steps"),
+    ("converged_at_10", "converged at step 10", ""),
+    ("burn_in", "burn-in step", "mean step size stays below burn tol from here"),
+    ("final_step_size", "last step size", "mean RMS step between the last two frames"),
+]
+
+
+def format_evaluation(ev: Evaluation) -> str:
+    """The small table ``evaluate`` prints."""
+    s = ev.summary()
+    lo, hi = ev.value_range
+    head = (f"{ev.n_samples} samples vs {ev.n_train} training points, D={ev.dim}; distances are RMS per "
+            f"coordinate on [{lo:g}, {hi:g}]; tol={ev.tol:g}" + (f", burn tol={s['burn_tol']:g}" if "burn_tol" in s else ""))
+    rows = [(label, _fmt(s[key]), meaning) for key, label, meaning in TABLE if key in s]
+    w = max(len(r[0]) for r in rows)
+    v = max(len(r[1]) for r in rows)
+    return "\n".join([head] + [f"  {a:<{w}}  {b:>{v}}  {c}".rstrip() for a, b, c in rows])

@@ -66,3 +66,11 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def atomic_torch_save(obj, path) -> Path:
+    """``torch.save`` to ``path`` via a temp file + rename: never leaves a truncated file behind."""
+    import torch
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path).expanduser()

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .errors import KalsError, check_float, check_int
+from .model import model_device, residual, rms
 from .train import CONVERGED_TOL
 
 TOL = CONVERGED_TOL        # RMS distance under which a sample counts as a copy of / converged to a point
@@ -23,6 +24,7 @@ BURN_TOL = 0.01            # mean RMS step size under which a walk counts as bur
 EXACT_MAX_DIM = 64         # exact Jacobian eigenvalues up to this D; power iteration above
 CHUNK = 1024
 CURVE_STEPS = (5, 10)      # steps whose converged fraction the summary reports
+ATTRACTOR_POINTS = 1000    # the Jacobian test looks at most at this many (seeded) training points
 
 
 def _float2d(x, what: str, device=None) -> torch.Tensor:
@@ -37,7 +39,7 @@ def _float2d(x, what: str, device=None) -> torch.Tensor:
 
 def rms_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Row-wise RMS distance ``||a_i - b_i|| / sqrt(D)`` of two (N, D) tensors -> (N,)."""
-    return (a - b).pow(2).mean(dim=1).sqrt()
+    return rms(a - b)
 
 
 # ---------------------------------------------------------------- nearest neighbours
@@ -177,12 +179,9 @@ def burn_in(frames: torch.Tensor, steps=None, tol: float = BURN_TOL) -> BurnIn:
 
 
 # ---------------------------------------------------------------- Jacobians and fixed points
-@torch.no_grad()
-def residual(model: nn.Module, z, chunk: int = 4096) -> torch.Tensor:
+def residual_rms(model: nn.Module, z) -> torch.Tensor:
     """RMS ||f(z) - z|| per row of ``z`` (N, D): 0 at a fixed point of f. Returns (N,) on the CPU."""
-    dev = next(model.parameters()).device
-    z = _float2d(z, "z", dev)
-    return torch.cat([rms_distance(model(z[i:i + chunk]), z[i:i + chunk]) for i in range(0, len(z), chunk)]).cpu()
+    return rms(residual(model, _float2d(z, "z"))).cpu()
 
 
 def jacobians(model: nn.Module, x, chunk: int = 256) -> torch.Tensor:
@@ -190,7 +189,7 @@ def jacobians(model: nn.Module, x, chunk: int = 256) -> torch.Tensor:
 
     Uses ``torch.func.vmap(torch.func.jacrev(f))``; memory N*D*D, so meant for small D.
     """
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     x = _float2d(x, "x", dev)
     jac = torch.func.vmap(torch.func.jacrev(lambda z: model(z[None])[0]))
     return torch.cat([jac(x[i:i + chunk]).detach() for i in range(0, len(x), chunk)]).cpu()
@@ -213,7 +212,7 @@ def power_radius(model: nn.Module, x, iters: int = 100, seed: int = 0, chunk: in
     it over-estimates at finite k. Treat it as an estimate; :func:`spectral_norm` is a rigorous
     upper bound (rho <= ||J||_2).
     """
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     x = _float2d(x, "x", dev)
     g = torch.Generator(device="cpu").manual_seed(seed)
     out = []
@@ -251,7 +250,7 @@ def spectral_norm(model: nn.Module, x, iters: int = 50, seed: int = 0, chunk: in
     """Largest singular value ||J_f||_2 at each row of ``x`` (N, D), by power iteration on J^T J
     (``torch.func.jvp`` then ``torch.func.vjp``). Always >= the spectral radius, so a point with
     norm < 1 is certainly a stable attractor (f is a local contraction there)."""
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     x = _float2d(x, "x", dev)
     g = torch.Generator(device="cpu").manual_seed(seed)
     out = []
@@ -301,7 +300,7 @@ class Attractors:
     index: Optional[torch.Tensor] = None  # rows of the training set that were checked
 
 
-def attractor_stability(model: nn.Module, train, tol: float = TOL, method: str = "auto",
+def attractor_stability(model: nn.Module, train, *, tol: float = TOL, method: str = "auto",
                         max_points: Optional[int] = None, seed: int = 0, with_norm: bool = False,
                         iters: int = 100) -> Attractors:
     """Jacobian test (Radhakrishnan et al. 2020) at the training points ``train`` (N, D): a point is
@@ -316,7 +315,7 @@ def attractor_stability(model: nn.Module, train, tol: float = TOL, method: str =
         index = torch.randperm(len(train), generator=g)[:max_points].sort().values
         train = train[index]
     radius, used = spectral_radius(model, train, method=method, iters=iters, seed=seed)
-    res = residual(model, train)
+    res = residual_rms(model, train)
     stable = (res < tol) & (radius < 1)
     norm = spectral_norm(model, train, iters=max(20, iters // 2), seed=seed) if with_norm else None
     return Attractors(radius=radius, residual=res, stable=stable, fraction=float(stable.float().mean()),
@@ -339,7 +338,7 @@ class SpuriousFixedPoints:
     fixed_tol: float = BURN_TOL
 
 
-def spurious_fixed_points(model: nn.Module, samples, train, tol: float = TOL, fixed_tol: float = BURN_TOL,
+def spurious_fixed_points(model: nn.Module, samples, train, *, tol: float = TOL, fixed_tol: float = BURN_TOL,
                           nn_dist: Optional[torch.Tensor] = None) -> SpuriousFixedPoints:
     """Find chains that stopped at a fixed point of f (they move less than ``fixed_tol`` per step)
     at least ``tol`` away from every training point."""
@@ -347,7 +346,7 @@ def spurious_fixed_points(model: nn.Module, samples, train, tol: float = TOL, fi
     if nn_dist is None:
         nn_dist = nearest_neighbours(samples, train)[0]
     samples = samples.cpu()
-    mask = (residual(model, samples) < fixed_tol) & (nn_dist >= tol)
+    mask = (residual_rms(model, samples) < fixed_tol) & (nn_dist >= tol)
     pts = samples[mask]
     centres, counts = [], []
     while len(pts):
@@ -474,9 +473,9 @@ class Evaluation:
         return out
 
 
-def evaluate_samples(samples, train, labels=None, model: Optional[nn.Module] = None, frames=None, steps=None,
+def evaluate_samples(samples, train, *, labels=None, model: Optional[nn.Module] = None, frames=None, steps=None,
                      tol: float = TOL, burn_tol: float = BURN_TOL, value_range=(0.0, 1.0), method: str = "auto",
-                     max_points: Optional[int] = 1000, with_norm: bool = False, seed: int = 0) -> Evaluation:
+                     max_points: Optional[int] = ATTRACTOR_POINTS, with_norm: bool = False, seed: int = 0) -> Evaluation:
     """Every metric for final ``samples`` (N, D) against ``train`` (M, D) in ``value_range``.
 
     labels (M,): class labels of the training set (class histogram). model: f, for attractor
@@ -484,7 +483,7 @@ def evaluate_samples(samples, train, labels=None, model: Optional[nn.Module] = N
     the recorded walk (F, R, D), for the burn-in curve and the converged fraction per recorded step.
     """
     tol = check_float("tolerance", tol, 0.0, strict=True)
-    dev = next(model.parameters()).device if model is not None else None
+    dev = model_device(model) if model is not None else None
     train = _float2d(train, "train", dev)
     samples = _float2d(samples, "samples", dev)
     if len(samples) == 0:
@@ -501,8 +500,9 @@ def evaluate_samples(samples, train, labels=None, model: Optional[nn.Module] = N
             raise KalsError(f"{len(labels)} labels for {len(train)} training points; they must match")
         ev.classes = class_histogram(idx, labels)
     if model is not None:
-        ev.attractors = attractor_stability(model, train, tol, method, max_points, seed, with_norm)
-        ev.spurious = spurious_fixed_points(model, samples, train, tol, burn_tol, dist)
+        ev.attractors = attractor_stability(model, train, tol=tol, method=method, max_points=max_points, seed=seed,
+                                            with_norm=with_norm)
+        ev.spurious = spurious_fixed_points(model, samples, train, tol=tol, fixed_tol=burn_tol, nn_dist=dist)
     if frames is not None:
         ev.burn = burn_in(frames, steps, burn_tol)
         frames = torch.as_tensor(frames)

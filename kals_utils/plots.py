@@ -10,6 +10,9 @@ from typing import Optional
 import numpy as np
 import torch
 
+from .model import config_of
+from .render import grid_frames
+
 NOISE_COLOR, SAMPLE_COLOR, TRAIN_COLOR = "tab:red", "tab:green", "black"
 
 
@@ -84,7 +87,7 @@ def loss_surface(model, n: int = 101):
     return g.cpu().numpy(), g.cpu().numpy(), loss.cpu().numpy()
 
 
-def plot_2d(model, train: torch.Tensor, noise=None, samples=None, ax=None, title: str = "", n: int = 101):
+def plot_2d(model, train: torch.Tensor, *, noise=None, samples=None, ax=None, title: str = "", n: int = 101):
     """Heat map of the loss |f(z) - z|² over the unit square (log colour), training points in black,
     start noise in red, chain states in green."""
     from matplotlib.colors import LogNorm
@@ -108,7 +111,6 @@ def plot_2d(model, train: torch.Tensor, noise=None, samples=None, ax=None, title
 
 
 def _range_of(model):
-    from .models import config_of
     return config_of(model).value_range
 
 
@@ -127,7 +129,6 @@ def walk_frames(model, train: torch.Tensor, result, title: str = "kaleidoscope",
     step label are drawn on top of it (blitting). Returns uint8 (F, H, W, 3).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from .models import config_of
     dim = config_of(model).dim
     if dim not in (1, 2):
         raise ValueError("walk_frames draws 1D/2D walks; use render.grid_frames for images")
@@ -177,14 +178,12 @@ def show_image(img: np.ndarray, ax=None, title: str = ""):
 
 def plot_images(x: torch.Tensor, image_shape, value_range, nrow: int = 8, ax=None, title: str = ""):
     """Flat images ``x`` (N, D) in ``value_range`` as one grid (``nrow`` per row)."""
-    from .render import grid_frames
     return show_image(grid_frames(x, image_shape, value_range, nrow=nrow), ax=ax, title=title)
 
 
 def plot_reconstructions(rec, image_shape, value_range, ax=None, title: str = "f(x) during training"):
     """Rows: the training images, then f(x) of them after each recorded epoch
     (``rec`` from ``experiments.train_with_reconstructions``)."""
-    from .render import grid_frames
     rows = torch.cat([rec.originals[None], rec.images])
     grid = grid_frames(rows.reshape(-1, rows.shape[-1]), image_shape, value_range, nrow=rows.shape[1])
     labels = ["training x"] + [f"epoch {e}" for e in rec.epochs[:-1]] + [f"best (epoch {rec.epochs[-1]})"]

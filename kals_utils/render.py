@@ -1,10 +1,13 @@
-"""Pictures without matplotlib: image grids straight from tensors, GIF and PNG files.
+"""Every frame kals shows or writes: image grids, walk frames, GIF/PNG files and their names.
 
-Frames go tensor -> uint8 in one batched reshape (the layout of ``torchvision.utils.make_grid``:
-``padding`` pixels around every cell), never through a figure per frame.
+Image frames go tensor -> uint8 in one batched reshape (the layout of ``torchvision.utils.make_grid``:
+``padding`` pixels around every cell), never through a figure per frame; values map to pixels only
+through :func:`sample.quantize`. Headless: no matplotlib (1D/2D walks are drawn in :mod:`plots`).
 """
 
+import io
 import math
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +17,12 @@ import torch
 from .errors import KalsError, check_float
 from .files import atomic_path
 from .sample import quantize
+
+GIF_CHAINS = 48        # chains shown in an image GIF ...
+GIF_COLUMNS = 8        # ... as a grid 8 wide (48 chains: 8 x 6)
+GIF_SCALE = 2          # nearest-neighbour pixel upscaling of image GIFs
+GIF_FPS = 8.0          # frames per second
+GIF_HOLD_LAST = 4      # extra frame-times the last frame stays
 
 
 def to_uint8(x: torch.Tensor, value_range=(0.0, 1.0)) -> torch.Tensor:
@@ -88,3 +97,26 @@ def read_gif(path) -> np.ndarray:
     from PIL import Image, ImageSequence
     with Image.open(path) as im:
         return np.stack([np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(im)])
+
+
+def png_bytes(img: np.ndarray) -> bytes:
+    """A uint8 image (H, W) or (H, W, 3) as PNG file bytes (for widgets and downloads)."""
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(img)).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def safe_name(text: str) -> str:
+    """``text`` made safe for a file name: letters, digits, '.', '_' and '-' only."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "data"
+
+
+def gif_name(config, chains: int, steps: int, eps: float, start: str, extra: str = "") -> str:
+    """A file name that says the data set and the settings, e.g.
+    ``mnist_L10_H500_c48_T300_eps0.01_uniform.gif``; a ``folder:PATH`` data set is named by the
+    folder's base name. ``start``: the start noise, or the recipe's start (e.g. ``data``)."""
+    ds = config.dataset
+    if ds.startswith("folder:"):
+        ds = "folder-" + Path(ds[len("folder:"):].rstrip("/\\")).name
+    return f"{safe_name(ds)}_L{config.depth}_H{config.width}_c{chains}_T{steps}_eps{eps:g}_{start}{re.sub(r'[^A-Za-z0-9._-]+', '_', extra)}.gif"

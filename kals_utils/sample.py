@@ -2,29 +2,33 @@
 
 With ``eps > 0`` each step is ``y_t = f(x_{t-1})``, ``x_t = clip(y_t + eps * xi_t)`` with zero-mean
 ``xi`` (uniform on [-1, 1] or standard normal). The states ``y_t`` (after f, never after the
-jitter) are what is returned and recorded.
+jitter) are what is returned and recorded. Start distributions live here too: uniform or clipped
+normal noise over the range (:func:`start_noise`), or a Gaussian with the training set's mean and
+covariance (:func:`data_start`).
 """
 
+import math
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 from torch import nn
 
 from .device import check_memory, threads_for
 from .errors import KalsError, check_float, check_int
-from .models import config_of, model_device
+from .model import config_of, model_device
 
-NOISES = ("uniform", "normal")
-JITTERS = ("uniform", "normal")
+CHAINS = 100                     # chains in a walk
+STEPS = 100                      # applications of f
+NOISES = ("uniform", "normal")   # start noise and between-step jitter: uniform on the range / [-1, 1], or normal
 
 
 @dataclass
 class SampleResult:
     """Output of :func:`kaleidoscope` (all on the CPU).
 
-    start: (N, D) start noise; final: (N, D) states after the last step; frames: (F, R, D) recorded
-    states of the first R chains at ``steps`` (F step numbers, 0 = the start noise), float32 in
+    start: (N, D) start states; final: (N, D) states after the last step; frames: (F, R, D) recorded
+    states of the first R chains at ``steps`` (F step numbers, 0 = the start), float32 in
     ``value_range`` or uint8 0..255 (``frame_dtype``).
     """
 
@@ -36,15 +40,15 @@ class SampleResult:
 
 
 def quantize(x: torch.Tensor, value_range=(0.0, 1.0)) -> torch.Tensor:
-    """Map values in ``value_range`` to uint8 0..255 (clipped, rounded)."""
+    """Map values in ``value_range`` to uint8 0..255 (clipped, rounded): the one value -> pixel map."""
     lo, hi = value_range
     return ((x.float() - lo) * (255.0 / (hi - lo))).round_().clamp_(0, 255).to(torch.uint8)
 
 
-def walk_bytes(cfg, chains: int, record: int, n_frames: int, frame_itemsize: int) -> int:
-    """Rough memory of a walk: the chain states (start, z, f(z), jitter) and one layer's
-    activations per chain, plus the recorded frames."""
-    return 4 * chains * (4 * cfg.dim + 2 * cfg.width) + n_frames * record * cfg.dim * frame_itemsize
+def dequantize(u8: torch.Tensor, value_range=(0.0, 1.0)) -> torch.Tensor:
+    """The inverse of :func:`quantize`: uint8 0..255 -> float32 in ``value_range``."""
+    lo, hi = value_range
+    return u8.float() * ((hi - lo) / 255.0) + lo
 
 
 def _generator(device: torch.device, seed: int) -> torch.Generator:
@@ -56,13 +60,12 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
     return g
 
 
-def _noise(shape, kind, gen, device, value_range):
+def _noise(shape, kind: str, gen: torch.Generator, device) -> torch.Tensor:
     """Zero-mean noise of ``kind`` ('uniform' on [-1,1] or 'normal' N(0,1)), drawn with ``gen``."""
-    dev = gen.device
     if kind == "uniform":
-        z = torch.rand(shape, generator=gen, device=dev) * 2 - 1
+        z = torch.rand(shape, generator=gen, device=gen.device) * 2 - 1
     else:
-        z = torch.randn(shape, generator=gen, device=dev)
+        z = torch.randn(shape, generator=gen, device=gen.device)
     return z.to(device)
 
 
@@ -78,30 +81,47 @@ def start_noise(n: int, dim: int, kind: str = "uniform", value_range=(0.0, 1.0),
     lo, hi = value_range
     mid, half = (lo + hi) / 2, (hi - lo) / 2
     device = torch.device(device)
-    gen = _generator(device, seed)
-    return (mid + half * _noise((n, dim), kind, gen, device, value_range)).clamp_(lo, hi)
+    return (mid + half * _noise((n, dim), kind, _generator(device, seed), device)).clamp_(lo, hi)
+
+
+def data_start(train: torch.Tensor, chains: int, *, scale: float = 1.0, seed: int = 0,
+               value_range=(0.0, 1.0)) -> torch.Tensor:
+    """(chains, D) start points from a Gaussian with the mean and covariance of ``train`` (N, D),
+    deviations times ``scale``, clipped to ``value_range``: ``mean + scale * w @ (X - mean) /
+    sqrt(N - 1)``, ``w`` ~ N(0, I_N) (exact covariance, rank <= N - 1, no eigendecomposition)."""
+    chains = check_int("chains", chains, 0)
+    scale = check_float("start scale", scale, 0.0)
+    train = train.detach().float().cpu()
+    if len(train) < 2:
+        raise KalsError("the data-covariance start needs at least 2 training points; use the paper recipe")
+    check_memory(4 * chains * (len(train) + 2 * train.shape[1]), "cpu",
+                 f"the data-covariance start of {chains} chains", "lower the number of chains")
+    g = torch.Generator().manual_seed(seed)
+    mean = train.mean(dim=0)
+    w = torch.randn(chains, len(train), generator=g)
+    return (mean + scale * (w @ (train - mean)) / math.sqrt(len(train) - 1)).clamp_(*value_range)
+
+
+def walk_bytes(cfg, chains: int, record: int, n_frames: int, frame_itemsize: int) -> int:
+    """Rough memory of a walk: the chain states (start, z, f(z), jitter) and one layer's
+    activations per chain, plus the recorded frames."""
+    return 4 * chains * (4 * cfg.dim + 2 * cfg.width) + n_frames * record * cfg.dim * frame_itemsize
+
+
+def recorded_steps(steps: int, every: int) -> list:
+    """The step numbers a walk records: 0, every, 2*every, ..., and always the last step."""
+    return list(range(0, steps + 1, every)) + ([steps] if steps % every else [])
 
 
 @torch.inference_mode()
-def kaleidoscope(
-    model: nn.Module,
-    chains: int = 100,
-    steps: int = 100,
-    every: int = 1,
-    noise: str = "uniform",
-    eps: float = 0.0,
-    jitter: str = "uniform",
-    seed: int = 0,
-    record: Optional[int] = None,
-    start: Optional[torch.Tensor] = None,
-    eps_schedule: Optional[Sequence[float]] = None,
-    frame_dtype: torch.dtype = torch.float32,
-) -> SampleResult:
+def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, every: int = 1,
+                 noise: str = "uniform", eps: float = 0.0, jitter: str = "uniform", seed: int = 0,
+                 record: Optional[int] = None, start: Optional[torch.Tensor] = None,
+                 frame_dtype: torch.dtype = torch.float32) -> SampleResult:
     """Run ``chains`` Markov chains of ``steps`` applications of the frozen ``model``.
 
     noise: start distribution (see :func:`start_noise`), ignored if ``start`` (N, D) is given.
     eps, jitter: between-step noise ``eps * xi``, xi zero-mean uniform[-1,1] or N(0,1).
-    eps_schedule: optional per-step eps (length ``steps``), overriding ``eps``.
     every: record every k-th state (step 0 = start and the final step are always recorded).
     record: how many chains to record (the first ones; default all) — frames take F*R*D values.
     frame_dtype: ``torch.uint8`` stores frames quantised to 0..255 over the value range (4x less
@@ -109,54 +129,44 @@ def kaleidoscope(
     """
     cfg = config_of(model)
     lo, hi = cfg.value_range
-    steps = check_int("steps", steps, 0)
-    every = check_int("every", every, 1)
+    steps, every = check_int("steps", steps, 0), check_int("every", every, 1)
     eps = check_float("eps", eps, 0.0)
-    if jitter not in JITTERS:
+    if jitter not in NOISES:
         raise KalsError(f"unknown jitter {jitter!r}; choose uniform or normal")
-    if eps_schedule is not None:
-        eps_schedule = [check_float("eps schedule value", e, 0.0) for e in eps_schedule]
-        if len(eps_schedule) != steps:
-            raise KalsError(f"eps_schedule has {len(eps_schedule)} values but steps is {steps}")
-    device = model_device(model)
     if frame_dtype not in (torch.float32, torch.uint8):
         raise KalsError("frame_dtype must be torch.float32 or torch.uint8")
+    device = model_device(model)
     n = check_int("chains", chains, 0) if start is None else len(start)
     r = n if record is None else min(check_int("record", record, 0), n)
-    n_rec = steps // every + 1 + (1 if steps % every else 0)  # steps 0, every, 2*every, ..., steps
+    n_rec = steps // every + 1 + (1 if steps % every else 0)
     check_memory(walk_bytes(cfg, n, r, n_rec, frame_dtype.itemsize), device,
                  f"sampling {n} chains x {steps} steps ({r} recorded at {n_rec} steps)",
                  "lower the number of chains, the recorded chains, or record every k-th step")
-    if start is None:
-        z = start_noise(n, cfg.dim, noise, (lo, hi), seed, device)
-    else:
-        z = start.to(device=device, dtype=torch.float32)
-        if z.ndim != 2 or z.shape[1] != cfg.dim:
-            raise KalsError(f"start has shape {tuple(z.shape)}; expected (chains, {cfg.dim})")
-        if not torch.isfinite(z).all():
-            raise KalsError("start contains NaN or inf values")
-        z = z.clamp(lo, hi)
-    rec_steps = [t for t in range(0, steps + 1, every)] + ([steps] if steps % every else [])
+    z = start_noise(n, cfg.dim, noise, (lo, hi), seed, device) if start is None else _checked_start(start, cfg, device)
+    rec_steps = recorded_steps(steps, every)
     frames = torch.empty((len(rec_steps), r, cfg.dim), device=device, dtype=frame_dtype)
     keep = (lambda v: quantize(v, (lo, hi))) if frame_dtype == torch.uint8 else (lambda v: v)
     gen = _generator(device, seed + 1)  # jitter stream, separate from the start noise
     was_training = model.training
     model.eval()
-    start_z = z.clone()
+    start_z, y, k = z.clone(), z, 1
     frames[0] = keep(z[:r])
-    k = 1
-    y = z
     with threads_for(model):
         for t in range(1, steps + 1):
             y = model(z)
             if k < len(rec_steps) and rec_steps[k] == t:
                 frames[k] = keep(y[:r])
                 k += 1
-            e = eps_schedule[t - 1] if eps_schedule is not None else eps
-            if e > 0 and t < steps:
-                z = (y + e * _noise(y.shape, jitter, gen, device, (lo, hi))).clamp_(lo, hi)
-            else:
-                z = y
+            z = (y + eps * _noise(y.shape, jitter, gen, device)).clamp_(lo, hi) if eps > 0 and t < steps else y
     model.train(was_training)
     return SampleResult(start=start_z.cpu(), final=y.cpu(), frames=frames.cpu(), steps=rec_steps,
                         value_range=(lo, hi))
+
+
+def _checked_start(start: torch.Tensor, cfg, device) -> torch.Tensor:
+    z = torch.as_tensor(start).to(device=device, dtype=torch.float32)
+    if z.ndim != 2 or z.shape[1] != cfg.dim:
+        raise KalsError(f"start has shape {tuple(z.shape)}; expected (chains, {cfg.dim})")
+    if not torch.isfinite(z).all():
+        raise KalsError("start contains NaN or inf values")
+    return z.clamp(*cfg.value_range)

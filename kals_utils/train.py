@@ -17,9 +17,11 @@ from tqdm.auto import tqdm
 
 from .device import threads_for
 from .errors import KalsError, check_float, check_int
-from .models import config_of, model_device
+from .model import config_of, model_device, residual, rms
 
 CONVERGED_TOL = 0.05  # |f(x) - x| (RMS over dims) under which a training point counts as learnt
+EPOCHS = 2000         # passes over the data (the paper's 1D/2D budget)
+LR = 1e-3             # Adam learning rate (the paper's 1D/2D value; its MNIST net used 1e-4)
 
 
 @dataclass
@@ -78,26 +80,20 @@ def make_adam(model: nn.Module, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
 
 
-@torch.no_grad()
-def full_loss(model: nn.Module, x: torch.Tensor, batch: int = 4096) -> float:
-    """Mean squared error of f(x) vs x over all rows of ``x`` (N, D), in batches."""
-    total = 0.0
-    for i in range(0, len(x), batch):
-        xb = x[i:i + batch]
-        total += float(((model(xb) - xb) ** 2).sum())
-    return total / x.numel()
+def full_loss(model: nn.Module, x: torch.Tensor) -> float:
+    """Mean squared error of f(x) vs x over all rows of ``x`` (N, D)."""
+    return float(residual(model, x).pow(2).mean())
 
 
 @torch.no_grad()
 def diagnose(model: nn.Module, x: torch.Tensor) -> tuple:
     """(status, message, learnt): ``collapsed`` if f(x) barely varies over distinct training points,
     ``partial`` if some training points are not reproduced within CONVERGED_TOL, else ``ok``."""
-    y = torch.cat([model(x[i:i + 4096]) for i in range(0, len(x), 4096)])
-    err = ((y - x) ** 2).mean(dim=1).sqrt()
-    learnt = int((err < CONVERGED_TOL).sum())
+    res = residual(model, x)
+    learnt = int((rms(res) < CONVERGED_TOL).sum())
     if len(x) > 1:
-        spread_x = float(x.var(dim=0).sum())
-        spread_y = float(y.var(dim=0).sum())
+        x = x.to(res.device)
+        spread_x, spread_y = float(x.var(dim=0).sum()), float((x + res).var(dim=0).sum())
         if spread_x > 1e-8 and spread_y < 1e-3 * spread_x:
             return "collapsed", ("the net maps every input to nearly the same output (dead ReLUs?); "
                                  "retrain with another seed or a smaller depth / larger width"), learnt
@@ -107,19 +103,76 @@ def diagnose(model: nn.Module, x: torch.Tensor) -> tuple:
     return "ok", "", learnt
 
 
-def fit(
-    model: nn.Module,
-    x: torch.Tensor,
-    epochs: int = 2000,
-    lr: float = 1e-3,
-    batch_size: Optional[int] = None,
-    seed: int = 0,
-    progress: bool = True,
-    resume: Optional[dict] = None,
-    callback: Optional[Callable[[int, float], None]] = None,
-    loss_fn: Optional[Callable] = None,
-    should_stop: Optional[Callable[[], bool]] = None,
-) -> TrainResult:
+def _mse(model: nn.Module, xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    return ((model(xb) - xb) ** 2).mean()
+
+
+class _Best:
+    """The best weights so far (by the clean whole-set MSE), copied into one reused buffer."""
+
+    def __init__(self, loss: float = math.inf, epoch: int = 0, state: Optional[dict] = None):
+        self.loss, self.epoch, self.state = loss, epoch, state
+
+    def offer(self, model: nn.Module, value: float, epochs_done: int) -> None:
+        """``value``: the loss of the weights after ``epochs_done`` epochs (0 = untrained)."""
+        if not (math.isfinite(value) and value < self.loss):
+            return
+        if self.state is None:
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            for k, v in model.state_dict().items():
+                self.state[k].copy_(v)
+        self.loss, self.epoch = value, epochs_done
+
+
+def _checked_data(model: nn.Module, x: torch.Tensor, batch_size: Optional[int]) -> tuple:
+    """(x on the model's device as float32, batch size) or KalsError."""
+    cfg = config_of(model)
+    x = x.to(device=model_device(model), dtype=torch.float32)
+    if x.ndim != 2 or x.shape[1] != cfg.dim:
+        raise KalsError(f"training data has shape {tuple(x.shape)} but the model expects (N, {cfg.dim})")
+    if len(x) == 0:
+        raise KalsError("training data is empty")
+    check_in_range(x, cfg.value_range)
+    bs = len(x) if batch_size is None else check_int("batch size", batch_size, 1)
+    return x, min(bs, len(x))
+
+
+def _epoch(model, opt, x, bs: int, gen, loss_fn, measure_first: bool) -> tuple:
+    """One pass over ``x``; returns (value, offset): the clean MSE and how many of this epoch's
+    steps the measured weights had taken (0: measured before the step, 1: after the epoch)."""
+    if measure_first:  # full batch, plain MSE: the step's own loss measures the weights before it
+        loss = loss_fn(model, x, gen)
+        value = float(loss.detach())
+        if math.isfinite(value):
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return value, 0
+    perm = torch.randperm(len(x), generator=gen).to(x.device)
+    for i in range(0, len(x), bs):
+        loss = loss_fn(model, x[perm[i:i + bs]], gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return full_loss(model, x), 1  # whole-set clean MSE after the epoch, not a batch's or a custom loss's
+
+
+def _resume(model, opt, resume: dict, lr: float) -> tuple:
+    """Load a ``TrainResult.train_state``; returns (start epoch, losses, best)."""
+    model.load_state_dict(resume["last_state_dict"])
+    opt.load_state_dict(resume["optimizer"])
+    for g in opt.param_groups:
+        g["lr"] = lr
+    best = _Best(float(resume.get("best_loss", math.inf)), int(resume.get("best_epoch", 0)),
+                 resume.get("best_state_dict"))
+    return int(resume["epoch"]), list(resume["losses"]), best
+
+
+def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = LR, batch_size: Optional[int] = None,
+        seed: int = 0, progress: bool = True, resume: Optional[dict] = None,
+        callback: Optional[Callable[[int, float], None]] = None, loss_fn: Optional[Callable] = None,
+        should_stop: Optional[Callable[[], bool]] = None) -> TrainResult:
     """Fit ``model`` so that ``model(x) ~= x`` (MSE, Adam). Trains in place; returns the best weights.
 
     x: (N, D) float tensor in the output activation's range, on any device (moved to the model's).
@@ -128,83 +181,26 @@ def fit(
     resume: a ``TrainResult.train_state`` dict (last weights, Adam state, epoch, losses) to continue.
     callback(epoch, loss) is called after each epoch; ``should_stop()`` True ends training early
     (like Ctrl-C, status ``interrupted``). ``loss_fn(model, xb, generator)`` overrides the MSE
-    objective (recipes use it); it must return a scalar tensor. With it the best weights and
-    ``losses`` are still judged on the plain MSE of the clean data, measured after each epoch.
+    objective (recipes use it). The best weights and ``losses`` are always judged on the plain MSE
+    of the clean data; ``best_epoch`` counts the epochs completed when the best weights were measured.
     """
     epochs = check_int("epochs", epochs, 0)
     lr = check_float("learning rate", lr, 0.0, strict=True)
-    device = model_device(model)
-    x = x.to(device=device, dtype=torch.float32)
-    if x.ndim != 2 or x.shape[1] != config_of(model).dim:
-        raise KalsError(f"training data has shape {tuple(x.shape)} but the model expects (N, {config_of(model).dim})")
-    if len(x) == 0:
-        raise KalsError("training data is empty")
-    check_in_range(x, config_of(model).value_range)
-    n = len(x)
-    bs = n if batch_size is None else check_int("batch size", batch_size, 1)
-    bs = min(bs, n)
-    full_batch = bs >= n
-
+    x, bs = _checked_data(model, x, batch_size)
     opt = make_adam(model, lr)
-    start, losses = 0, []
-    best_loss, best_epoch, best_state = math.inf, 0, None
-    if resume:
-        model.load_state_dict(resume["last_state_dict"])
-        opt.load_state_dict(resume["optimizer"])
-        for g in opt.param_groups:
-            g["lr"] = lr
-        start, losses = int(resume["epoch"]), list(resume["losses"])
-        best_loss, best_epoch = float(resume.get("best_loss", math.inf)), int(resume.get("best_epoch", 0))
-        best_state = resume.get("best_state_dict")
-
-    def snapshot():
-        return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    best_buf = {}
-
-    def keep_best():
-        """Copy the weights into one reused buffer: no new memory each time the loss improves."""
-        for k, v in model.state_dict().items():
-            if k in best_buf:
-                best_buf[k].copy_(v)
-            else:
-                best_buf[k] = v.detach().clone()
-        return best_buf
-
-    plain_mse = loss_fn is None  # a custom objective is judged (best weights, losses) on the clean MSE
-    if loss_fn is None:
-        def loss_fn(m, xb, gen):
-            return ((m(xb) - xb) ** 2).mean()
-
+    start, losses, best = _resume(model, opt, resume, lr) if resume else (0, [], _Best())
+    measure_first = bs >= len(x) and loss_fn is None
+    loss_fn = loss_fn or _mse
     gen = torch.Generator(device="cpu")
-    status, message = "ok", ""
-    done = start  # epochs completed
+    status, message, done = "ok", "", start
     model.train()
-    bar = None
-    with threads_for(model):  # tiny nets: one CPU thread
+    with threads_for(model), tqdm(total=start + epochs, initial=start, disable=not progress, desc="fit f(x)≈x",
+                                  leave=False) as bar:
         try:
-            bar = tqdm(total=start + epochs, initial=start, disable=not progress, desc="fit f(x)≈x", leave=False)
             for epoch in range(start, start + epochs):
                 gen.manual_seed(seed * 1_000_003 + epoch)
-                if full_batch and plain_mse:
-                    loss = loss_fn(model, x, gen)
-                    value = float(loss.detach())  # measured at the weights *before* this step: exact for the best
-                    if math.isfinite(value) and value < best_loss:
-                        best_loss, best_epoch, best_state = value, epoch, keep_best()
-                    if math.isfinite(value):
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        opt.step()
-                else:
-                    perm = torch.randperm(n, generator=gen).to(device)
-                    for i in range(0, n, bs):
-                        loss = loss_fn(model, x[perm[i:i + bs]], gen)
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        opt.step()
-                    value = full_loss(model, x)  # whole-set clean MSE after the epoch, not a batch's or a custom loss's
-                    if math.isfinite(value) and value < best_loss:
-                        best_loss, best_epoch, best_state = value, epoch + 1, keep_best()
+                value, offset = _epoch(model, opt, x, bs, gen, loss_fn, measure_first)
+                best.offer(model, value, epoch + offset)
                 if not math.isfinite(value):
                     status, message = "diverged", f"loss became {value} at epoch {epoch}; kept the last good weights"
                     break
@@ -220,32 +216,25 @@ def fit(
                     break
         except KeyboardInterrupt:
             status, message = "interrupted", f"interrupted at epoch {done}; kept the best weights so far"
-        finally:
-            if bar is not None:
-                bar.close()
+    if measure_first and status != "diverged" and done > start:
+        best.offer(model, full_loss(model, x), done)  # the weights after the last step, never measured in the loop
+    return _finish(model, x, opt, best, losses, done, status, message)
 
-    if full_batch and status != "diverged" and done > start:
-        # the weights after the last step were never measured inside the loop
-        value = full_loss(model, x)
-        if math.isfinite(value) and value < best_loss:
-            best_loss, best_epoch, best_state = value, done, keep_best()
-    train_state = {
-        "last_state_dict": snapshot(),
-        "optimizer": copy.deepcopy(opt.state_dict()),
-        "epoch": done,
-        "losses": list(losses),
-        "best_loss": best_loss,
-        "best_epoch": best_epoch,
-    }
-    if best_state is not None:
-        model.load_state_dict(best_state)
+
+def _finish(model, x, opt, best: _Best, losses: list, done: int, status: str, message: str) -> TrainResult:
+    """Keep the resume state, load the best weights, diagnose them."""
+    train_state = {"last_state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                   "optimizer": copy.deepcopy(opt.state_dict()), "epoch": done, "losses": list(losses),
+                   "best_loss": best.loss, "best_epoch": best.epoch}
+    if best.state is not None:
+        model.load_state_dict(best.state)
     elif status == "diverged":
         message += "; no finite loss was ever reached: the weights are unusable"
-    train_state["best_state_dict"] = snapshot()
+    train_state["best_state_dict"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
     model.eval()
     diag_status, diag_message, learnt = diagnose(model, x)
     if status == "ok":
         status, message = diag_status, diag_message
-    return TrainResult(model=model, losses=losses, best_loss=best_loss, best_epoch=best_epoch,
+    return TrainResult(model=model, losses=losses, best_loss=best.loss, best_epoch=best.epoch,
                        epochs_done=done, status=status, message=message, learnt=learnt,
-                       n_train=n, train_state=train_state)
+                       n_train=len(x), train_state=train_state)

@@ -12,7 +12,6 @@ drive the panel: ``panel.depth.value = 3; panel.train_button.click()``.
 """
 
 import html
-import io
 import math
 import threading
 import time
@@ -26,21 +25,15 @@ import numpy as np
 from . import pipeline
 from .data import Data
 from .errors import KalsError, check_int
+from .export import frames_of
+from .plots import fig_to_array, plot_losses
 from .recipes import RECIPES, get_recipe
-from .render import save_gif
+from .render import GIF_CHAINS, GIF_FPS, GIF_HOLD_LAST, GIF_SCALE, gif_name, png_bytes, save_gif
 from .sample import NOISES
 
 MAX_FRAMES = 100        # recorded steps shown by the scrubber (every k-th step beyond that)
 LOSS_REDRAW_S = 1.0     # live loss curve: at most one redraw per this many seconds
 PROGRESS_S = 0.1        # progress bar: at most one update per this many seconds
-
-
-def png_bytes(img: np.ndarray) -> bytes:
-    """Encode a uint8 image (H, W) or (H, W, 3) as PNG bytes."""
-    from PIL import Image
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(img)).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
 
 
 def _in_kernel() -> bool:
@@ -260,7 +253,6 @@ class KaleidoscopePanel:
     def _draw_losses(self, losses, title: str = "training loss") -> None:
         if not len(losses):
             return
-        from .plots import fig_to_array, plot_losses
         fig = plot_losses(losses, title=title)
         fig.set_dpi(64)
         self.loss_image.value = png_bytes(fig_to_array(fig))
@@ -287,14 +279,14 @@ class KaleidoscopePanel:
                             f"H={self.width.value} — press Train to retrain (or set L/H back)")
         chains, steps = check_int("chains", self.chains.value, 1), check_int("steps", self.steps.value, 1)
         every = max(1, math.ceil(steps / MAX_FRAMES))
-        record = min(chains, pipeline.GIF_CHAINS) if self.run.config.image_shape is not None else None
+        record = min(chains, GIF_CHAINS) if self.run.config.image_shape is not None else None
         self._say(f"sampling {chains} chains for {steps} steps …")
         self._set_busy(True)
         try:
             res = pipeline.sample_run(self.run, chains=chains, steps=steps, every=every, noise=self.noise.value,
                                       eps=self.eps.value, seed=self.seed.value, record=record,
                                       recipe=self.recipe.value)
-            frames = pipeline.frames_of(self.run, res, scale=pipeline.GIF_SCALE)
+            frames = frames_of(self.run, res, scale=GIF_SCALE)
             pngs = [png_bytes(f) for f in frames]
         finally:
             self._set_busy(False)
@@ -304,7 +296,7 @@ class KaleidoscopePanel:
         self.scrubber.max = self.play.max = len(pngs) - 1
         self.frame.value = pngs[0]
         self.export_button.disabled = False
-        self.filename.value = pipeline.gif_name(self.run.config, chains, steps, self.eps.value, self.noise.value)
+        self.filename.value = gif_name(self.run.config, chains, steps, self.eps.value, self.noise.value)
         self._say(f"sampled {chains} chains x {steps} steps ({len(pngs)} frames, every {every} step(s)): "
                   "drag the frame slider or press play", "ok")
 
@@ -327,7 +319,7 @@ class KaleidoscopePanel:
             name += ".gif"
         self.out_dir.mkdir(parents=True, exist_ok=True)
         # the frames shown are the GIF's frames (pipeline.frames_of at export_gif's scale): write them
-        path = save_gif(self.frames, self.out_dir / name, fps=pipeline.GIF_FPS, hold_last=pipeline.GIF_HOLD_LAST)
+        path = save_gif(self.frames, self.out_dir / name, fps=GIF_FPS, hold_last=GIF_HOLD_LAST)
         self.gif_path = path.resolve()
         kb = path.stat().st_size / 1024
         self.saved.value = f"saved <code>{html.escape(str(self.gif_path))}</code> ({kb:.0f} KiB)"

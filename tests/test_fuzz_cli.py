@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-import kals_utils.evaluate as evaluate_mod
+import kals_utils.cli as cli_mod
 import kals_utils.pipeline as pipeline_mod
-import kals_utils.recipes as recipes_mod
 from kals_utils.cli import main
 
 PER_COMMAND = 300
@@ -56,8 +55,8 @@ def files(tmp_path_factory):
 @pytest.fixture
 def clamped(monkeypatch):
     monkeypatch.setattr(pipeline_mod, "fit", _clamp(pipeline_mod.fit, epochs=3))
-    monkeypatch.setattr(recipes_mod, "kaleidoscope", _clamp(recipes_mod.kaleidoscope, steps=3, chains=64))
-    monkeypatch.setattr(evaluate_mod, "kaleidoscope", _clamp(evaluate_mod.kaleidoscope, steps=3, chains=64))
+    monkeypatch.setattr(pipeline_mod, "kaleidoscope", _clamp(pipeline_mod.kaleidoscope, steps=3, chains=64))
+    monkeypatch.setattr(cli_mod, "kaleidoscope", _clamp(cli_mod.kaleidoscope, steps=3, chains=64))
 
 
 def _paths(f, rng):
@@ -73,7 +72,7 @@ def _out(f, rng, ext):
     if rng.random() < 0.5:
         return str(d / f"o{rng.randint(0, 9)}{ext}")
     return rng.choice([str(d / f"o{rng.randint(0, 9)}{ext}"), str(d / "new sub" / f"ä{ext}"), str(d) + "/",
-                       str(d / f"x.png"), "/proc/no/x" + ext, str(d / "text.pt" / f"y{ext}"), ""])
+                       str(d / "x.png"), "/proc/no/x" + ext, str(d / "text.pt" / f"y{ext}"), ""])
 
 
 def _flags(cmd, f, rng):
@@ -120,8 +119,7 @@ def test_cli_fuzz(cmd, files, clamped, capsys, monkeypatch):
     rng = random.Random(f"kals-fuzz-{cmd}")
     monkeypatch.chdir(files["dir"])
     if cmd == "demo":  # the demo's drawing is tested elsewhere; here only its arguments matter
-        import kals_utils.cli as cli_mod
-        monkeypatch.setattr(cli_mod, "_demo_pictures", lambda *a, **k: None, raising=False)
+        monkeypatch.setattr(cli_mod, "_demo_pictures", lambda *a, **k: None)
     codes = {}
     for i in range(PER_COMMAND):
         argv = _flags(cmd, files, rng) + (["--no-progress"] if cmd in ("train", "demo") else [])

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from kals_utils import KalsError, ModelConfig, build_mlp, fit, kaleidoscope, points
+from kals_utils import KalsError, ModelConfig, build_model, fit, kaleidoscope, points
 from kals_utils.cli import main
 from kals_utils.metrics import (attractor_stability, burn_in, class_histogram, coverage, data_spread,
                                 evaluate_samples, jacobians, nearest_neighbours, nearest_pairs, novelty,
-                                power_radius, residual, spectral_norm, spectral_radius, spurious_fixed_points,
+                                power_radius, residual_rms, spectral_norm, spectral_radius, spurious_fixed_points,
                                 transition_counts)
 
 
@@ -28,7 +28,7 @@ def linear_tanh(W: torch.Tensor) -> nn.Sequential:
 def net1d():
     """The paper's 1D net ({0.2, 0.8}, L=7, H=10, sigmoid), 500 epochs at lr 5e-3 (fast)."""
     d = points(dim=1)
-    m = build_mlp(ModelConfig(1, 7, 10, "sigmoid"), seed=0)
+    m = build_model(ModelConfig(1, 7, 10, "sigmoid"), seed=0)
     r = fit(m, d.x, epochs=500, lr=5e-3, seed=0, progress=False)
     assert r.learnt == 2
     return m, d
@@ -95,7 +95,7 @@ def test_burn_in_of_a_geometric_walk():
 
 
 def test_burn_in_from_a_real_walk():
-    res = kaleidoscope(build_mlp(ModelConfig(3, 2, 8, "tanh"), seed=0), chains=20, steps=30, seed=0)
+    res = kaleidoscope(build_model(ModelConfig(3, 2, 8, "tanh"), seed=0), chains=20, steps=30, seed=0)
     b = burn_in(res.frames, res.steps)
     assert b.burn_in is not None and b.burn_in < 30 and b.step_size[-1] < b.tol
 
@@ -145,7 +145,7 @@ def test_attractors_and_spurious_fixed_points_by_hand():
     assert a.radius.tolist() == pytest.approx([0.5, 0.5 * (1 - math.tanh(0.25) ** 2)], abs=1e-5)
     assert a.stable.tolist() == [True, False] and a.fraction == 0.5 and a.method == "exact"
     assert a.norm[0].item() == pytest.approx(0.5, abs=1e-4)
-    assert residual(m, train)[0] == 0
+    assert residual_rms(m, train)[0] == 0
     # the only fixed point away from the data: all chains end there
     m2 = linear_tanh(0.5 * torch.eye(2))
     far = torch.tensor([[0.8, 0.8], [0.8, -0.8]])
@@ -193,11 +193,12 @@ def test_transition_counts_by_hand():
 
 
 def test_mixing_sweep_more_noise_more_hops(net1d):
+    from kals_utils.experiments import mixing_sweep
+    from kals_utils.model import RunConfig, config_of
     from kals_utils.pipeline import Run
-    from kals_utils.sweep import mixing_sweep
     m, d = net1d
     # burn=30: past the burn-in (a slow chain drifts from near 0.8 to 0.2 until step ~20 without jitter)
-    rows = mixing_sweep(Run(model=m, config=None, result=None, data=d), eps_values=(0.0, 0.5), chains=40,
+    rows = mixing_sweep(Run(model=m, config=RunConfig(model=config_of(m)), result=None, data=d), eps_values=(0.0, 0.5), chains=40,
                         steps=80, burn=30)
     assert rows[0]["hops_per_chain"] == 0 and rows[0]["moved"] == 0
     assert rows[1]["hops_per_chain"] > 0 and rows[1]["visited"] > 1
@@ -206,8 +207,8 @@ def test_mixing_sweep_more_noise_more_hops(net1d):
 
 # ---------------------------------------------------------------- sweeps and the command line
 def test_depth_sweep_rows_and_summary():
-    from kals_utils.evaluate import format_rows
-    from kals_utils.sweep import depth_sweep, summarise
+    from kals_utils.experiments import format_rows
+    from kals_utils.experiments import depth_sweep, summarise
     rows = depth_sweep(points(dim=1), depths=(2, 4), width=8, seeds=(0, 1), epochs=300, lr=1e-2, chains=40,
                        steps=30, device="cpu")
     assert [(r["depth"], r["seed"]) for r in rows] == [(2, 0), (2, 1), (4, 0), (4, 1)]
@@ -230,10 +231,11 @@ def test_plot_depth_sweep():
 
 
 def test_evaluate_cli_on_points(net1d, tmp_path, capsys):
-    from kals_utils import KalsConfig, save_checkpoint
+    from kals_utils import ModelConfig, RunConfig
+    from kals_utils.checkpoint import save_checkpoint
     m, d = net1d
     ck, npz = tmp_path / "p1.pt", tmp_path / "s.npz"
-    save_checkpoint(ck, m, KalsConfig(dim=1, depth=7, width=10, dataset="points1d"), train_data=d.x)
+    save_checkpoint(ck, m, RunConfig(model=ModelConfig(dim=1, depth=7, width=10), dataset="points1d"), train_data=d.x)
     assert main(["sample", "--checkpoint", str(ck), "--chains", "100", "--steps", "40", "--save-samples", str(npz)]) == 0
     capsys.readouterr()
     assert main(["evaluate", "--checkpoint", str(ck), "--samples", str(npz), "--json"]) == 0

@@ -23,7 +23,7 @@ RUNS = {
     "02_synthetic_2d": ("points2d_L7_H50_c100_T6_eps0_normal", {}, " d     n  corner loss"),
     "03_mnist": ("mnist_L10_H64_c16_T20_eps0.01_uniform", {}, "mnist: 64 images of shape (1, 28, 28)"),
     "04_cifar_dogs": ("cifar-dogs_L10_H64_c16_T20_eps0.01_uniform", {}, "classes [5] (dog)"),
-    "05_celeba": ("_faces_L10_H64_c16_T20_eps0.01_uniform", {"DATASET": "folder:{root}/faces"},
+    "05_celeba": ("folder-faces_L10_H64_c16_T20_eps0.01_uniform", {"DATASET": "folder:{root}/faces"},
                   "images of shape (3, 32, 32)"),
 }
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!--[^\n]*-->\s*\n)?```(bash|python)\n(.*?)\n```", re.S)

@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from kals_utils import KalsError, ModelConfig, build_mlp, fit, kaleidoscope, load_checkpoint, points
+from kals_utils import KalsError, ModelConfig, build_model, fit, kaleidoscope, points
+from kals_utils.checkpoint import load_checkpoint
 from kals_utils.cli import RECIPE_NAMES, main
 from kals_utils.data import Data
 from kals_utils.pipeline import load_run, sample_run, save_run, train_run
-from kals_utils.recipes import (IMPROVED, PAPER, RECIPES, Recipe, compare, data_start, eps_schedule, get_recipe,
-                                meets, noisy_inputs, recipe_loss, sample_with)
+from kals_utils.experiments import compare_recipes, meets
+from kals_utils.recipes import IMPROVED, PAPER, RECIPES, Recipe, get_recipe, noisy_inputs, recipe_loss
+from kals_utils.sample import data_start
 from kals_utils.train import full_loss
 
 
@@ -30,90 +32,53 @@ def _images(n=24, dim=16, seed=0):
 def test_names_and_defaults():
     assert tuple(RECIPES) == RECIPE_NAMES == ("paper", "improved")
     assert get_recipe("paper") is PAPER and get_recipe(IMPROVED) is IMPROVED
-    assert PAPER.plain and recipe_loss("paper") is None and eps_schedule("paper", 10, 0.01) is None
+    assert not PAPER.sigma and recipe_loss("paper") is None and PAPER.start is None
     with pytest.raises(KalsError, match="unknown recipe 'fancy'; choose one of paper, improved"):
         get_recipe("fancy")
     with pytest.raises(KalsError, match="sigma_min, sigma_max"):
-        Recipe("bad", noise=(0.5, 0.1))
+        Recipe("bad", sigma=(0.5, 0.1))
 
 
 def test_paper_sampling_is_the_plain_kaleidoscope():
-    m = build_mlp(ModelConfig(2, 3, 8), seed=0)
-    x = points(dim=2).x
-    a = sample_with("paper", m, x, chains=7, steps=5, noise="normal", eps=0.05, seed=3)
-    b = kaleidoscope(m, chains=7, steps=5, noise="normal", eps=0.05, seed=3)
+    run = train_run(points(dim=2), depth=3, width=8, epochs=3, device="cpu", progress=False)
+    a = sample_run(run, chains=7, steps=5, noise="normal", eps=0.05, seed=3)
+    b = kaleidoscope(run.model, chains=7, steps=5, noise="normal", eps=0.05, seed=3)
     assert torch.equal(a.final, b.final) and torch.equal(a.frames, b.frames)
 
 
 def test_denoising_loss_uses_noisy_inputs_and_clean_targets():
     d = _images()
-    m = build_mlp(ModelConfig(d.dim, 3, 16, "tanh"), seed=0)
+    m = build_model(ModelConfig(d.dim, 3, 16, "tanh"), seed=0)
     seen = []
     m.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach().clone()))
     loss = recipe_loss(IMPROVED)(m, d.x, torch.Generator().manual_seed(5))
-    (noisy,) = seen  # improved: the noisy inputs only (clean_weight 0)
+    (noisy,) = seen  # improved: the noisy inputs only
     assert not torch.allclose(noisy, d.x) and noisy.min() >= -1 and noisy.max() <= 1
     # the same draw, reproduced: targets are the *clean* images
-    expected_noisy, _ = noisy_inputs(d.x, IMPROVED.noise, torch.Generator().manual_seed(5), (-1, 1))
+    expected_noisy = noisy_inputs(d.x, IMPROVED.sigma, torch.Generator().manual_seed(5), (-1, 1))
     assert torch.equal(noisy, expected_noisy)
     with torch.no_grad():
         assert math.isclose(float(loss.detach()), float(((m(noisy) - d.x) ** 2).mean()), rel_tol=1e-5)
-    # with a clean term: one pass on the clean data, one on the noisy inputs, both against clean x
-    seen.clear()
-    both = recipe_loss(Recipe("b", noise=(0.1, 0.1), clean_weight=0.5))(m, d.x, torch.Generator().manual_seed(5))
-    clean, noisy = seen
-    assert torch.equal(clean, d.x)
-    with torch.no_grad():
-        expected = 0.5 * ((m(d.x) - d.x) ** 2).mean() + ((m(noisy) - d.x) ** 2).mean()
-    assert math.isclose(float(both.detach()), float(expected), rel_tol=1e-5)
 
 
 def test_noise_levels_are_log_uniform_in_range():
     x = torch.zeros(400, 2000)
-    noisy, sigma = noisy_inputs(x, (0.2, 0.8), torch.Generator().manual_seed(0), (-math.inf, math.inf))
-    assert sigma.min() >= 0.2 and sigma.max() <= 0.8
+    noisy = noisy_inputs(x, (0.2, 0.8), torch.Generator().manual_seed(0), (-math.inf, math.inf))
+    sigma = noisy.std(dim=1, keepdim=True)
+    assert sigma.min() >= 0.2 * 0.94 and sigma.max() <= 0.8 * 1.06
     assert abs(float(sigma.log().mean()) - math.log(0.4)) < 0.05  # log-uniform: geometric mean 0.4
-    assert torch.allclose(noisy.std(dim=1, keepdim=True), sigma, rtol=0.06)
 
 
 def test_fit_with_recipe_keeps_best_by_clean_mse():
     d = _images()
-    m = build_mlp(ModelConfig(d.dim, 3, 16, "tanh"), seed=0)
+    m = build_model(ModelConfig(d.dim, 3, 16, "tanh"), seed=0)
     r = fit(m, d.x, epochs=40, lr=1e-2, seed=0, progress=False, loss_fn=recipe_loss(IMPROVED))
     assert len(r.losses) == 40
     assert math.isclose(r.best_loss, min(r.losses), rel_tol=1e-6)  # history = clean MSE after each epoch
     assert math.isclose(full_loss(m, d.x), r.best_loss, rel_tol=1e-5)  # the returned weights are that best
     # reproducible: the noise comes from fit's per-epoch seeded generator
-    m2 = build_mlp(ModelConfig(d.dim, 3, 16, "tanh"), seed=0)
+    m2 = build_model(ModelConfig(d.dim, 3, 16, "tanh"), seed=0)
     assert fit(m2, d.x, epochs=40, lr=1e-2, seed=0, progress=False, loss_fn=recipe_loss(IMPROVED)).losses == r.losses
-
-
-def test_contraction_penalty_is_the_jvp_norm():
-    m = build_mlp(ModelConfig(3, 1, 3, "tanh"), seed=0)  # L=1: f(x) = tanh(Wx + b)
-    x = torch.zeros(5, 3)
-    with torch.no_grad():
-        m[0].bias.zero_()
-    rec = Recipe("c", contraction=2.0, clean_weight=0.0)
-    g = torch.Generator().manual_seed(1)
-    loss = float(recipe_loss(rec)(m, x, g).detach())
-    v = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
-    v = v / v.norm(dim=1, keepdim=True)
-    expected = 2.0 * float((v @ m[0].weight.detach().T).pow(2).sum(dim=1).mean())  # J = W at x = 0, b = 0
-    assert math.isclose(loss, expected, rel_tol=1e-5)
-
-
-def test_eps_schedule_shrinks_geometrically_then_holds(monkeypatch):
-    rec = Recipe("a", eps_start=0.32, anneal_frac=0.5, jitter="normal")
-    s = eps_schedule(rec, 10, 0.01)
-    assert len(s) == 10 and s[0] == pytest.approx(0.32)
-    ratios = [b / a for a, b in zip(s[:5], s[1:6])]
-    assert all(r == pytest.approx((0.01 / 0.32) ** (1 / 5)) for r in ratios)  # same factor each step
-    assert s[5:] == [0.01] * 5
-    import kals_utils.recipes as recipes
-    calls = []
-    monkeypatch.setattr(recipes, "kaleidoscope", lambda model, **kw: calls.append(kw))
-    sample_with(rec, build_mlp(ModelConfig(2, 3, 8)), points(dim=2).x, chains=6, steps=10, eps=0.01, seed=0)
-    assert calls[0]["eps_schedule"] == s and calls[0]["jitter"] == "normal" and calls[0]["eps"] == 0.01
 
 
 def test_data_start_has_the_data_mean_and_covariance():
@@ -132,16 +97,16 @@ def test_data_start_has_the_data_mean_and_covariance():
 
 def test_recipe_is_stored_in_checkpoint_and_used_for_sampling(tmp_path):
     d = _images()
-    run = train_run(d, 3, 16, epochs=20, lr=1e-2, seed=0, device="cpu", progress=False, recipe="improved")
+    run = train_run(d, depth=3, width=16, epochs=20, lr=1e-2, seed=0, device="cpu", progress=False, recipe="improved")
     assert run.config.recipe == "improved"
     save_run(run, tmp_path / "r.pt")
     assert load_checkpoint(tmp_path / "r.pt").config.recipe == "improved"
     back = load_run(tmp_path / "r.pt", device="cpu")
     res = sample_run(back, chains=5, steps=4, eps=0.01, seed=2)  # recipe read from the checkpoint
-    assert torch.equal(res.start, data_start(d.x, 5, IMPROVED.start_scale, 2, (-1.0, 1.0)))
+    assert torch.equal(res.start, data_start(d.x, 5, scale=IMPROVED.start_scale, seed=2, value_range=(-1.0, 1.0)))
     paper = sample_run(back, chains=5, steps=4, eps=0.01, seed=2, recipe="paper")  # overridden
     assert torch.equal(paper.final, kaleidoscope(back.model, chains=5, steps=4, eps=0.01, seed=2).final)
-    assert train_run(d, 2, 8, epochs=2, device="cpu", progress=False).config.recipe == "paper"
+    assert train_run(d, depth=2, width=8, epochs=2, device="cpu", progress=False).config.recipe == "paper"
 
 
 def test_cli_recipe_train_and_sample(tmp_path, capsys):
@@ -173,7 +138,7 @@ def test_widget_recipe_dropdown(tmp_path):
 
 
 def test_compare_rows_and_targets():
-    rows = compare(_images(), seeds=(0,), depth=2, width=8, epochs=3, chains=6, steps=3, device="cpu",
+    rows = compare_recipes(_images(), seeds=(0,), depth=2, width=8, epochs=3, chains=6, steps=3, device="cpu",
                    max_points=4, keep_runs=True)
     assert [r["recipe"] for r in rows] == ["paper", "improved"]
     for r in rows:
@@ -181,3 +146,16 @@ def test_compare_rows_and_targets():
         assert r["run"].config.recipe == r["recipe"] and r["samples"].final.shape == (6, 16)
     assert meets({"class_tv": 0.1, "coverage": 0.5, "median_nn": 0.1, "copies": 0.0}) == "all"
     assert meets({"class_tv": 0.3, "coverage": 0.1, "median_nn": 0.1, "copies": 0.0}) == "misses class_tv, coverage"
+
+
+def test_evaluating_an_improved_run_uses_its_own_sampler():
+    """evaluate_run without a result samples the way the run was trained (issue #13's bug)."""
+    from kals_utils.pipeline import evaluate_run
+    run = train_run(_images(), depth=3, width=16, epochs=20, lr=1e-2, seed=0, device="cpu", progress=False,
+                    recipe="improved")
+    own = sample_run(run, chains=40, steps=10, seed=4, record=40)
+    a = evaluate_run(run, own, seed=4).summary()
+    b = evaluate_run(run, chains=40, steps=10, seed=4).summary()
+    assert a == b
+    uniform = evaluate_run(run, sample_run(run, chains=40, steps=10, seed=4, record=40, recipe="paper"), seed=4)
+    assert uniform.summary() != a  # the uniform start really is another sampler

@@ -1,5 +1,4 @@
 """Issue 7: no lost work, no unsafe loading, one clear message for every user mistake."""
-import os
 import signal
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from kals_utils import load_checkpoint
+from kals_utils.checkpoint import load_checkpoint
 from kals_utils.cli import main
 
 PY = sys.executable
@@ -60,7 +59,7 @@ def test_fit_survives_keyboard_interrupt_in_a_notebook():
         if epoch == 40:
             raise KeyboardInterrupt  # what Jupyter's "interrupt kernel" raises
 
-    run = train_run(points(dim=2), 3, 16, epochs=1000, lr=1e-2, progress=False, callback=cb)
+    run = train_run(points(dim=2), depth=3, width=16, epochs=1000, lr=1e-2, progress=False, callback=cb)
     assert run.result.status == "interrupted" and run.result.epochs_done == 41  # epochs 0..40 ran
     x = run.data.x
     assert abs(((run.model(x) - x) ** 2).mean().item() - run.result.best_loss) < 1e-6
@@ -89,8 +88,8 @@ def test_same_seed_same_checkpoint_and_samples(tmp_path):
 
 
 def test_sampling_never_makes_nan_from_finite_input():
-    from kals_utils import ModelConfig, build_mlp, kaleidoscope
-    m = build_mlp(ModelConfig(5, 4, 32, "tanh"), seed=0)
+    from kals_utils import ModelConfig, build_model, kaleidoscope
+    m = build_model(ModelConfig(5, 4, 32, "tanh"), seed=0)
     with torch.no_grad():
         for p in m.parameters():
             p.mul_(50)  # a wild net

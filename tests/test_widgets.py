@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from kals_utils import KalsError, points, train_run
-from kals_utils.models import config_of
+from kals_utils.model import config_of
 from kals_utils.render import read_gif
 from kals_utils.widgets import KaleidoscopePanel
 
