@@ -14,6 +14,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .data import dequantize
 from .errors import KalsError
 from .files import atomic_torch_save
 from .model import RunConfig, build_model
@@ -57,7 +58,7 @@ def _encode_data(x: torch.Tensor, config: RunConfig):
     """Images are stored as exact uint8 pixels (4x smaller); points as float32."""
     if config.image_shape is not None:
         lo, hi = config.value_range
-        q = (x - lo) / (hi - lo) * 255
+        q = (x - lo) * (255.0 / (hi - lo))
         if torch.allclose(q, q.round(), atol=1e-3):
             return {"uint8": q.round().clamp(0, 255).to(torch.uint8)}
     return {"float32": x.float()}
@@ -66,7 +67,7 @@ def _encode_data(x: torch.Tensor, config: RunConfig):
 def _decode_data(d, config: RunConfig) -> torch.Tensor:
     if "uint8" in d:
         lo, hi = config.value_range
-        return d["uint8"].float() / 255 * (hi - lo) + lo
+        return dequantize(d["uint8"], config.value_range)
     return d["float32"]
 
 

@@ -71,10 +71,22 @@ def points(pts=None, dim: int = 1, value_range=(0.0, 1.0)) -> Data:
 
 
 # ---------------------------------------------------------------- images
+def quantize(x: torch.Tensor, value_range=(0.0, 1.0)) -> torch.Tensor:
+    """Map values in ``value_range`` to uint8 0..255 (clipped, rounded): the one value -> pixel map."""
+    lo, hi = value_range
+    return ((x.float() - lo) * (255.0 / (hi - lo))).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def dequantize(u8: torch.Tensor, value_range=(0.0, 1.0)) -> torch.Tensor:
+    """The inverse of :func:`quantize`: uint8 0..255 -> float32 in ``value_range``."""
+    lo, hi = value_range
+    return u8.float() * ((hi - lo) / 255.0) + lo
+
+
 def _to_range(u8: torch.Tensor, value_range) -> torch.Tensor:
     """uint8 (N, C, H, W) -> float (N, C*H*W) in value_range."""
     lo, hi = value_range
-    return (u8.reshape(len(u8), -1).float() / 255) * (hi - lo) + lo
+    return dequantize(u8.reshape(len(u8), -1), value_range)
 
 
 def select_subset(n_total: int, subset: Optional[int], seed: int, what: str = "data set") -> torch.Tensor:

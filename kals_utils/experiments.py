@@ -279,7 +279,7 @@ def compare_recipes(data, *, recipes: Sequence = ("paper", "improved"), seeds: S
                             device=device, progress=progress, recipe=recipe)
             res = sample_run(run, chains=chains, steps=steps, noise=noise, eps=eps, seed=seed,
                              record=min(chains, RECORD), recipe=recipe)
-            s = evaluate_run(run, result=res, seed=seed, max_points=max_points).summary()
+            s = evaluate_run(run, res, seed=seed, max_points=max_points).summary()
             row = {"data": data.name, "image": "x".join(map(str, data.image_shape or (data.dim,))), "n": len(data),
                    "recipe": recipe.name, "seed": seed, "depth": depth, "width": width, "epochs": epochs, "lr": lr,
                    "loss": run.result.best_loss}

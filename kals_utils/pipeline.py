@@ -54,9 +54,9 @@ def train_run(data: Data, *, depth: int, width: int, epochs: int = EPOCHS, lr: f
     once every setting has been checked (memory included), right before training. ``fit_kw`` go to
     :func:`train.fit` (callback, should_stop).
     """
-    rec = get_recipe(recipe)
+    recipe_def = get_recipe(recipe)
     cfg = make_config(data, depth, width, out_act, seed=seed, lr=lr, epochs=epochs, batch_size=batch_size,
-                      recipe=rec.name)
+                      recipe=recipe_def.name)
     check_in_range(data.x, cfg.value_range)
     dev = device if isinstance(device, torch.device) else pick_device(device)
     batch = len(data) if batch_size is None else min(check_int("batch size", batch_size, 1), len(data))
@@ -66,7 +66,7 @@ def train_run(data: Data, *, depth: int, width: int, epochs: int = EPOCHS, lr: f
     if on_start is not None:
         on_start()
     result = fit(model, data.x, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress,
-                 resume=resume, loss_fn=recipe_loss(rec), **fit_kw)
+                 resume=resume, loss_fn=recipe_loss(recipe_def), **fit_kw)
     cfg.epochs = result.epochs_done
     return Run(model=model, config=cfg, result=result, data=data)
 
@@ -77,27 +77,27 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
     """Kaleidoscopic sampling (:func:`sample.kaleidoscope`) from a run's model, started the way
     ``recipe`` says (default: the recipe the run was trained with). A recipe with its own start
     ignores ``noise``; an explicit ``start=`` tensor wins over both."""
-    rec = get_recipe(recipe or run.config.recipe)
+    recipe_def = get_recipe(recipe or run.config.recipe)
     if noise not in NOISES:
         raise KalsError(f"unknown start noise {noise!r}; choose uniform or normal")
-    if rec.start == "data" and kw.get("start") is None:
-        kw["start"] = data_start(run.data.x, check_int("chains", chains, 0), scale=rec.start_scale, seed=seed,
+    if recipe_def.start_kind == "data" and kw.get("start") is None:
+        kw["start"] = data_start(run.data.x, check_int("chains", chains, 0), scale=recipe_def.start_scale, seed=seed,
                                  value_range=run.config.value_range)
     return kaleidoscope(run.model, chains=chains, steps=steps, every=every, noise=noise, eps=eps, seed=seed,
                         record=record, **kw)
 
 
-def evaluate_run(run: Run, result: Optional[SampleResult] = None, *, chains: int = 300, steps: int = 100,
+def evaluate_run(run: Run, walk: Optional[SampleResult] = None, *, chains: int = 300, steps: int = 100,
                  noise: str = "uniform", eps: float = 0.0, seed: int = 0, tol: float = TOL,
                  burn_tol: float = BURN_TOL, method: str = "auto", max_points: Optional[int] = ATTRACTOR_POINTS,
                  with_norm: bool = False) -> Evaluation:
-    """Metrics of a run's samples: ``result`` or, if None, a fresh :func:`sample_run` walk of
+    """Metrics of a run's samples: ``walk`` or, if None, a fresh :func:`sample_run` walk of
     ``chains`` x ``steps`` (the run's own recipe; the first RECORD chains recorded for the burn-in)."""
-    if result is None:
-        result = sample_run(run, chains=chains, steps=steps, noise=noise, eps=eps, seed=seed,
+    if walk is None:
+        walk = sample_run(run, chains=chains, steps=steps, noise=noise, eps=eps, seed=seed,
                             record=min(check_int("chains", chains, 0), RECORD))
-    return evaluate_samples(result.final, run.data.x, labels=run.data.labels, model=run.model,
-                            frames=result.frames, steps=result.steps, tol=tol, burn_tol=burn_tol,
+    return evaluate_samples(walk.final, run.data.x, labels=run.data.labels, model=run.model,
+                            frames=walk.frames, steps=walk.steps, tol=tol, burn_tol=burn_tol,
                             value_range=run.config.value_range, method=method, max_points=max_points,
                             with_norm=with_norm, seed=seed)
 

@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .model import config_of
+from .model import config_of, model_device
 from .render import grid_frames
 
 NOISE_COLOR, SAMPLE_COLOR, TRAIN_COLOR = "tab:red", "tab:green", "black"
@@ -32,7 +32,7 @@ def _axes(ax, ncols=1, size=(5.0, 3.6)):
 
 @torch.no_grad()
 def _curve(model, lo, hi, n=501):
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     xs = torch.linspace(lo, hi, n, device=dev)[:, None]
     return xs[:, 0].cpu().numpy(), model(xs)[:, 0].cpu().numpy()
 
@@ -80,7 +80,7 @@ def plot_1d(model, train: torch.Tensor, noise=None, samples=None, axes=None, tit
 def loss_surface(model, n: int = 101):
     """Grid (n, n) of |f(z) - z|² / 2 over the 2D output range; returns (xs, ys, loss)."""
     lo, hi = _range_of(model)
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     g = torch.linspace(lo, hi, n, device=dev)
     zz = torch.stack(torch.meshgrid(g, g, indexing="xy"), dim=-1).reshape(-1, 2)
     loss = ((model(zz) - zz) ** 2).mean(dim=1).reshape(n, n)

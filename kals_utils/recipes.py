@@ -40,26 +40,26 @@ class Recipe:
     """A training objective plus a start distribution. Defaults are the paper's procedure.
 
     sigma: (sigma_min, sigma_max) trains f as a denoiser, sigma log-uniform per row (RMS per
-    coordinate, data scale); () is plain MSE on the clean data. start: None (the caller's start
+    coordinate, data scale); () is plain MSE on the clean data. start_kind: None (the caller's start
     noise) or ``"data"`` (Gaussian with the training set's mean and covariance, times start_scale).
     """
 
     name: str
     summary: str = ""
     sigma: tuple = ()
-    start: Optional[str] = None
+    start_kind: Optional[str] = None
     start_scale: float = 1.0
 
     def __post_init__(self):
         if self.sigma and not (len(self.sigma) == 2 and 0 < self.sigma[0] <= self.sigma[1]):
             raise KalsError(f"recipe {self.name}: sigma must be (sigma_min, sigma_max) with 0 < min <= max")
-        if self.start not in (None, "data"):
-            raise KalsError(f"recipe {self.name}: start must be None or 'data', not {self.start!r}")
+        if self.start_kind not in (None, "data"):
+            raise KalsError(f"recipe {self.name}: start_kind must be None or 'data', not {self.start_kind!r}")
 
 
 PAPER = Recipe("paper", "the paper: MSE on clean data, Adam, start noise as given, constant eps")
 IMPROVED = Recipe("improved", "denoising training (sigma 0.2..0.8) + start noise with the data's covariance (x1.3)",
-                  sigma=(0.2, 0.8), start="data", start_scale=1.3)
+                  sigma=(0.2, 0.8), start_kind="data", start_scale=1.3)
 RECIPES = {r.name: r for r in (PAPER, IMPROVED)}
 
 

@@ -2,7 +2,7 @@
 
 Image frames go tensor -> uint8 in one batched reshape (the layout of ``torchvision.utils.make_grid``:
 ``padding`` pixels around every cell), never through a figure per frame; values map to pixels only
-through :func:`sample.quantize`. Headless: no matplotlib (1D/2D walks are drawn in :mod:`plots`).
+through :func:`data.quantize`. Headless: no matplotlib (1D/2D walks are drawn in :mod:`plots`).
 """
 
 import io
@@ -16,7 +16,7 @@ import torch
 
 from .errors import KalsError, check_float
 from .files import atomic_path
-from .sample import quantize
+from .data import quantize
 
 GIF_CHAINS = 48        # chains shown in an image GIF ...
 GIF_COLUMNS = 8        # ... as a grid 8 wide (48 chains: 8 x 6)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .device import check_memory, threads_for
+from .data import quantize
 from .errors import KalsError, check_float, check_int
 from .model import config_of, model_device
 
@@ -37,18 +38,6 @@ class SampleResult:
     frames: torch.Tensor
     steps: list
     value_range: tuple
-
-
-def quantize(x: torch.Tensor, value_range=(0.0, 1.0)) -> torch.Tensor:
-    """Map values in ``value_range`` to uint8 0..255 (clipped, rounded): the one value -> pixel map."""
-    lo, hi = value_range
-    return ((x.float() - lo) * (255.0 / (hi - lo))).round_().clamp_(0, 255).to(torch.uint8)
-
-
-def dequantize(u8: torch.Tensor, value_range=(0.0, 1.0)) -> torch.Tensor:
-    """The inverse of :func:`quantize`: uint8 0..255 -> float32 in ``value_range``."""
-    lo, hi = value_range
-    return u8.float() * ((hi - lo) / 255.0) + lo
 
 
 def _generator(device: torch.device, seed: int) -> torch.Generator:

@@ -32,7 +32,7 @@ def _images(n=24, dim=16, seed=0):
 def test_names_and_defaults():
     assert tuple(RECIPES) == RECIPE_NAMES == ("paper", "improved")
     assert get_recipe("paper") is PAPER and get_recipe(IMPROVED) is IMPROVED
-    assert not PAPER.sigma and recipe_loss("paper") is None and PAPER.start is None
+    assert not PAPER.sigma and recipe_loss("paper") is None and PAPER.start_kind is None
     with pytest.raises(KalsError, match="unknown recipe 'fancy'; choose one of paper, improved"):
         get_recipe("fancy")
     with pytest.raises(KalsError, match="sigma_min, sigma_max"):
