@@ -168,7 +168,7 @@ def _check_shapes(model: nn.Module, state: dict, config: RunConfig, path) -> Non
     n_want = len([k for k in want if k.endswith(".weight")])
     if n_have != n_want:
         raise KalsError(f"checkpoint {path} does not match its config: depth is {config.depth} in the config "
-                        f"but the weights have {n_have} Linear layers")
+                        f"but the weights have {n_have} {'Linear' if config.model.arch == 'mlp' else 'weight'} layers")
     for k, v in want.items():
         if k not in state:
             raise KalsError(f"checkpoint {path} lacks weight {k!r}; it does not match its config")

@@ -24,7 +24,7 @@ from .experiments import format_evaluation
 from .export import export_gif
 from .files import atomic_path, ensure_writable
 from .metrics import ATTRACTOR_POINTS, BURN_TOL, TOL, Evaluation, evaluate_samples
-from .model import out_range
+from .model import ARCH_HELP, ARCHS, PATCH, out_range
 from .pipeline import RECORD, load_run, sample_run, save_run, train_run
 from .plots import fig_to_array, plot_2d
 from .recipes import RECIPES
@@ -72,8 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subset", type=int, default=None, help="seeded random subset of N images (default: all)")
     p.add_argument("--image-size", type=int, default=None, help="resize images to N x N")
     p.add_argument("--points", default=None, help="training points, e.g. '0.2;0.8' or '0.2,0.2;0.8,0.8'")
-    p.add_argument("--depth", "-L", type=int, required=True, help="number of Linear layers L (>= 1)")
-    p.add_argument("--width", "-H", type=int, required=True, help="hidden width H (>= 1)")
+    p.add_argument("--arch", choices=ARCHS, default="mlp",
+                   help="the net f: " + "; ".join(f"{a}: {h}" for a, h in ARCH_HELP.items()) +
+                        " (default mlp; cnn, unet and transformer need images)")
+    p.add_argument("--depth", "-L", type=int, required=True, help="depth L (>= 1; its meaning per --arch above)")
+    p.add_argument("--width", "-H", type=int, required=True, help="width H (>= 1; its meaning per --arch above)")
+    p.add_argument("--patch", type=int, default=PATCH, help=f"transformer patch size in pixels (default {PATCH})")
+    p.add_argument("--no-top-skip", action="store_true",
+                   help="unet: drop the full-resolution skip connection (so f cannot copy its input through it)")
     p.add_argument("--out-act", choices=["sigmoid", "tanh"], default=None,
                    help="output activation: sigmoid -> [0,1], tanh -> [-1,1] (default: sigmoid for points, tanh for images)")
     p.add_argument("--epochs", type=int, default=EPOCHS, help=f"passes over the data (default {EPOCHS})")
@@ -135,9 +141,10 @@ def cmd_train(args) -> int:
     if args.resume:
         ck = load_checkpoint(args.resume)
         c = ck.config
-        if (c.dim, c.depth, c.width, c.out_act) != (data.dim, args.depth, args.width, out_act):
-            raise KalsError(f"--resume {args.resume} has D={c.dim}, L={c.depth}, H={c.width}, {c.out_act}; "
-                            f"this run asks for D={data.dim}, L={args.depth}, H={args.width}, {out_act}")
+        if (c.dim, c.depth, c.width, c.out_act, c.model.arch) != (data.dim, args.depth, args.width, out_act, args.arch):
+            raise KalsError(f"--resume {args.resume} has D={c.dim}, L={c.depth}, H={c.width}, {c.out_act}, "
+                            f"arch {c.model.arch}; this run asks for D={data.dim}, L={args.depth}, H={args.width}, "
+                            f"{out_act}, arch {args.arch}")
         if not ck.train_state:
             raise KalsError(f"{args.resume} holds no training state to resume from")
         resume = ck.train_state
@@ -148,9 +155,12 @@ def cmd_train(args) -> int:
     t0 = time.time()
 
     def banner():  # printed once every setting has been checked
-        print(f"training L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) for {epochs} epochs, "
+        print(f"training {args.arch} L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) for {epochs} epochs, "
               f"recipe {recipe} (Ctrl-C stops and keeps the best weights)", flush=True)
-    run = train_run(data, depth=args.depth, width=args.width, epochs=epochs, lr=args.lr, batch_size=args.batch_size,
+    arch_kw = {"patch": args.patch} if args.arch == "transformer" else {}
+    if args.arch == "unet":
+        arch_kw["top_skip"] = not args.no_top_skip
+    run = train_run(data, depth=args.depth, width=args.width, arch=args.arch, arch_kw=arch_kw, epochs=epochs, lr=args.lr, batch_size=args.batch_size,
                     seed=args.seed, device=args.device, out_act=out_act, progress=not args.no_progress,
                     resume=resume, recipe=recipe, on_start=banner)
     replaced = out.exists()

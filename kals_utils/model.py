@@ -5,6 +5,7 @@ bounds the range: ``sigmoid`` -> [0, 1], ``tanh`` -> [-1, 1]. Every net built he
 :class:`ModelConfig` as ``model.config``, so code that gets a model never has to guess its shape.
 """
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Optional
 
@@ -12,8 +13,17 @@ import torch
 from torch import nn
 
 from .errors import KalsError, check_int
+from .nets import IMAGE_NETS, n_params
 
 OUT_ACTS = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+ARCHS = ("mlp", "cnn", "unet", "transformer")
+ARCH_HELP = {  # what depth L and width H mean for each architecture
+    "mlp": "L Linear layers, H hidden units",
+    "cnn": "L 3x3 conv layers at full resolution, H channels",
+    "unet": "L resolution levels, H base channels (doubling per level, at most 8H), skip connections",
+    "transformer": "L pre-norm ViT blocks of width H over patch x patch patches",
+}
+PATCH = 4  # transformer patch size (pixels)
 
 
 def out_range(out_act: str) -> tuple:
@@ -33,18 +43,39 @@ def act_for_range(lo: float, hi: float) -> str:
 
 @dataclass
 class ModelConfig:
-    """Shape of the net: input/output size ``dim`` D, ``depth`` L, ``width`` H, ``out_act``."""
+    """The net: input/output size ``dim`` D, ``depth`` L, ``width`` H, ``out_act``, the
+    architecture ``arch`` (see :data:`ARCH_HELP` for what L and H mean in each), the image shape
+    (C, H, W) the image architectures need, and their settings (``patch``: transformer patch size;
+    ``top_skip``: the U-Net's full-resolution skip connection)."""
 
     dim: int
     depth: int
     width: int
     out_act: str = "sigmoid"
+    arch: str = "mlp"
+    image_shape: Optional[tuple] = None
+    patch: int = PATCH
+    top_skip: bool = True
 
     def __post_init__(self):
         self.dim = check_int("dim (D)", self.dim, 1)
-        self.depth = check_int("depth L", self.depth, 1, " (L counts Linear layers; use depth 1 or more)")
+        self.depth = check_int("depth L", self.depth, 1, " (use depth 1 or more)")
         self.width = check_int("width H", self.width, 1, " (use width 1 or more)")
+        self.patch = check_int("patch", self.patch, 1)
         out_range(self.out_act)
+        if self.arch not in ARCHS:
+            raise KalsError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.image_shape is not None:
+            self.image_shape = tuple(int(v) for v in self.image_shape)
+            if len(self.image_shape) != 3 or math.prod(self.image_shape) != self.dim:
+                raise KalsError(f"image shape {self.image_shape} does not match D={self.dim}")
+        if self.arch != "mlp" and self.image_shape is None:
+            raise KalsError(f"architecture {self.arch} needs images (C, H, W); 1D/2D points fit only arch mlp")
+
+    @property
+    def arch_kw(self) -> dict:
+        """The image architecture's own settings."""
+        return {"unet": {"top_skip": self.top_skip}, "transformer": {"patch": self.patch}}.get(self.arch, {})
 
     @property
     def value_range(self) -> tuple:
@@ -86,6 +117,7 @@ class RunConfig:
         """Read a config written by :meth:`to_dict` (or the flat one of checkpoint format 1)."""
         d = dict(d)
         net = d.pop("model", None) or {k: d.get(k) for k in ("dim", "depth", "width", "out_act") if k in d}
+        net = {k: v for k, v in net.items() if k in {f.name for f in fields(ModelConfig)}}
         missing = {"dim", "depth", "width"} - set(net)
         if missing:
             raise KalsError(f"checkpoint config lacks {sorted(missing)}; it was not written by kals")
@@ -94,7 +126,7 @@ class RunConfig:
         d["value_range"] = tuple(float(v) for v in d.get("value_range", (0.0, 1.0)))
         if d.get("image_shape") is not None:
             d["image_shape"] = tuple(int(v) for v in d["image_shape"])
-        return cls(model=ModelConfig(**{k: net[k] for k in ("dim", "depth", "width", "out_act") if k in net}), **d)
+        return cls(model=ModelConfig(**net), **d)
 
 
 class MLP(nn.Sequential):
@@ -114,10 +146,32 @@ class MLP(nn.Sequential):
 
 
 def build_model(config: ModelConfig, *, seed: int = 0) -> nn.Module:
-    """The net for ``config``, on the CPU, weights drawn from ``seed`` (the global RNG is left untouched)."""
+    """The net for ``config``, on the CPU, weights drawn from ``seed`` (the global RNG is left
+    untouched); it carries ``config`` as ``net.config``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return MLP(config)
+        if config.arch == "mlp":
+            return MLP(config)
+        net = IMAGE_NETS[config.arch](image_shape=config.image_shape, depth=config.depth, width=config.width,
+                                      out_act=config.out_act, **config.arch_kw)
+    net.config = config
+    return net
+
+
+def build_net(arch: str, *, image_shape=None, dim: Optional[int] = None, depth: int, width: int,
+              out_act: str = "tanh", seed: int = 0, **arch_kw) -> nn.Module:
+    """:func:`build_model` by name: ``dim`` defaults to C*H*W of ``image_shape``; ``arch_kw``:
+    ``patch`` (transformer), ``top_skip`` (unet)."""
+    unknown = set(arch_kw) - {"patch", "top_skip"}
+    if unknown:
+        raise KalsError(f"unknown architecture setting(s) {', '.join(sorted(unknown))}; kals knows patch and top_skip")
+    if dim is None:
+        if image_shape is None:
+            raise KalsError("build_net needs image_shape (C, H, W) or, for mlp, dim (D)")
+        dim = math.prod(tuple(image_shape))
+    cfg = ModelConfig(dim=dim, depth=depth, width=width, out_act=out_act, arch=arch,
+                      image_shape=None if image_shape is None or arch == "mlp" else image_shape, **arch_kw)
+    return build_model(cfg, seed=seed)
 
 
 def config_of(model: nn.Module) -> ModelConfig:
@@ -136,18 +190,56 @@ def config_of(model: nn.Module) -> ModelConfig:
 
 
 def count_weights(cfg: ModelConfig) -> int:
-    """Number of weights of ``build_model(cfg)``, computed without building it."""
+    """Number of weights of ``build_model(cfg)``, computed without building it (image nets are
+    built on the meta device: no memory, no random numbers)."""
+    if cfg.arch != "mlp":
+        with torch.device("meta"):
+            return n_params(IMAGE_NETS[cfg.arch](image_shape=cfg.image_shape, depth=cfg.depth, width=cfg.width,
+                                                 out_act=cfg.out_act, **cfg.arch_kw))
     d, h, n_hidden = cfg.dim, cfg.width, cfg.depth - 2  # closed form: a depth of 10^12 is only arithmetic
     if cfg.depth == 1:
         return d * d + d
     return (d * h + h) + max(0, n_hidden) * (h * h + h) + (h * d + d)
 
 
+def activations(cfg: ModelConfig) -> int:
+    """Rough count of the values one input row leaves behind in a forward pass (an upper bound)."""
+    if cfg.arch == "mlp":
+        return 2 * cfg.dim + 2 * cfg.width * max(0, cfg.depth - 1)
+    pixels = cfg.dim // cfg.image_shape[0]
+    if cfg.arch == "transformer":
+        tokens = -(-cfg.image_shape[1] // cfg.patch) * -(-cfg.image_shape[2] // cfg.patch)
+        return 2 * cfg.dim + cfg.depth * tokens * (8 * cfg.width + 4 * tokens)
+    return 2 * cfg.dim + 4 * pixels * cfg.width * cfg.depth  # cnn; a U-Net's levels sum to less
+
+
 def train_bytes(cfg: ModelConfig, batch: int) -> int:
     """Rough memory of training: fp32 weights, gradients, Adam's two moments, the best and last
     copies kept for resuming (x7), plus forward activations and their gradients for one batch."""
-    activations = batch * (2 * cfg.dim + 2 * cfg.width * max(0, cfg.depth - 1))
-    return 4 * (7 * count_weights(cfg) + 3 * activations)
+    if cfg.width > 1 << 20 or cfg.depth > 1 << 20:  # too big to build even on the meta device
+        return 1 << 62
+    return 4 * (7 * count_weights(cfg) + 3 * batch * activations(cfg))
+
+
+def width_for_params(arch: str, *, target: int, image_shape=None, dim: Optional[int] = None, depth: int,
+                     out_act: str = "tanh", **arch_kw) -> int:
+    """The width H whose weight count is closest to ``target``, for comparisons at matched size
+    (doubling, then bisection: the count grows with H)."""
+    target = check_int("target (parameters)", target, 1)
+    dim = dim if dim is not None else (math.prod(tuple(image_shape)) if image_shape is not None else None)
+    if dim is None:
+        raise KalsError("width_for_params needs image_shape (C, H, W) or, for mlp, dim (D)")
+
+    def count(h):
+        return count_weights(ModelConfig(dim=dim, depth=depth, width=h, out_act=out_act, arch=arch,
+                                         image_shape=None if arch == "mlp" else image_shape, **arch_kw))
+    lo, hi = 1, 1
+    while count(hi) < target and hi < 1 << 24:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:  # the smallest H with count(H) >= target lies in (lo, hi]
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if count(mid) >= target else (mid, hi)
+    return min((lo, hi), key=lambda h: (abs(count(h) - target), h))
 
 
 def n_weights(model: nn.Module) -> int:

@@ -36,31 +36,37 @@ class Run:
     data: Data
 
 
-def make_config(data: Data, depth: int, width: int, out_act: Optional[str] = None, **kw) -> RunConfig:
-    """RunConfig for ``data``; ``out_act`` defaults to the one whose range is the data's range."""
-    net = ModelConfig(dim=data.dim, depth=depth, width=width, out_act=out_act or act_for_range(*data.value_range))
+def make_config(data: Data, depth: int, width: int, out_act: Optional[str] = None, *, arch: str = "mlp",
+                arch_kw: Optional[dict] = None, **kw) -> RunConfig:
+    """RunConfig for ``data``; ``out_act`` defaults to the one whose range is the data's range;
+    ``arch`` (mlp, cnn, unet, transformer) and its settings ``arch_kw`` (patch, top_skip)."""
+    net = ModelConfig(dim=data.dim, depth=depth, width=width, out_act=out_act or act_for_range(*data.value_range),
+                      arch=arch, image_shape=data.image_shape if arch != "mlp" else None, **(arch_kw or {}))
     return RunConfig(model=net, value_range=data.value_range, image_shape=data.image_shape, dataset=data.name,
                      subset=data.subset, subset_seed=data.seed, **kw)
 
 
-def train_run(data: Data, *, depth: int, width: int, epochs: int = EPOCHS, lr: float = LR,
+def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw: Optional[dict] = None,
+              epochs: int = EPOCHS, lr: float = LR,
               batch_size: Optional[int] = None, seed: int = 0, device="auto", out_act: Optional[str] = None,
               recipe: str = "paper", progress: bool = True, resume: Optional[dict] = None,
               model: Optional[nn.Module] = None, on_start: Optional[Callable[[], None]] = None, **fit_kw) -> Run:
     """Build an L x H model for ``data`` (weights from ``seed``) and fit it the way ``recipe`` says.
 
+    arch: mlp (default), cnn, unet or transformer (``model.ARCH_HELP`` says what L and H mean in
+    each); arch_kw: its settings, e.g. ``{"patch": 4}``.
     recipe: ``paper`` (plain MSE) or ``improved`` (its own objective); stored in the config, so
     sampling uses it too. resume: a checkpoint's ``train_state`` to continue from. on_start: called
     once every setting has been checked (memory included), right before training. ``fit_kw`` go to
     :func:`train.fit` (callback, should_stop).
     """
     recipe_def = get_recipe(recipe)
-    cfg = make_config(data, depth, width, out_act, seed=seed, lr=lr, epochs=epochs, batch_size=batch_size,
-                      recipe=recipe_def.name)
+    cfg = make_config(data, depth, width, out_act, arch=arch, arch_kw=arch_kw, seed=seed, lr=lr, epochs=epochs,
+                      batch_size=batch_size, recipe=recipe_def.name)
     check_in_range(data.x, cfg.value_range)
     dev = device if isinstance(device, torch.device) else pick_device(device)
     batch = len(data) if batch_size is None else min(check_int("batch size", batch_size, 1), len(data))
-    check_memory(train_bytes(cfg.model, batch), dev, f"training an L={depth}, H={width} net on D={data.dim}",
+    check_memory(train_bytes(cfg.model, batch), dev, f"training an L={depth}, H={width} {arch} on D={data.dim}",
                  "lower the width H, the depth L or the batch size")
     model = (model or build_model(cfg.model, seed=seed)).to(dev)
     if on_start is not None:

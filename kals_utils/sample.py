@@ -17,7 +17,7 @@ from torch import nn
 from .device import check_memory, threads_for
 from .data import quantize
 from .errors import KalsError, check_float, check_int
-from .model import config_of, model_device
+from .model import activations, config_of, model_device
 
 CHAINS = 100                     # chains in a walk
 STEPS = 100                      # applications of f
@@ -92,9 +92,9 @@ def data_start(train: torch.Tensor, chains: int, *, scale: float = 1.0, seed: in
 
 
 def walk_bytes(cfg, chains: int, record: int, n_frames: int, frame_itemsize: int) -> int:
-    """Rough memory of a walk: the chain states (start, z, f(z), jitter) and one layer's
+    """Rough memory of a walk: the chain states (start, z, f(z), jitter) and a forward pass's
     activations per chain, plus the recorded frames."""
-    return 4 * chains * (4 * cfg.dim + 2 * cfg.width) + n_frames * record * cfg.dim * frame_itemsize
+    return 4 * chains * (4 * cfg.dim + activations(cfg)) + n_frames * record * cfg.dim * frame_itemsize
 
 
 def recorded_steps(steps: int, every: int) -> list:
