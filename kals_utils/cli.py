@@ -19,13 +19,14 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .data import load_data, points
-from .errors import KalsError, check_float, check_seed
+from .errors import KalsError, check_float, check_int, check_seed
 from .experiments import format_evaluation
 from .export import export_gif
 from .files import atomic_path, ensure_writable
-from .metrics import ATTRACTOR_POINTS, BURN_TOL, TOL, Evaluation, evaluate_samples
-from .model import ARCH_HELP, ARCHS, PATCH, out_range
-from .pipeline import RECORD, load_run, sample_run, save_run, train_run
+from .features import FEATURES
+from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL, Evaluation, evaluate_samples
+from .model import ARCH_HELP, ARCHS, PATCH, ModelConfig, RunConfig, act_for_range, out_range
+from .pipeline import RECORD, feature_space, heldout_images, load_run, sample_run, save_run, train_run
 from .plots import fig_to_array, plot_2d
 from .recipes import RECIPES
 from .render import GIF_CHAINS, GIF_FPS, gif_name, save_png
@@ -58,14 +59,7 @@ def _common(p):
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m kals_utils", description="Generative Kaleidoscopic Networks: train f(x)≈x, then iterate f from noise.")
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=_Parser)
-
-    p = sub.add_parser("demo", help="train the 2D four-point kaleidoscope and write a GIF + PNG (offline, <1 min)")
-    p.add_argument("--out", default="saved_samples", help="folder for the GIF and PNG (default saved_samples/)")
-    _common(p)
-
+def _train_parser(sub):
     p = sub.add_parser("train", help="fit f(x)≈x on a data set and save a checkpoint")
     p.add_argument("--data", required=True, help="points1d|points2d|mnist|fashion-mnist|cifar-dogs|celeba|folder:PATH")
     p.add_argument("--data-root", default="data", help="where torchvision data sets live / are downloaded (default data/)")
@@ -92,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="checkpoint file to write")
     _common(p)
 
+
+def _sample_parser(sub):
     p = sub.add_parser("sample", help="kaleidoscopic sampling from a checkpoint")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--chains", type=int, default=CHAINS, help=f"number of chains (default {CHAINS})")
@@ -107,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how to sample: paper or improved (default: the recipe stored in the checkpoint)")
     _common(p)
 
+
+def _evaluate_parser(sub):
     p = sub.add_parser("evaluate", help="measure saved samples: convergence, coverage, novelty, attractors, burn-in")
     p.add_argument("--samples", required=True, help="the .npz written by `sample --save-samples`")
     p.add_argument("--checkpoint", default=None,
@@ -119,9 +117,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"check the Jacobian at most at this many (seeded) training points (default {ATTRACTOR_POINTS})")
     p.add_argument("--jacobian", choices=["auto", "exact", "power"], default="auto",
                    help="exact eigenvalues, or power iteration with Jacobian-vector products (default auto: exact for D <= 64)")
+    p.add_argument("--k", type=int, default=K,
+                   help=f"neighbours of the precision/recall/density/coverage balls (default {K}, Naeem et al. 2020)")
+    p.add_argument("--features", choices=FEATURES, default="pixels",
+                   help="space of the sample metrics: pixels, randcnn (a fixed random CNN) or classifier (a small CNN "
+                        "kals trains on the data set's labelled split, cached under --data-root; mnist, fashion-mnist)")
+    p.add_argument("--data-root", default=None,
+                   help="the data set's folder: its held-out split gives each metric's ceiling (real vs real)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--seed", type=int, default=0, help="seed for the Jacobian subset and power iteration (default 0)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto: CUDA, MPS, CPU)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m kals_utils", description="Generative Kaleidoscopic Networks: train f(x)≈x, then iterate f from noise.")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("demo", help="train the 2D four-point kaleidoscope and write a GIF + PNG (offline, <1 min)")
+    p.add_argument("--out", default="saved_samples", help="folder for the GIF and PNG (default saved_samples/)")
+    _common(p)
+    _train_parser(sub)
+    _sample_parser(sub)
+    _evaluate_parser(sub)
     return ap
 
 
@@ -277,25 +294,32 @@ def load_samples(path) -> dict:
 
 def evaluate_npz(samples_path, checkpoint=None, *, device="auto", tol: float = TOL, burn_tol: float = BURN_TOL,
                  method: str = "auto", max_points: Optional[int] = ATTRACTOR_POINTS, with_norm: bool = True,
-                 seed: int = 0) -> Evaluation:
+                 seed: int = 0, k: int = K, features: str = "pixels", data_root=None) -> Evaluation:
     """Metrics of a saved ``.npz``; with ``checkpoint`` also attractor stability, spurious fixed points
     and the burn-in curve (the walk is re-run from the saved start noise; with eps > 0 the jitter is
-    redrawn from the saved seed, 0 if the file has none)."""
+    redrawn from the saved seed, 0 if the file has none), and with ``data_root`` the ceilings of the
+    sample metrics from the data set's held-out split (and the classifier features)."""
     s = load_samples(samples_path)
     model = frames = steps = None
+    config = RunConfig(model=ModelConfig(dim=s["train"].shape[1], depth=1, width=1,
+                                         out_act=act_for_range(*s["value_range"])),
+                       value_range=s["value_range"], image_shape=s["image_shape"], dataset="samples")
     if checkpoint is not None:
         run = load_run(checkpoint, device=device)
         if tuple(run.data.x.shape) != tuple(s["train"].shape):
             raise KalsError(f"{samples_path} was not sampled from {checkpoint}: its training set is "
                             f"{tuple(s['train'].shape)}, the checkpoint's {tuple(run.data.x.shape)}")
-        model = run.model
+        model, config = run.model, run.config
         if s["start"] is not None and s["steps"]:
             walk = kaleidoscope(model, steps=s["steps"], eps=s["eps"], seed=s["seed"], start=s["start"],
                                 record=min(len(s["start"]), RECORD))
             frames, steps = walk.frames, walk.steps
+    embed = feature_space(config, features, data_root=data_root, log=lambda m: print(m, file=sys.stderr))
     return evaluate_samples(s["samples"], s["train"], labels=s["labels"], model=model, frames=frames, steps=steps,
                             tol=tol, burn_tol=burn_tol, value_range=s["value_range"], method=method,
-                            max_points=max_points, with_norm=with_norm, seed=seed)
+                            max_points=max_points, with_norm=with_norm, seed=seed, k=k, features=embed,
+                            feature_name=features,
+                            heldout=heldout_images(config, len(s["samples"]), data_root=data_root, seed=seed))
 
 
 def _json_ready(obj):
@@ -313,7 +337,8 @@ def cmd_evaluate(args) -> int:
     tol = check_float("--tol", args.tol, 0.0, strict=True)
     ev = evaluate_npz(args.samples, args.checkpoint, device=args.device, tol=tol,
                       burn_tol=check_float("--burn-tol", args.burn_tol, 0.0, strict=True),
-                      method=args.jacobian, max_points=args.max_train, seed=args.seed)
+                      method=args.jacobian, max_points=args.max_train, seed=args.seed,
+                      k=check_int("--k", args.k, 1), features=args.features, data_root=args.data_root)
     if args.json:
         out = ev.summary()
         if ev.burn is not None:

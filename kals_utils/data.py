@@ -23,6 +23,8 @@ DATASETS = ("points1d", "points2d", "mnist", "fashion-mnist", "cifar-dogs", "cel
 PAPER_POINTS = {1: "0.2;0.8", 2: "0.2,0.2;0.2,0.8;0.8,0.2;0.8,0.8"}
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 CIFAR_DOG = 5
+HELD_OUT = ("mnist", "fashion-mnist", "cifar-dogs")   # data sets with a test split kals can read
+LABELLED = ("mnist", "fashion-mnist")                 # ... and with several classes (a classifier can be trained)
 
 
 @dataclass
@@ -190,14 +192,14 @@ def _no_new_folders(root: Path):
         raise
 
 
-def _load_mnist_like(cls_name: str, root: Path, download: bool):
+def _load_mnist_like(cls_name: str, root: Path, download: bool, train: bool = True):
     """MNIST / Fashion-MNIST training split: the IDX files (plain or .gz) read where they lie, in
     ``root`` itself (e.g. Debian's flat /usr/share/datasets/fashion-mnist) or in torchvision's
     ``root/<Name>/raw``; else torchvision downloads them."""
     import torchvision
     cls = getattr(torchvision.datasets, cls_name)
     raw = root / cls.__name__ / "raw"
-    images, labels = (_find_idx((root, raw), n) for n in MNIST_FILES[:2])
+    images, labels = (_find_idx((root, raw), n) for n in (MNIST_FILES[:2] if train else MNIST_FILES[2:]))
     if images is not None and labels is not None:
         u8, targets = read_idx(images), read_idx(labels)
         if u8.ndim != 3 or len(u8) != len(targets):
@@ -205,19 +207,19 @@ def _load_mnist_like(cls_name: str, root: Path, download: bool):
         return torch.from_numpy(u8.copy()).unsqueeze(1), torch.from_numpy(targets.astype(np.int64)), list(cls.classes)
     try:
         with _no_new_folders(root):
-            ds = cls(str(root), train=True, download=download)
+            ds = cls(str(root), train=train, download=download)
     except Exception as e:  # offline download, missing files
         files = ", ".join(MNIST_FILES) + " (or the same names + .gz)"
         raise KalsError(_missing_message(cls_name, root, f"{root}/ or {raw}/ with {files}", e, download)) from None
     return ds.data.unsqueeze(1), ds.targets.clone(), list(ds.classes)
 
 
-def _load_cifar(root: Path, download: bool, verify: bool, classes: Sequence[int]):
+def _load_cifar(root: Path, download: bool, verify: bool, classes: Sequence[int], train: bool = True):
     import torchvision
     cls = torchvision.datasets.CIFAR10
     try:
         with _no_new_folders(root), _maybe_skip_md5(cls, verify):
-            ds = cls(str(root), train=True, download=download)
+            ds = cls(str(root), train=train, download=download)
     except Exception as e:
         layout = (f"{root}/cifar-10-batches-py/ with data_batch_1 … data_batch_5, test_batch and batches.meta "
                   "(MD5-checked; for a re-packed copy set KALS_SKIP_MD5=1)")
@@ -291,12 +293,13 @@ def _load_celeba(root: Path, download: bool, verify: bool, subset, seed, size):
 
 def load_data(name: str, *, root="data", subset: Optional[int] = None, seed: int = 0,
               value_range=(-1.0, 1.0), image_size: Optional[int] = None, pts=None,
-              download: bool = True, verify: Optional[bool] = None, cache: bool = True) -> Data:
+              download: bool = True, verify: Optional[bool] = None, cache: bool = True, train: bool = True) -> Data:
     """Load data set ``name`` (see DATASETS) as a :class:`Data` with values in ``value_range``.
 
     subset: seeded random subset of that many items (None = all); image_size: resize images to
     N x N (CelebA defaults to 32, center-cropped); pts: points for points1d/points2d;
-    verify=False skips torchvision's MD5 checks (also set by the env var KALS_SKIP_MD5=1).
+    verify=False skips torchvision's MD5 checks (also set by the env var KALS_SKIP_MD5=1);
+    train=False reads the held-out (test) split, for the data sets in HELD_OUT.
     """
     value_range = tuple(float(v) for v in value_range)
     if name in ("points1d", "points2d"):
@@ -312,13 +315,13 @@ def load_data(name: str, *, root="data", subset: Optional[int] = None, seed: int
         verify = os.environ.get("KALS_SKIP_MD5", "") not in ("1", "true", "yes")
     # decoded subsets of the slow formats (CIFAR pickles, CelebA JPEGs) are cached; IDX files are read directly
     cache = cache and name in ("cifar-dogs", "celeba")
-    key = f"{name}-n{subset}-s{seed}-px{image_size}"
+    key = f"{name}{'' if train else '-test'}-n{subset}-s{seed}-px{image_size}"
     cache_file = root / "kals_cache" / f"{key}.pt"
     if cache and cache_file.is_file():
         blob = torch.load(cache_file, weights_only=True)
         u8, labels, class_names = blob["u8"], blob.get("labels"), blob.get("class_names")
     else:
-        u8, labels, class_names = _load_images(name, root, subset, seed, image_size, download, verify)
+        u8, labels, class_names = _load_images(name, root, subset, seed, image_size, download, verify, train)
         if cache:
             _try_cache({"u8": u8, "labels": labels, "class_names": class_names}, cache_file)
     x = _to_range(u8, value_range)
@@ -335,12 +338,14 @@ def _try_cache(blob: dict, path: Path) -> None:
         pass
 
 
-def _load_images(name, root, subset, seed, image_size, download, verify):
+def _load_images(name, root, subset, seed, image_size, download, verify, train=True):
     """uint8 (N, C, H, W), labels or None, class names or None for an image data set name."""
+    if not train and name not in HELD_OUT:
+        raise KalsError(f"{name} has no held-out split kals can read; held-out images come from {', '.join(HELD_OUT)}")
     if name in ("mnist", "fashion-mnist"):
-        u8, labels, classes = _load_mnist_like("MNIST" if name == "mnist" else "FashionMNIST", root, download)
+        u8, labels, classes = _load_mnist_like("MNIST" if name == "mnist" else "FashionMNIST", root, download, train)
     elif name == "cifar-dogs":
-        u8, labels, classes = _load_cifar(root, download, verify, [CIFAR_DOG])
+        u8, labels, classes = _load_cifar(root, download, verify, [CIFAR_DOG], train)
     elif name == "celeba":
         return _load_celeba(root, download, verify, subset, seed, image_size)
     elif name.startswith("folder:"):

@@ -14,7 +14,7 @@ Every walk goes through :func:`pipeline.sample_run`, so each run is sampled with
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -26,7 +26,7 @@ from .device import pick_device
 from .errors import KalsError, check_int
 from .export import export_gif
 from .metrics import TOL, Evaluation, attractor_stability, nearest_neighbours, nearest_pairs, transition_counts
-from .model import build_model, config_of, residual
+from .model import ARCHS, ModelConfig, act_for_range, build_model, config_of, count_weights, residual, width_for_params
 from .pipeline import RECORD, evaluate_run, make_config, sample_run, train_run
 from .recipes import get_recipe
 from .render import gif_name
@@ -363,13 +363,37 @@ TABLE = [  # (key, label, meaning)
     ("jacobian", "Jacobian method", "exact eigenvalues or power-iteration estimate"),
     ("radius_median", "median spectral radius", ""),
     ("norm_median", "median spectral norm", "upper bound on the radius"),
-    ("spurious", "spurious fixed points", "fraction of samples stopped (step < burn tol) >= tol from the data"),
+    ("spurious", "spurious fixed points", "stopped (step < burn tol) >= tol from the data and off its manifold"),
+    ("novel_fixed", "novel fixed points", "stopped >= tol from the data but inside a real k-NN ball"),
     ("spurious_points", "distinct spurious points", ""),
     ("converged_at_5", "converged at step 5", "recorded chains within tol after 5 steps"),
     ("converged_at_10", "converged at step 10", ""),
+    ("visited_mean", "images visited per chain", "distinct nearest training images over the recorded walk (mixing)"),
     ("burn_in", "burn-in step", "mean step size stays below burn tol from here"),
     ("final_step_size", "last step size", "mean RMS step between the last two frames"),
 ]
+
+
+PRDC_TABLE = [  # (key, label, meaning)
+    ("precision", "precision", "samples inside a real k-NN ball (fidelity)"),
+    ("recall", "recall", "real images inside a sample k-NN ball (diversity)"),
+    ("density", "density", "mean count of real balls holding a sample / k (about 1 for real data)"),
+    ("coverage", "PRDC coverage", "real images whose ball holds a sample"),
+    ("frechet", "Fréchet distance", "Gaussians fitted to the two feature sets"),
+    ("memorized", "memorised", "nearest training image closer than 1/3 of the second nearest"),
+]
+
+
+def _prdc_lines(s: dict) -> list:
+    """The sample-metric rows (value, and the held-out ceiling beside it)."""
+    if "prdc" not in s:
+        return []
+    p, c = dict(s["prdc"], memorized=s["memorized"]), s.get("prdc_ceiling") or {}
+    head = (f"sample metrics in {p['features']} space, k={p['k']}, real = {p['real']}"
+            + (f"; ceiling = {c['real']}" if c else "; no held-out images: no ceiling (give the data root)"))
+    rows = [(label, _fmt(p.get(key)), f"ceiling {_fmt(c.get(key))}" if c else "", meaning)
+            for key, label, meaning in PRDC_TABLE]
+    return [head] + [f"  {a:<24} {b:>8}  {c_:<16} {m}".rstrip() for a, b, c_, m in rows]
 
 
 def format_evaluation(ev: Evaluation) -> str:
@@ -381,4 +405,117 @@ def format_evaluation(ev: Evaluation) -> str:
     rows = [(label, _fmt(s[key]), meaning) for key, label, meaning in TABLE if key in s]
     w = max(len(r[0]) for r in rows)
     v = max(len(r[1]) for r in rows)
-    return "\n".join([head] + [f"  {a:<{w}}  {b:>{v}}  {c}".rstrip() for a, b, c in rows])
+    return "\n".join([head] + [f"  {a:<{w}}  {b:>{v}}  {c}".rstrip() for a, b, c in rows] + _prdc_lines(s))
+
+
+# ---------------------------------------------------------------- architectures side by side
+ARCH_DEPTHS = {"mlp": 4, "cnn": 4, "unet": 3, "transformer": 4}  # L per architecture (model.ARCH_HELP)
+ARCH_KEYS = ("converged", "converged_at_5", "coverage", "median_nn", "novelty", "spurious", "attractor_fraction",
+             "radius_median", "class_tv", "burn_in")
+PARAM_SLACK = 0.2  # matched sizes: every net within +-20% of the target parameter count
+
+
+def arch_label(arch: str, settings: Optional[dict] = None, recipe: str = "paper") -> str:
+    """A row's name: the architecture, its settings that differ from :class:`model.ModelConfig`'s
+    defaults and a non-paper recipe, e.g. ``unet(top_skip=False)+improved``."""
+    defaults = {f.name: f.default for f in fields(ModelConfig)}
+    kw = ",".join(f"{k}={v}" for k, v in sorted((settings or {}).items()) if defaults.get(k) != v)
+    return arch + (f"({kw})" if kw else "") + ("" if get_recipe(recipe).name == "paper" else f"+{get_recipe(recipe).name}")
+
+
+def matched_width(arch: str, *, target: int, image_shape, depth: int, out_act: str = "tanh", **arch_kw) -> tuple:
+    """(width, parameters) of the ``arch`` net nearest ``target`` weights (:func:`model.width_for_params`);
+    KalsError if no width comes within :data:`PARAM_SLACK` of it (e.g. a U-Net's smallest width is too big)."""
+    width = width_for_params(arch, target=target, image_shape=image_shape, depth=depth, out_act=out_act, **arch_kw)
+    params = count_weights(ModelConfig(dim=math.prod(image_shape), depth=depth, width=width, out_act=out_act,
+                                       arch=arch, image_shape=None if arch == "mlp" else image_shape, **arch_kw))
+    if abs(params - target) > PARAM_SLACK * target:
+        raise KalsError(f"{arch} at L={depth} cannot come within {PARAM_SLACK:.0%} of {target} parameters "
+                        f"(nearest: H={width}, {params}); change its depth or the target")
+    return width, params
+
+
+def compare_architectures(data, *, archs: Sequence[str] = ARCHS, target_params: int = 60_000,
+                          depths: Optional[dict] = None, arch_kw: Optional[dict] = None, seeds: Sequence[int] = (0, 1, 2),
+                          epochs: int = 40, lr: float = 1e-3, batch_size: Optional[int] = 100, chains: int = 200,
+                          steps: int = 50, eps: float = 0.01, noise: str = "uniform", recipe: str = "paper",
+                          device="auto", max_points: Optional[int] = 100, keep_runs: bool = False,
+                          progress: bool = False, log=None) -> list:
+    """Every architecture in ``archs`` on the images ``data`` at a matched size and the same
+    training budget, for every seed: the width comes from ``target_params`` (within +-20%, see
+    :func:`matched_width`), the depth from ``depths`` (default :data:`ARCH_DEPTHS`), the settings
+    from ``arch_kw`` ({arch: {"patch": 28}} etc.); each net is trained with ``recipe`` (``epochs``
+    at ``lr``, batch ``batch_size``), then ``chains`` x ``steps`` chains start from ``noise`` (also
+    for a recipe with a start of its own: every row answers "does noise fall onto the data?") and
+    are measured by :func:`pipeline.evaluate_run` (power-iteration Jacobians at <= ``max_points``
+    training images).
+
+    One dict per (arch, seed): data, arch, label (:func:`arch_label`), recipe, depth, width, params,
+    seed, epochs, batch, loss (best training MSE), learnt (fraction of training images reproduced),
+    the :data:`ARCH_KEYS` metrics, train_seconds, ms_per_step (training time / optimiser steps),
+    seconds (train + sample + measure); with ``keep_runs`` also ``run`` and ``samples``. Mean and
+    spread: ``summarise(rows, by=("label",))``. ``log``: e.g. ``print``, one line per run.
+    """
+    if data.image_shape is None:
+        raise KalsError("compare_architectures needs images (data with an image shape)")
+    depths, arch_kw, rows = {**ARCH_DEPTHS, **(depths or {})}, arch_kw or {}, []
+    batch = len(data) if batch_size is None else min(check_int("batch size", batch_size, 1), len(data))
+    for arch in archs:
+        kw = dict(arch_kw.get(arch, {}))
+        width, params = matched_width(arch, target=target_params, image_shape=data.image_shape, depth=depths[arch],
+                                      out_act=act_for_range(*data.value_range), **kw)
+        for seed in seeds:
+            t0 = time.perf_counter()
+            run = train_run(data, depth=depths[arch], width=width, arch=arch, arch_kw=kw, epochs=epochs, lr=lr,
+                            batch_size=batch_size, seed=seed, device=device, progress=progress, recipe=recipe)
+            t_train = time.perf_counter() - t0
+            res = sample_run(run, chains=chains, steps=steps, noise=noise, eps=eps, seed=seed,
+                             record=min(chains, RECORD), recipe="paper")
+            s = evaluate_run(run, res, method="power", seed=seed, max_points=max_points).summary()
+            row = {"data": data.name, "arch": arch, "label": arch_label(arch, kw, recipe), "recipe": run.config.recipe,
+                   "depth": depths[arch], "width": width, "params": params, "seed": seed, "epochs": epochs,
+                   "batch": batch, "loss": run.result.best_loss,
+                   "learnt": run.result.learnt / max(1, run.result.n_train)}
+            row.update({k: s.get(k) for k in ARCH_KEYS})
+            n_steps = max(1, run.result.epochs_done * math.ceil(len(data) / batch))
+            row.update(train_seconds=t_train, ms_per_step=1e3 * t_train / n_steps, seconds=time.perf_counter() - t0)
+            if keep_runs:
+                row["run"], row["samples"] = run, res
+            rows.append(row)
+            if log is not None:
+                log(f"{row['label']} L={row['depth']} H={width} ({params} weights) seed={seed}: " + ", ".join(
+                    f"{k}={row[k]:.3g}" for k in ("loss", "learnt", "converged", "coverage", "median_nn", "spurious")
+                    if row.get(k) is not None) + f" ({row['seconds']:.0f}s, {row['ms_per_step']:.0f} ms/step)")
+    return rows
+
+
+def kept_runs(rows: Sequence[dict]) -> dict:
+    """{label: run} of the first kept run of each label in ``rows`` (``compare_architectures(...,
+    keep_runs=True)``); e.g. ``kept_runs(rows)["mlp"]`` for the control panel."""
+    out = {}
+    for row in rows:
+        if "run" in row:
+            out.setdefault(row["label"], row["run"])
+    return out
+
+
+def final_samples(rows: Sequence[dict], *, k: int = 16) -> dict:
+    """{label: (k, D)}: the final states of the first ``k`` chains of the first kept run of each label."""
+    out = {}
+    for row in rows:
+        if "samples" in row:
+            out.setdefault(row["label"], row["samples"].final[:k])
+    return out
+
+
+def architecture_gifs(rows: Sequence[dict], out_dir, *, chains: int = 48, steps: int = 60, every: int = 1,
+                      eps: float = 0.01, noise: str = "uniform", seed: int = 0) -> dict:
+    """One GIF per label from the first kept run of each (``keep_runs=True``), chains from ``noise``;
+    named by :func:`render.gif_name` with ``_<label>`` appended. Returns {label: path}."""
+    gifs = {}
+    for label, run in kept_runs(rows).items():
+        walk = sample_run(run, chains=chains, steps=steps, every=every, noise=noise, eps=eps, seed=seed,
+                          recipe="paper")
+        name = gif_name(run.config, chains, steps, eps, noise, extra=f"_{label}")
+        gifs[label] = export_gif(run, walk, Path(out_dir) / name)
+    return gifs

@@ -22,8 +22,6 @@ Every network sees images mapped from their ``value_range`` to [-1, 1], so the s
 """
 
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -33,6 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import KalsError, check_int
+from .files import atomic_torch_save
 
 FEATURES = ("pixels", "randcnn", "classifier")
 MIN_SIDE = 8
@@ -262,22 +261,6 @@ def classifier_cache_path(data_root, dataset: str, image_shape) -> Path:
     return Path(data_root).expanduser() / "kals_cache" / f"classifier_{name}_{shape}.pt"
 
 
-def _save_atomic(obj, path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            torch.save(obj, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError as e:
-        raise KalsError(f"cannot write the classifier cache {path}: {e.strerror or e}; "
-                        "make the data folder writable or choose another data root") from None
-
-
 def _load_cached(path: Path, want: dict):
     """(model, meta) from the cache, or (None, reason) when missing, unreadable or for other settings."""
     if not path.is_file():
@@ -329,9 +312,13 @@ def load_or_train_classifier(cache_path, x, labels, *, image_shape, x_test=None,
                                        value_range=value_range, epochs=epochs, seed=seed,
                                        outlier_weight=outlier_weight, log=log)
     meta = dict(want, test_acc=float(test_acc), train_seconds=round(time.perf_counter() - start, 2))
-    _save_atomic({"state_dict": model.state_dict(), "meta": meta}, path)
+    try:
+        atomic_torch_save({"state_dict": model.state_dict(), "meta": meta}, path)
+        where = f"saved to {path}"
+    except KalsError as e:  # a read-only data folder: keep going without a cache
+        where = f"not cached ({e})"
     if log:
-        log(f"classifier trained in {meta['train_seconds']:.1f} s, test accuracy {test_acc:.3f}; saved to {path}")
+        log(f"classifier trained in {meta['train_seconds']:.1f} s, test accuracy {test_acc:.3f}; {where}")
     return model, dict(meta, cached=False)
 
 

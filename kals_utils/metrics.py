@@ -17,6 +17,7 @@ from torch import nn
 
 from .errors import KalsError, check_float, check_int
 from .model import model_device, residual, rms
+from .prdc import ceilings, real_reference, sample_metrics
 from .train import CONVERGED_TOL
 
 TOL = CONVERGED_TOL        # RMS distance under which a sample counts as a copy of / converged to a point
@@ -25,6 +26,7 @@ EXACT_MAX_DIM = 64         # exact Jacobian eigenvalues up to this D; power iter
 CHUNK = 1024
 CURVE_STEPS = (5, 10)      # steps whose converged fraction the summary reports
 ATTRACTOR_POINTS = 1000    # the Jacobian test looks at most at this many (seeded) training points
+K = 5                      # neighbours of the precision/recall/density/coverage balls (Naeem et al. 2020)
 
 
 def _float2d(x, what: str, device=None) -> torch.Tensor:
@@ -339,14 +341,18 @@ class SpuriousFixedPoints:
 
 
 def spurious_fixed_points(model: nn.Module, samples, train, *, tol: float = TOL, fixed_tol: float = BURN_TOL,
-                          nn_dist: Optional[torch.Tensor] = None) -> SpuriousFixedPoints:
+                          nn_dist: Optional[torch.Tensor] = None,
+                          novel: Optional[torch.Tensor] = None) -> SpuriousFixedPoints:
     """Find chains that stopped at a fixed point of f (they move less than ``fixed_tol`` per step)
-    at least ``tol`` away from every training point."""
+    at least ``tol`` away from every training point. ``novel`` (N,) bool: samples inside the data
+    manifold (a real k-NN ball); a stopped chain there is a new sample, not a spurious point."""
     samples = _float2d(samples, "samples")
     if nn_dist is None:
         nn_dist = nearest_neighbours(samples, train)[0]
     samples = samples.cpu()
     mask = (residual_rms(model, samples) < fixed_tol) & (nn_dist >= tol)
+    if novel is not None:
+        mask &= ~novel.cpu()
     pts = samples[mask]
     centres, counts = [], []
     while len(pts):
@@ -445,6 +451,9 @@ class Evaluation:
     spurious: Optional[SpuriousFixedPoints] = field(default=None, repr=False)
     burn: Optional[BurnIn] = field(default=None, repr=False)
     convergence: Optional[list] = field(default=None, repr=False)  # converged fraction per recorded step
+    sample: Optional[dict] = None     # precision/recall/density/coverage, frechet, memorized, features, k, real
+    ceiling: Optional[dict] = None    # the same for held-out real images (the best a generator can read)
+    visited: Optional[torch.Tensor] = field(default=None, repr=False)  # per recorded chain: distinct NN images
 
     def summary(self) -> dict:
         """Flat dict of numbers (JSON-ready)."""
@@ -463,8 +472,18 @@ class Evaluation:
                        train_fixed=float((a.residual < a.tol).float().mean()))
             if a.norm is not None:
                 out.update(norm_median=float(a.norm.median()), norm_max=float(a.norm.max()))
+        if self.sample is not None:
+            keys = ("precision", "recall", "density", "coverage", "k", "features", "real", "frechet")
+            out["prdc"] = {key: self.sample.get(key) for key in keys}
+            out["memorized"] = self.sample["memorized"]
+            if self.ceiling is not None:
+                out["prdc_ceiling"] = {key: self.ceiling.get(key) for key in keys + ("memorized", "n_real")}
         if self.spurious is not None:
             out.update(spurious=self.spurious.fraction, spurious_points=len(self.spurious.counts))
+            if self.sample is not None:
+                out["novel_fixed"] = self.sample["novel_fixed"]
+        if self.visited is not None:
+            out.update(visited_mean=float(self.visited.float().mean()), visited_max=int(self.visited.max()))
         if self.burn is not None:
             out.update(burn_in=self.burn.burn_in, burn_tol=self.burn.tol, final_step_size=self.burn.step_size[-1])
             for t in CURVE_STEPS:
@@ -473,14 +492,39 @@ class Evaluation:
         return out
 
 
+def sample_quality(samples, train, *, k: int = K, features=None, feature_name: str = "pixels", heldout=None,
+                   seed: int = 0) -> tuple:
+    """(sample, ceiling): precision, recall, density, coverage (Naeem et al. 2020, k-NN balls in the
+    ``features`` space: a callable (N, D) -> (N, F), None = the data themselves), Fréchet distance
+    and the memorised fraction (nearest training image closer than 1/3 of the second nearest) of
+    ``samples``; the real set is a seeded subset of ``train`` the size of the sample set (or all of
+    it). ``ceiling``: the same for ``heldout`` real images (None without them). ``sample`` is None
+    when the sets are too small for k (k must be below both counts)."""
+    real = real_reference(train, len(samples), seed=seed)
+    if min(len(real), len(samples)) <= k or len(train) < 2:
+        return None, None
+    what = f"the training set ({len(train)})" if len(real) == len(train) else \
+        f"a random subset of {len(real)} training images (seed {seed})"
+    sample = sample_metrics(samples, real, k=k, features=features, train=train, per_sample=True)
+    sample.update(features=feature_name, real=what)
+    ceiling = None
+    if heldout is not None and min(len(heldout), len(samples)) > k:
+        ceiling = ceilings(train, heldout, k=k, features=features, n=min(len(heldout), len(samples)), seed=seed)
+        ceiling.update(features=feature_name, real=f"{ceiling['n_fake']} held-out images vs {what}")
+    return sample, ceiling
+
+
 def evaluate_samples(samples, train, *, labels=None, model: Optional[nn.Module] = None, frames=None, steps=None,
                      tol: float = TOL, burn_tol: float = BURN_TOL, value_range=(0.0, 1.0), method: str = "auto",
-                     max_points: Optional[int] = ATTRACTOR_POINTS, with_norm: bool = False, seed: int = 0) -> Evaluation:
+                     max_points: Optional[int] = ATTRACTOR_POINTS, with_norm: bool = False, seed: int = 0,
+                     k: int = K, features=None, feature_name: str = "pixels", heldout=None) -> Evaluation:
     """Every metric for final ``samples`` (N, D) against ``train`` (M, D) in ``value_range``.
 
     labels (M,): class labels of the training set (class histogram). model: f, for attractor
     stability of (at most ``max_points``) training points and spurious fixed points. frames, steps:
-    the recorded walk (F, R, D), for the burn-in curve and the converged fraction per recorded step.
+    the recorded walk (F, R, D), for the burn-in curve, the converged fraction per recorded step and
+    the distinct training images each chain visits. k, features, feature_name, heldout: the sample
+    metrics and their ceilings (:func:`sample_quality`).
     """
     tol = check_float("tolerance", tol, 0.0, strict=True)
     dev = model_device(model) if model is not None else None
@@ -499,16 +543,32 @@ def evaluate_samples(samples, train, *, labels=None, model: Optional[nn.Module] 
         if len(labels) != len(train):
             raise KalsError(f"{len(labels)} labels for {len(train)} training points; they must match")
         ev.classes = class_histogram(idx, labels)
+    ev.sample, ev.ceiling = sample_quality(samples.cpu(), train.cpu(), k=k, features=features,
+                                           feature_name=feature_name, heldout=heldout, seed=seed)
     if model is not None:
-        ev.attractors = attractor_stability(model, train, tol=tol, method=method, max_points=max_points, seed=seed,
-                                            with_norm=with_norm)
-        ev.spurious = spurious_fixed_points(model, samples, train, tol=tol, fixed_tol=burn_tol, nn_dist=dist)
+        _model_metrics(ev, model, samples, train, dist, method=method, max_points=max_points, seed=seed,
+                       with_norm=with_norm, burn_tol=burn_tol)
     if frames is not None:
         ev.burn = burn_in(frames, steps, burn_tol)
         frames = torch.as_tensor(frames)
-        d_all = nearest_neighbours(frames.reshape(-1, frames.shape[-1]), train)[0]
+        d_all, i_all = nearest_neighbours(frames.reshape(-1, frames.shape[-1]), train)
         ev.convergence = (d_all.reshape(frames.shape[:2]) < tol).float().mean(dim=1).tolist()
+        walk = i_all.reshape(frames.shape[:2])[1:]  # the states after f, step 1 on
+        ev.visited = torch.tensor([len(torch.unique(walk[:, c])) for c in range(walk.shape[1])]) \
+            if len(walk) else None
     return ev
+
+
+def _model_metrics(ev: Evaluation, model, samples, train, dist, *, method, max_points, seed, with_norm, burn_tol):
+    """Attractor stability of the training points and spurious fixed points (novel ones apart)."""
+    ev.attractors = attractor_stability(model, train, tol=ev.tol, method=method, max_points=max_points, seed=seed,
+                                        with_norm=with_norm)
+    novel = ev.sample["inside"] if ev.sample is not None else None
+    ev.spurious = spurious_fixed_points(model, samples, train, tol=ev.tol, fixed_tol=burn_tol, nn_dist=dist,
+                                        novel=novel)
+    if novel is not None:
+        stopped_far = (residual_rms(model, samples) < burn_tol) & (dist >= ev.tol)
+        ev.sample["novel_fixed"] = float((stopped_far & novel).float().mean())
 
 
 def nearest_pairs(samples, train, idx: torch.Tensor, k: int = 8) -> torch.Tensor:

@@ -109,7 +109,7 @@ def _refine(d: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *radii) -> torch.
 
 
 # ---------------------------------------------------------------- PRDC
-def prdc(real, fake, *, k: int = 5, chunk: int = CHUNK) -> dict:
+def prdc(real, fake, *, k: int = 5, chunk: int = CHUNK, per_sample: bool = False) -> dict:
     """Precision, recall, density and coverage of ``fake`` (M, F) against ``real`` (N, F).
 
     Returns ``{"precision", "recall", "density", "coverage", "k", "n_real", "n_fake"}`` (floats /
@@ -117,6 +117,7 @@ def prdc(real, fake, *, k: int = 5, chunk: int = CHUNK) -> dict:
     ``chunk``: distance-matrix entries computed at once (memory ≈ 8 bytes × a few × chunk).
     Naeem et al. use k = 5 with 10K samples each; with few samples the balls grow, and recall and
     coverage of a set against itself are 1 by construction, not a sign of quality.
+    ``per_sample``: also ``"inside"``, a (M,) bool tensor: each fake inside some real ball.
     """
     real = _feats(real, "real features")
     fake = _feats(fake, "fake features")
@@ -150,7 +151,7 @@ def prdc(real, fake, *, k: int = 5, chunk: int = CHUNK) -> dict:
         "density": (n_inside.sum() / (k * m)).item(),
         "coverage": (nearest_fake < r_real).double().mean().item(),
         "k": k, "n_real": n, "n_fake": m,
-    }
+    } | ({"inside": inside_any} if per_sample else {})
 
 
 # ---------------------------------------------------------------- memorisation
@@ -260,13 +261,13 @@ def real_reference(train, n: int, *, seed: int = 0, return_indices: bool = False
 
 
 def sample_metrics(samples, real, *, k: int = 5, features: Optional[Callable] = None, train=None,
-                   ratio: float = MEMORIZED_RATIO) -> dict:
+                   ratio: float = MEMORIZED_RATIO, per_sample: bool = False) -> dict:
     """PRDC and Fréchet distance of ``samples`` against ``real`` in ``features`` space (a callable
     (N, D) -> (N, F); None = the data as they are), plus the memorised fraction of ``samples``
     against ``train`` (in data space; skipped when train is None)."""
     embed = features if features is not None else (lambda x: x)
     f_real, f_fake = embed(real), embed(samples)
-    out = prdc(f_real, f_fake, k=k)
+    out = prdc(f_real, f_fake, k=k, per_sample=per_sample)
     out["frechet"] = frechet_distance(f_real, f_fake)
     if train is not None:
         out["memorized"] = memorized_fraction(samples, train, ratio=ratio)

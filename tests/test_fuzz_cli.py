@@ -99,7 +99,8 @@ def _flags(cmd, f, rng):
                    "--recipe": lambda: rng.choice(["paper", "improved", "x"]), **common},
         "evaluate": {"--samples": lambda: f["npz"] if rng.random() < 0.6 else _paths(f, rng), "--checkpoint": lambda: f["ck"] if rng.random() < 0.6 else _paths(f, rng), "--tol": num,
                      "--burn-tol": num, "--max-train": num, "--jacobian": lambda: rng.choice(["auto", "exact", "power", "no"]),
-                     "--json": None, "--seed": num, "--device": common["--device"]},
+                     "--json": None, "--seed": num, "--device": common["--device"], "--k": num,
+                     "--features": lambda: rng.choice(["pixels", "randcnn", "texture"])},
     }[cmd]
     # required flags are present most of the time, so the checks behind them are reached
     required = {"train": ["--data", "--out"], "sample": ["--checkpoint"], "evaluate": ["--samples"], "demo": []}[cmd]
