@@ -97,7 +97,7 @@ def select_subset(n_total: int, subset: Optional[int], seed: int, what: str = "d
         return torch.arange(n_total)
     subset = check_int("subset", subset, 1)
     if subset > n_total:
-        raise KalsError(f"subset {subset} is larger than the {what} ({n_total} items); use --subset {n_total} or less")
+        raise KalsError(f"subset {subset} is larger than the {what} ({n_total} items); set SUBSET (--subset) to {n_total} or less")
     g = torch.Generator().manual_seed(seed)
     return torch.randperm(n_total, generator=g)[:subset].sort().values
 
@@ -111,10 +111,18 @@ def _resize_u8(u8: torch.Tensor, size: Optional[int]) -> torch.Tensor:
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
+SOURCES = {"MNIST": "https://yann.lecun.com/exdb/mnist/ (torchvision downloads it)",
+           "FashionMNIST": "https://github.com/zalandoresearch/fashion-mnist (torchvision downloads it)",
+           "CIFAR-10": "https://www.cs.toronto.edu/~kriz/cifar.html (torchvision downloads it)",
+           "CelebA": "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Google Drive; torchvision's download "
+                     "is often refused, so fetch img_align_celeba.zip and the .txt lists by hand)"}
+
+
 def _missing_message(name: str, root: Path, layout: str, err: Exception, download: bool = True) -> str:
     why = f"could not be downloaded ({type(err).__name__})" if download else "download=False"
-    return (f"{name} is not under {root} ({why}). Put the files here: {layout} — "
-            "or run once with internet and download=True")
+    return (f"{name} is not under {root} ({why}). Put the files here: {layout}. Get them from "
+            f"{SOURCES.get(name, 'its authors')} with internet, or use any folder of your own images: "
+            f'DATASET = "folder:PATH" in a notebook (--data folder:PATH on the command line)')
 
 
 @contextmanager
@@ -255,7 +263,7 @@ def _decode_images(paths, size: Optional[int]) -> torch.Tensor:
     sizes = sorted({im.size for im in imgs})
     if len(sizes) > 1:
         raise KalsError(f"images have mixed sizes {sizes[:3]}{'…' if len(sizes) > 3 else ''}; "
-                        "pass --image-size N (image_size=N) to resize them all to N x N")
+                        "set IMAGE_SIZE = N (--image-size N) to resize them all to N x N")
     arr = np.stack([np.asarray(im.convert(mode)) for im in imgs])
     if arr.ndim == 3:
         arr = arr[:, None]

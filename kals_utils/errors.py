@@ -8,6 +8,10 @@ show its message. Everything else is a bug and keeps its traceback.
 class KalsError(ValueError):
     """A user-fixable problem; the message says what is wrong and how to fix it."""
 
+    def _render_traceback_(self):
+        """IPython/Jupyter show this instead of a traceback through library internals."""
+        return [f"\x1b[31mKalsError\x1b[0m: {self}"]
+
 
 def check_int(name: str, value, minimum: int, hint: str = "") -> int:
     """Return ``value`` as int if it is an integer >= minimum, else raise KalsError."""

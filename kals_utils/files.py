@@ -74,3 +74,21 @@ def atomic_torch_save(obj, path) -> Path:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path).expanduser()
+
+
+def project_dir() -> Path:
+    """The kals checkout this package lives in (its ``notebooks/`` beside ``kals_utils/``), else
+    ``~/kals`` for an installed package: where data and GIFs go by default, whatever the working
+    directory Jupyter or papermill started in."""
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "notebooks").is_dir() else Path.home() / "kals"
+
+
+def data_dir(path="") -> Path:
+    """``path`` if given, else ``$KALS_DATA``, else ``<project>/data``."""
+    return Path(path or os.environ.get("KALS_DATA") or project_dir() / "data").expanduser()
+
+
+def out_dir(path="") -> Path:
+    """``path`` if given, else ``$KALS_OUT``, else ``<project>/saved_samples``."""
+    return Path(path or os.environ.get("KALS_OUT") or project_dir() / "saved_samples").expanduser()

@@ -72,6 +72,11 @@ def get_recipe(recipe) -> Recipe:
     return RECIPES[recipe]
 
 
+def start_label(recipe, noise: str) -> str:
+    """What a walk of ``recipe`` starts from, for file names: the start noise, or ``data``."""
+    return "data" if get_recipe(recipe).start_kind == "data" else noise
+
+
 def noisy_inputs(x: torch.Tensor, sigma_range, gen: torch.Generator, value_range) -> torch.Tensor:
     """clip(x + sigma * n): ``sigma`` (N, 1) log-uniform in ``sigma_range``, ``n`` ~ N(0, I)."""
     a, b = math.log(sigma_range[0]), math.log(sigma_range[1])

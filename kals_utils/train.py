@@ -62,11 +62,11 @@ def check_in_range(x: torch.Tensor, value_range: tuple, what: str = "training da
     xmin, xmax = float(x.min()), float(x.max())
     if xmin < lo - 1e-6 or xmax > hi + 1e-6:
         if xmin >= -1 - 1e-6 and xmax <= 1 + 1e-6:
-            fix = "use --out-act tanh (range [-1, 1])"
+            fix = "use the tanh output (out_act=\"tanh\", --out-act tanh; range [-1, 1])"
         elif xmin >= -1e-6:
-            fix = f"rescale it, e.g. x / {xmax:.3g} into [0, 1] with --out-act sigmoid"
+            fix = f"rescale it, e.g. x / {xmax:.3g} into [0, 1], with the sigmoid output"
         else:
-            fix = "rescale it into [0, 1] (--out-act sigmoid) or [-1, 1] (--out-act tanh)"
+            fix = "rescale it into [0, 1] (sigmoid output) or [-1, 1] (tanh output)"
         raise KalsError(f"{what} spans [{xmin:.3g}, {xmax:.3g}] but the output activation only reaches "
                         f"[{lo:g}, {hi:g}]; {fix}")
 

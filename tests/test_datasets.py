@@ -188,3 +188,15 @@ def test_failed_lookup_leaves_no_empty_folders(tmp_path, monkeypatch):
         with pytest.raises(KalsError, match="train-images-idx3-ubyte"):
             load_data(name, root=root, subset=5)
     assert list(root.iterdir()) == []
+
+
+def test_missing_data_is_a_short_message_in_a_notebook(tmp_path):
+    """IPython shows KalsError._render_traceback_ instead of a traceback through library internals;
+    the message names the folder layout, where to get the files and the DATASET parameter."""
+    with pytest.raises(KalsError) as e:
+        load_data("cifar-dogs", root=tmp_path, download=False)
+    lines = e.value._render_traceback_()
+    assert len(lines) == 1 and "KalsError" in lines[0]
+    msg = str(e.value)
+    assert "cifar-10-batches-py" in msg and "cs.toronto.edu" in msg and 'DATASET = "folder:PATH"' in msg
+    assert list(tmp_path.iterdir()) == []

@@ -21,9 +21,9 @@ PARAMS = ("SEED", "DEVICE", "SMOKE", "DATA_ROOT", "OUT_DIR", "DEPTH", "WIDTH", "
 RUNS = {
     "01_synthetic_1d": ("points1d_L7_H10_c10_T8_eps0_normal", {}, "2/2 training points reproduced"),
     "02_synthetic_2d": ("points2d_L7_H50_c100_T6_eps0_normal", {}, " d     n  corner loss"),
-    "03_mnist": ("mnist_L10_H64_c16_T20_eps0.01_uniform", {}, "mnist: 64 images of shape (1, 28, 28)"),
-    "04_cifar_dogs": ("cifar-dogs_L10_H64_c16_T20_eps0.01_uniform", {}, "classes [5] (dog)"),
-    "05_celeba": ("folder-faces_L10_H64_c16_T20_eps0.01_uniform", {"DATASET": "folder:{root}/faces"},
+    "03_mnist": ("mnist_L10_H64_c16_T20_eps0.01_data", {}, "mnist: 64 images of shape (1, 28, 28)"),
+    "04_cifar_dogs": ("cifar-dogs_L10_H64_c16_T20_eps0.01_data", {}, "classes [5]"),
+    "05_celeba": ("folder-faces_L10_H64_c16_T20_eps0.01_data", {"DATASET": "folder:{root}/faces"},
                   "images of shape (3, 32, 32)"),
 }
 
@@ -103,3 +103,27 @@ def test_notebook_runs_with_smoke(name, data_root, tmp_path, monkeypatch):
         "the last cell shows the KaleidoscopePanel"
     images = sum("image/png" in o.get("data", {}) for o in outputs)
     assert images >= 4
+
+
+def test_notebook_from_the_repository_root_writes_only_inside_it(tmp_path, monkeypatch):
+    """papermill started in the repository root (not in notebooks/) with no KALS_* variables: the
+    GIFs go to <repo>/saved_samples, and nothing is written beside the repository."""
+    import papermill
+    root = NB_DIR.parent
+    for var in ("KALS_DATA", "KALS_OUT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("KALS_SMOKE", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("MPLBACKEND", "agg")
+    outside_before = sorted(p.name for p in root.parent.iterdir())
+    gifs_before = set((root / "saved_samples").glob("*.gif"))
+    monkeypatch.chdir(root)
+    try:
+        papermill.execute_notebook("notebooks/01_synthetic_1d.ipynb", str(tmp_path / "out.ipynb"), kernel_name="kals",
+                                   progress_bar=False, log_output=False)
+        new = set((root / "saved_samples").glob("*.gif")) - gifs_before
+        assert [g.name for g in new] == ["points1d_L7_H10_c10_T8_eps0_normal.gif"]
+        assert sorted(p.name for p in root.parent.iterdir()) == outside_before
+    finally:
+        for g in set((root / "saved_samples").glob("*.gif")) - gifs_before:
+            g.unlink()
