@@ -30,7 +30,7 @@ from .pipeline import RECORD, feature_space, heldout_images, load_run, sample_ru
 from .plots import fig_to_array, plot_2d
 from .recipes import RECIPES
 from .render import GIF_CHAINS, GIF_FPS, gif_name, save_png
-from .sample import CHAINS, STEPS, kaleidoscope
+from .sample import CHAINS, NOISES, STEPS, kaleidoscope
 from .train import EPOCHS, LR
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -96,6 +96,9 @@ def _sample_parser(sub):
     p.add_argument("--noise", default="uniform",
                    help="start noise: uniform|normal (default uniform; the improved recipe starts from the data's covariance)")
     p.add_argument("--eps", type=float, default=0.0, help="between-step zero-mean noise scale (default 0)")
+    p.add_argument("--jitter", choices=NOISES, default="uniform",
+                   help="between-step noise: uniform on [-eps, eps] or normal N(0, eps^2) (default uniform); "
+                        "normal with eps near the training noise of the improved recipe keeps chains moving")
     p.add_argument("--gif", default=None, help="write the walk as a GIF here")
     p.add_argument("--fps", type=float, default=GIF_FPS, help=f"GIF frames per second (default {GIF_FPS:g})")
     p.add_argument("--save-samples", default=None, help="write final samples + training set to this .npz")
@@ -205,7 +208,7 @@ def cmd_sample(args) -> int:
     record = GIF_CHAINS if run.config.image_shape is not None else None
     recipe = args.recipe or run.config.recipe
     res = sample_run(run, chains=args.chains, steps=args.steps, every=args.every, noise=args.noise,
-                     eps=args.eps, seed=args.seed, record=record, recipe=recipe)
+                     eps=args.eps, jitter=args.jitter, seed=args.seed, record=record, recipe=recipe)
     print(f"sampled {args.chains} chains x {args.steps} steps from {args.checkpoint} "
           f"({run.config.dataset}, L={run.config.depth}, H={run.config.width}, recipe {recipe})")
     if gif:
@@ -213,7 +216,8 @@ def cmd_sample(args) -> int:
         export_gif(run, res, gif, fps=args.fps)
         print(f"GIF written to {gif} ({len(res.steps)} frames)" + (" (replaced the file that was there)" if replaced else ""))
     if npz:
-        save_samples(npz, run, res, steps=args.steps, eps=args.eps, seed=args.seed, noise=args.noise, recipe=recipe)
+        save_samples(npz, run, res, steps=args.steps, eps=args.eps, jitter=args.jitter, seed=args.seed,
+                     noise=args.noise, recipe=recipe)
         print(f"samples written to {npz}")
     return 0
 
@@ -255,7 +259,8 @@ def cmd_demo(args) -> int:
 
 
 # ---------------------------------------------------------------- evaluate and the .npz file
-def save_samples(path, run, res, *, steps: int, eps: float, seed: int, noise: str, recipe: str) -> Path:
+def save_samples(path, run, res, *, steps: int, eps: float, seed: int, noise: str, recipe: str,
+                 jitter: str = "uniform") -> Path:
     """Write final samples, start states, the training set (and labels) and the walk's settings to
     ``path`` (.npz): everything ``evaluate`` needs, with or without the checkpoint."""
     extra = {} if run.data.labels is None else {"labels": run.data.labels.numpy()}
@@ -263,7 +268,7 @@ def save_samples(path, run, res, *, steps: int, eps: float, seed: int, noise: st
         np.savez_compressed(f, samples=res.final.numpy(), train=run.data.x.cpu().numpy(),
                             start=res.start.numpy(), value_range=np.array(run.config.value_range),
                             image_shape=np.array(run.config.image_shape or ()), steps=steps,
-                            eps=eps, seed=seed, noise=noise, recipe=recipe, **extra)
+                            eps=eps, jitter=jitter, seed=seed, noise=noise, recipe=recipe, **extra)
     return Path(path)
 
 
@@ -288,6 +293,7 @@ def load_samples(path) -> dict:
             "value_range": tuple(float(v) for v in z["value_range"]) if "value_range" in keys else (0.0, 1.0),
             "image_shape": shape or None, "steps": int(z["steps"]) if "steps" in keys else None,
             "eps": float(z["eps"]) if "eps" in keys else 0.0,
+            "jitter": str(z["jitter"]) if "jitter" in keys else "uniform",
             "labels": torch.from_numpy(z["labels"]) if "labels" in keys else None,
             "seed": int(z["seed"]) if "seed" in keys else 0}
 
@@ -311,7 +317,7 @@ def evaluate_npz(samples_path, checkpoint=None, *, device="auto", tol: float = T
                             f"{tuple(s['train'].shape)}, the checkpoint's {tuple(run.data.x.shape)}")
         model, config = run.model, run.config
         if s["start"] is not None and s["steps"]:
-            walk = kaleidoscope(model, steps=s["steps"], eps=s["eps"], seed=s["seed"], start=s["start"],
+            walk = kaleidoscope(model, steps=s["steps"], eps=s["eps"], jitter=s["jitter"], seed=s["seed"], start=s["start"],
                                 record=min(len(s["start"]), RECORD))
             frames, steps = walk.frames, walk.steps
     embed = feature_space(config, features, data_root=data_root, log=lambda m: print(m, file=sys.stderr))
