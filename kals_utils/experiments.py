@@ -26,7 +26,7 @@ from .device import pick_device
 from .errors import KalsError, check_int
 from .export import export_gif
 from .metrics import TOL, Evaluation, attractor_stability, nearest_neighbours, nearest_pairs, transition_counts
-from .model import ARCHS, ModelConfig, act_for_range, build_model, config_of, count_weights, residual, width_for_params
+from .model import ARCH_HELP, ARCHS, ModelConfig, act_for_range, build_model, config_of, count_weights, residual, width_for_params
 from .pipeline import RECORD, evaluate_run, make_config, sample_run, train_run
 from .recipes import get_recipe
 from .render import gif_name
@@ -299,7 +299,7 @@ def compare_recipes(data, *, recipes: Sequence = ("paper", "improved"), seeds: S
 def comparison_gifs(rows: Sequence[dict], out_dir, *, chains: int = 48, steps: int = 100, every: int = 2,
                     eps: float = 0.01, seed: int = 0) -> dict:
     """One GIF per recipe from the first kept run of each in ``rows`` (``compare_recipes(..., keep_runs=True)``),
-    written to ``out_dir``; returns {recipe name: path}."""
+    written to ``out_dir``, every frame labelled "recipe: <name>" and its step; returns {recipe name: path}."""
     gifs = {}
     for row in rows:
         if row["recipe"] in gifs or "run" not in row:
@@ -307,13 +307,14 @@ def comparison_gifs(rows: Sequence[dict], out_dir, *, chains: int = 48, steps: i
         run = row["run"]
         walk = sample_run(run, chains=chains, steps=steps, every=every, eps=eps, seed=seed)
         name = gif_name(run.config, chains, steps, eps, "start", extra=f"_{row['recipe']}")
-        gifs[row["recipe"]] = export_gif(run, walk, Path(out_dir) / name)
+        gifs[row["recipe"]] = export_gif(run, walk, Path(out_dir) / name, title=f"recipe: {row['recipe']}")
     return gifs
 
 
 def nearest_image_pairs(rows: Sequence[dict], train: torch.Tensor, *, k: int = 16) -> dict:
     """{recipe: (2k, D) tensor}: k final samples of the first kept run of each recipe, each followed by
-    its nearest training image (for ``plots.plot_images``)."""
+    its nearest training image; draw with ``plots.plot_images(pairs[name], ..., pairs=True)``, which
+    frames each pair and heads the columns "sample" / "nearest training image"."""
     pairs = {}
     for row in rows:
         if row["recipe"] in pairs or "samples" not in row:
@@ -519,3 +520,55 @@ def architecture_gifs(rows: Sequence[dict], out_dir, *, chains: int = 48, steps:
         name = gif_name(run.config, chains, steps, eps, noise, extra=f"_{label}")
         gifs[label] = export_gif(run, walk, Path(out_dir) / name)
     return gifs
+
+
+def matched_sizes(image_shape, *, archs: Sequence[str] = ARCHS, target_params: int = 60_000,
+                  depths: Optional[dict] = None, arch_kw: Optional[dict] = None, out_act: str = "tanh") -> list:
+    """What :func:`compare_architectures` would build, without training: one dict per arch with
+    arch, depth (L), width (H), params and meaning (what L and H are, :data:`model.ARCH_HELP`)."""
+    depths, arch_kw, out = {**ARCH_DEPTHS, **(depths or {})}, arch_kw or {}, []
+    for arch in archs:
+        width, params = matched_width(arch, target=target_params, image_shape=tuple(image_shape), depth=depths[arch],
+                                      out_act=out_act, **arch_kw.get(arch, {}))
+        out.append({"arch": arch_label(arch, arch_kw.get(arch)), "depth": depths[arch], "width": width,
+                    "params": params, "meaning": ARCH_HELP[arch]})
+    return out
+
+
+def plot_final_samples(rows: Sequence[dict], data, *, k: int = 16, ncols: int = 4, pairs: bool = False,
+                       title: str = ""):
+    """One figure: the final states of the first ``k`` chains of the first kept run of each label
+    (:func:`final_samples`), titled with the mean converged fraction and median NN distance over
+    its seeds, then ``k`` training images of ``data`` for comparison; ``pairs``: each sample followed
+    by its nearest training image instead (no training-image panel). Returns the Figure."""
+    from .plots import new_figure, plot_images
+    finals = final_samples(rows, k=k)
+    if pairs:
+        finals = {label: nearest_pairs(x, data.x, nearest_neighbours(x, data.x)[1], k=k) for label, x in finals.items()}
+    means = {m["label"]: m for m in summarise(rows, by=("label",), keys=("converged", "median_nn"))}
+    fig, axes = new_figure(ncols, size=(3.2, 3.7), nrows=-(-(len(finals) + (not pairs)) // ncols))
+    axes = np.atleast_1d(axes)
+    for ax, (label, x) in zip(axes, finals.items()):
+        m = means[label]
+        plot_images(x, data.image_shape, data.value_range, nrow=4, ax=ax)
+        seeds = f"{m['runs']} seed" + "s" * (m["runs"] > 1)
+        ax.set_title(f"{label}\nconverged {m['converged']:.2f}, NN {m['median_nn']:.2f} ({seeds})", fontsize=9)
+    if not pairs:
+        plot_images(data.x[:k], data.image_shape, data.value_range, nrow=4, ax=axes[len(finals)])
+        axes[len(finals)].set_title("training images", fontsize=9)
+    for ax in axes[len(finals) + (not pairs):]:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_loss_curves(rows: Sequence[dict], *, title: str = "training loss (first kept run of each)"):
+    """The training-loss curves of the first kept run of each label in one log-scale plot."""
+    from .plots import new_figure, plot_losses
+    fig, ax = new_figure()
+    runs = kept_runs(rows)
+    for run in runs.values():
+        plot_losses(run.result.losses, ax=ax, title=title)
+    ax.legend(list(runs), fontsize=8)
+    return fig

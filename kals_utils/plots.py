@@ -5,6 +5,7 @@ itself (no pyplot, no "current figure"), and returns that figure: nothing is eve
 figure the caller did not hand over. In a notebook, ``%matplotlib inline`` then ``fig`` shows it.
 """
 
+import re
 from typing import Optional
 
 import numpy as np
@@ -13,7 +14,18 @@ import torch
 from .model import config_of, model_device
 from .render import grid_frames
 
-NOISE_COLOR, SAMPLE_COLOR, TRAIN_COLOR = "tab:red", "tab:green", "black"
+# One look for the three kinds of points in every 1D/2D figure, chosen to stand out on a white
+# background and on the grey loss heat map alike: start states as white rings, chain states in
+# white-edged orange, training points as white-edged black squares on top of both (hollow: a chain
+# that reached one shows inside it). Each dict is scatter() keywords; the z-orders put chains
+# over starts and training points over chains.
+START_STYLE = dict(marker="o", s=18, facecolors="white", edgecolors="0.15", linewidths=0.8, zorder=4, clip_on=False)
+CHAIN_STYLE = dict(marker="o", s=30, facecolors="#ff5a00", edgecolors="white", linewidths=0.8, zorder=5, clip_on=False)
+TRAIN_STYLE = dict(marker="s", s=140, facecolors="none", edgecolors="black", linewidths=1.8, zorder=6, clip_on=False)
+TRAIN_HALO = 3.8       # width of the white outline of a training point's square (a path effect)
+NOISE_COLOR, SAMPLE_COLOR, TRAIN_COLOR = "0.15", CHAIN_STYLE["facecolors"], "black"
+HEAT_CMAP = "gray"     # the loss heat map: dark = low loss (the attractors' basins), light = high
+LEGEND_LABELS = {"start": "start", "chain": "chain", "train": "training point"}
 
 
 def new_figure(ncols: int = 1, size=(5.0, 3.6), nrows: int = 1):
@@ -46,11 +58,36 @@ def plot_losses(losses, ax=None, title: str = "training loss"):
     return fig
 
 
+def _legend_handles(kinds=("start", "chain", "train")):
+    """Legend entries (marker proxies) for the point kinds named, in the styles used to draw them."""
+    from matplotlib import patheffects
+    from matplotlib.lines import Line2D
+    styles = {"start": START_STYLE, "chain": CHAIN_STYLE, "train": TRAIN_STYLE}
+    halo = [patheffects.withStroke(linewidth=TRAIN_HALO, foreground="white")]
+    return [Line2D([], [], linestyle="none", marker=styles[k]["marker"], markersize=np.sqrt(styles[k]["s"]),
+                   markerfacecolor=styles[k]["facecolors"], markeredgecolor=styles[k]["edgecolors"],
+                   markeredgewidth=styles[k]["linewidths"], label=LEGEND_LABELS[k],
+                   path_effects=halo if k == "train" else None) for k in kinds]
+
+
+def _train_points(ax, xs, ys):
+    """Training points as hollow black squares with a white outline."""
+    from matplotlib import patheffects
+    halo = [patheffects.withStroke(linewidth=TRAIN_HALO, foreground="white")]
+    return ax.scatter(xs, ys, path_effects=halo, **TRAIN_STYLE)
+
+
+def _kinds(noise, samples, chain: bool = False):
+    return [k for k, on in (("start", noise is not None), ("chain", chain or samples is not None), ("train", True))
+            if on]
+
+
 def plot_1d(model, train: torch.Tensor, noise=None, samples=None, axes=None, title: str = ""):
     """Two panels over the output range: f(x) against the identity, and the loss |f(x) - x|².
 
-    train (N, 1) training points (black); noise (M, 1) start points (red); samples (M, 1) chain
-    states (green), drawn on the curves. ``axes``: two matplotlib axes to draw into, or None.
+    train (N, 1) training points (hollow squares); noise (M, 1) start points (white rings); samples
+    (M, 1) chain states (orange), drawn on the curves. ``axes``: two matplotlib axes to draw into,
+    or None.
     """
     fig, axes = _axes(axes, ncols=2)
     lo, hi = _range_of(model)
@@ -61,19 +98,24 @@ def plot_1d(model, train: torch.Tensor, noise=None, samples=None, axes=None, tit
     a.plot(xs, ys, color="tab:blue", label="f(x)")
     b.plot(xs, loss, color="tab:blue")
     tr = train[:, 0].cpu().numpy()
-    a.scatter(tr, tr, color=TRAIN_COLOR, zorder=3, label="training points")
-    b.scatter(tr, np.zeros_like(tr), color=TRAIN_COLOR, zorder=3)
-    for pts, color, label in ((noise, NOISE_COLOR, "start noise"), (samples, SAMPLE_COLOR, "chain states")):
+    _train_points(a, tr, tr)
+    _train_points(b, tr, np.zeros_like(tr))
+    for pts, style in ((noise, START_STYLE), (samples, CHAIN_STYLE)):
         if pts is None:
             continue
         p = torch.as_tensor(pts)[:, 0].cpu().numpy()
         fp = np.interp(p, xs, ys)
-        a.scatter(p, fp, color=color, s=18, zorder=4, label=label)
-        b.scatter(p, (fp - p) ** 2, color=color, s=18, zorder=4)
-    a.set(xlabel="x", ylabel="f(x)", title=title or "output curve", xlim=(lo, hi), ylim=(lo, hi))
+        a.scatter(p, fp, **style)
+        b.scatter(p, (fp - p) ** 2, **style)
+    a.set(xlabel="x", ylabel="f(x)", title=title or "f(x) against the identity", xlim=(lo, hi), ylim=(lo, hi))
     b.set(xlabel="x", ylabel="|f(x) - x|²", title="loss landscape", xlim=(lo, hi))
-    a.legend(loc="upper left", fontsize=8)
+    _legend_1d(a, _kinds(noise, samples))
     return fig
+
+
+def _legend_1d(ax, kinds):
+    """The legend of a 1D output-curve panel: its labelled lines, then the point kinds named."""
+    ax.legend(handles=ax.get_legend_handles_labels()[0] + _legend_handles(kinds), loc="upper left", fontsize=9)
 
 
 @torch.no_grad()
@@ -87,26 +129,33 @@ def loss_surface(model, n: int = 101):
     return g.cpu().numpy(), g.cpu().numpy(), loss.cpu().numpy()
 
 
-def plot_2d(model, train: torch.Tensor, *, noise=None, samples=None, ax=None, title: str = "", n: int = 101):
-    """Heat map of the loss |f(z) - z|² over the unit square (log colour), training points in black,
-    start noise in red, chain states in green."""
+def plot_2d(model, train: torch.Tensor, *, noise=None, samples=None, ax=None, title: str = "", n: int = 101,
+            colorbar: bool = True, legend: bool = True, chain_legend: bool = False):
+    """Heat map of the loss |f(z) - z|² over the unit square (log scale, :data:`HEAT_CMAP`: dark =
+    low loss), training points as hollow black squares, start noise as white rings, chain states in orange.
+
+    colorbar / legend: draw this axes' own colour bar / legend (below the axes; ``plot_walk_2d``
+    draws one of each for all its panels instead). ``chain_legend``: list the chain even without
+    ``samples``. The image is the axes' first image (``ax.images[0]``), for a shared colour bar.
+    """
     from matplotlib.colors import LogNorm
-    fig, ax = _axes(ax, size=(5.0, 4.3))
+    fig, ax = _axes(ax, size=(5.0, 4.8))
     xs, ys, loss = loss_surface(model, n)
     lo, hi = _range_of(model)
-    im = ax.imshow(np.maximum(loss, 1e-8), origin="lower", extent=(lo, hi, lo, hi), cmap="viridis",
-                   norm=LogNorm(vmin=1e-6, vmax=max(1e-5, float(loss.max()))))
-    if not getattr(ax, "_kals_colorbar", False):
-        fig.colorbar(im, ax=ax, label="|f(z) - z|²")
-        ax._kals_colorbar = True
+    im = ax.imshow(np.maximum(loss, 1e-8), origin="lower", extent=(lo, hi, lo, hi), cmap=HEAT_CMAP,
+                   norm=LogNorm(vmin=1e-6, vmax=max(1e-5, float(loss.max()))), interpolation="bilinear")
+    if colorbar:   # as tall as the axes (an inset axes beside it)
+        fig.colorbar(im, cax=ax.inset_axes([1.04, 0.0, 0.05, 1.0]), label="loss |f(z) - z|²")
     tr = train.cpu().numpy()
-    ax.scatter(tr[:, 0], tr[:, 1], marker="x", s=80, color="white", linewidths=2.5, zorder=3)
-    ax.scatter(tr[:, 0], tr[:, 1], marker="x", s=60, color=TRAIN_COLOR, zorder=3, label="training points")
-    for pts, color, label in ((noise, NOISE_COLOR, "start noise"), (samples, SAMPLE_COLOR, "chain states")):
+    _train_points(ax, tr[:, 0], tr[:, 1])
+    for pts, style in ((noise, START_STYLE), (samples, CHAIN_STYLE)):
         if pts is not None:
             p = torch.as_tensor(pts).cpu().numpy()
-            ax.scatter(p[:, 0], p[:, 1], color=color, s=16, zorder=4, edgecolors="white", linewidths=0.4, label=label)
+            ax.scatter(p[:, 0], p[:, 1], **style)
     ax.set(xlabel="z₁", ylabel="z₂", title=title or "loss surface", xlim=(lo, hi), ylim=(lo, hi))
+    if legend:
+        ax.legend(handles=_legend_handles(_kinds(noise, samples, chain_legend)), loc="upper center",
+                  bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=9, frameon=False, handletextpad=0.3)
     return fig
 
 
@@ -122,8 +171,32 @@ def fig_to_array(fig) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def walk_frames(model, train: torch.Tensor, result, title: str = "kaleidoscope", dpi: int = 80) -> np.ndarray:
-    """One RGB frame per recorded step of a 1D or 2D walk (``result`` from ``kaleidoscope``).
+FRAME_SIZE = {1: (9.0, 3.6), 2: (5.6, 5.6)}   # inches of a 1D / 2D walk frame ...
+FRAME_DPI = 100                                 # ... at this dpi: 900 x 360 and 560 x 560 px
+
+
+def _frame_figure(model, train, start, dim: int, title: str, dpi: int):
+    """The static part of a walk frame: landscape, start states, legend, the title top left; and the
+    animated step label top right (its place kept by the layout)."""
+    panels = 2 if dim == 1 else 1
+    fig, axes = new_figure(panels, size=(FRAME_SIZE[dim][0] / panels, FRAME_SIZE[dim][1]))
+    fig.set_dpi(dpi)
+    if dim == 1:
+        plot_1d(model, train, noise=start, axes=axes)
+        _legend_1d(axes[0], ("start", "chain", "train"))
+        axes = list(axes)
+    else:
+        plot_2d(model, train, noise=start, ax=axes, chain_legend=True)
+        axes.set_title("")   # the colour bar says what the map is; the frame's title is the figure's
+        axes = [axes]
+    fig.suptitle(title, x=0.01, ha="left", fontsize=13)
+    label = fig.text(0.99, 0.98, "step 0", ha="right", va="top", fontsize=13, fontweight="bold", animated=True)
+    return fig, axes, label
+
+
+def walk_frames(model, train: torch.Tensor, result, title: str = "kaleidoscope", dpi: int = FRAME_DPI) -> np.ndarray:
+    """One RGB frame per recorded step of a 1D or 2D walk (``result`` from ``kaleidoscope``):
+    :data:`FRAME_SIZE` inches at ``dpi`` (900 px wide for 1D), ``title`` top left, "step N" top right.
 
     The landscape is drawn once and kept as a background; per frame only the chain markers and the
     step label are drawn on top of it (blitting). Returns uint8 (F, H, W, 3).
@@ -132,16 +205,11 @@ def walk_frames(model, train: torch.Tensor, result, title: str = "kaleidoscope",
     dim = config_of(model).dim
     if dim not in (1, 2):
         raise ValueError("walk_frames draws 1D/2D walks; use render.grid_frames for images")
-    start = result.frames[0].float()
-    draw = plot_1d if dim == 1 else plot_2d
-    fig = draw(model, train, noise=start, title=title)
-    fig.set_dpi(dpi)
-    axes = fig.axes[:2] if dim == 1 else fig.axes[:1]
-    style = dict(color=SAMPLE_COLOR, s=30 if dim == 1 else 22, zorder=5, edgecolors="white", linewidths=0.4,
-                 animated=True)
-    moving = [ax.scatter([], [], **style) for ax in axes]
-    label = axes[0].text(0.98, 0.03, "", transform=axes[0].transAxes, ha="right", va="bottom", animated=True,
-                         fontsize=10, bbox=dict(boxstyle="round", facecolor="white", alpha=0.8))
+    fig, axes, label = _frame_figure(model, train, result.frames[0].float(), dim, title, dpi)
+    moving = [ax.scatter([], [], animated=True, **CHAIN_STYLE) for ax in axes]
+    on_top = [c for ax in axes for c in ax.collections if c.get_zorder() == TRAIN_STYLE["zorder"]]
+    for c in on_top:                    # training points are drawn after the chain, every frame
+        c.set_animated(True)
     canvas = FigureCanvasAgg(fig)
     canvas.draw()                       # lays out once (constrained layout) ...
     fig.set_layout_engine("none")       # ... and keeps that layout for every frame
@@ -161,14 +229,19 @@ def walk_frames(model, train: torch.Tensor, result, title: str = "kaleidoscope",
         label.set_text(f"step {t}")
         for ax, artist in zip(axes, moving):
             ax.draw_artist(artist)
-        axes[0].draw_artist(label)
+        for c in on_top:
+            c.axes.draw_artist(c)
+        fig.draw_artist(label)
         out.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
     return np.stack(out)
 
 
-def show_image(img: np.ndarray, ax=None, title: str = ""):
-    """Show a uint8 image (H, W) or (H, W, 3) with no axes ticks."""
-    fig, ax = _axes(ax, size=(5.0, 5.0))
+def show_image(img: np.ndarray, ax=None, title: str = "", *, width: Optional[float] = None, top: float = 0.0):
+    """Show a uint8 image (H, W) or (H, W, 3) with no axes ticks. A new figure is sized to the image's
+    shape: ``width`` inches (default 4 to 9, by its pixel width) plus ``top`` inches above it."""
+    h, w = img.shape[:2]
+    width = width or float(np.clip(w / 60, 4.0, 9.0))
+    fig, ax = _axes(ax, size=(width, width * h / w + (0.4 if title else 0.1) + top))
     ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
     ax.set_axis_off()
     if title:
@@ -176,9 +249,51 @@ def show_image(img: np.ndarray, ax=None, title: str = ""):
     return fig
 
 
-def plot_images(x: torch.Tensor, image_shape, value_range, nrow: int = 8, ax=None, title: str = ""):
-    """Flat images ``x`` (N, D) in ``value_range`` as one grid (``nrow`` per row)."""
-    return show_image(grid_frames(x, image_shape, value_range, nrow=nrow), ax=ax, title=title)
+PAIR_HEADERS = ("sample", "nearest\ntraining image")
+
+
+def pair_grid(x: torch.Tensor, image_shape, value_range, per_row: int = 4) -> tuple:
+    """(image, centres): flat images ``x`` (2k, D), taken as k pairs (a sample, then its nearest
+    training image; ``metrics.nearest_pairs``), ``per_row`` pairs a row. Each pair sits side by side in
+    a dark frame with a grey line between its two images; white gaps separate the pairs. ``centres``:
+    the x pixel centre of every image column of the top row (sample, nearest, sample, ...)."""
+    from .render import to_uint8
+    c, h, w = image_shape
+    k = len(x) // 2
+    u8 = to_uint8(x[:2 * k].cpu(), value_range).view(k, 2, c, h, w).permute(0, 1, 3, 4, 2).numpy()
+    line, gap, vgap = max(1, w // 14), max(4, w // 2), max(3, h // 5)
+    block_w, block_h = 2 * w + line + 2, h + 2
+    rows = max(1, -(-k // per_row))
+    canvas = np.full((rows * (block_h + vgap) - vgap, per_row * (block_w + gap) - gap, c), 255, np.uint8)
+    for i in range(k):
+        y, x0 = (i // per_row) * (block_h + vgap), (i % per_row) * (block_w + gap)
+        canvas[y:y + block_h, x0:x0 + block_w] = 40                     # the pair's frame
+        canvas[y + 1:y + 1 + h, x0 + 1 + w:x0 + 1 + w + line] = 150     # the line between its images
+        canvas[y + 1:y + 1 + h, x0 + 1:x0 + 1 + w] = u8[i, 0]
+        canvas[y + 1:y + 1 + h, x0 + 1 + w + line:x0 + 1 + 2 * w + line] = u8[i, 1]
+    centres = [(j // 2) * (block_w + gap) + 1 + w / 2 + (j % 2) * (w + line) for j in range(2 * min(per_row, k))]
+    return (canvas[..., 0] if c == 1 else canvas), centres
+
+
+def plot_images(x: torch.Tensor, image_shape, value_range, *, nrow: int = 8, ax=None, title: str = "",
+                pairs: bool = False):
+    """Flat images ``x`` (N, D) in ``value_range`` as one grid (``nrow`` per row). ``pairs``: ``x`` is
+    (sample, nearest training image) pairs (``metrics.nearest_pairs``): each pair is framed, pairs are
+    set apart, and every column is headed "sample" / "nearest training image" (``nrow // 2`` pairs a row)."""
+    if not pairs:
+        return show_image(grid_frames(x, image_shape, value_range, nrow=nrow), ax=ax, title=title)
+    per_row = max(1, min(nrow // 2, len(x) // 2))
+    img, centres = pair_grid(x, image_shape, value_range, per_row=per_row)
+    own = ax is None
+    fig = show_image(img, ax=ax, width=min(10.0, 2.2 * per_row + 0.3), top=0.35)
+    ax = fig.axes[0] if own else ax
+    for i, cx in enumerate(centres):
+        ax.text(cx, -1.5, PAIR_HEADERS[i % 2], ha="center", va="bottom", fontsize=8, clip_on=False)
+    if title and own:
+        fig.suptitle(title)
+    elif title:   # above the two-line column headers
+        ax.set_title(title, pad=24)
+    return fig
 
 
 def plot_reconstructions(rec, image_shape, value_range, ax=None, title: str = "f(x) during training"):
@@ -196,12 +311,14 @@ def plot_reconstructions(rec, image_shape, value_range, ax=None, title: str = "f
     return fig
 
 
-def plot_frames(frames: np.ndarray, steps, show=None, ncols: Optional[int] = None, title: str = "step"):
-    """Some of the uint8 ``frames`` (F, H, W[, 3]) of a walk (from ``pipeline.frames_of``), in rows of
-    ``ncols`` (default: up to 4 in one row, else two rows; 2 per row for wide frames).
+def plot_frames(frames: np.ndarray, steps, show=None, ncols: Optional[int] = None, title: Optional[str] = None):
+    """Some of the uint8 ``frames`` (F, H, W[, 3]) of a walk (from ``export.frames_of``, which labels
+    every frame with its step), in rows of ``ncols`` (default: up to 4 in one row, else two rows; one
+    per row, at the frame's own size, for wide 1D frames).
 
     steps: the step number of each frame; show: the steps to draw (default: 4 spread over the walk,
     first and last included; a step that was not recorded shows the nearest recorded one).
+    title: a word to title each panel with "<title> <step>" (for frames that carry no label), or None.
     """
     steps = list(steps)
     h, w = frames.shape[1:3]
@@ -209,43 +326,53 @@ def plot_frames(frames: np.ndarray, steps, show=None, ncols: Optional[int] = Non
         idx = sorted({int(round(i)) for i in np.linspace(0, len(steps) - 1, min(4, len(steps)))})
     else:
         idx = [int(np.argmin(np.abs(np.asarray(steps) - s))) for s in show]
-    ncols = min(ncols or (2 if w > 1.5 * h else 4 if len(idx) <= 4 else -(-len(idx) // 2)), len(idx))
+    wide = w > 1.5 * h
+    ncols = min(ncols or (1 if wide else 4 if len(idx) <= 4 else -(-len(idx) // 2)), len(idx))
     nrows = -(-len(idx) // ncols)
-    cell = 8.0 / ncols if w > 1.5 * h else 4.0
-    fig, axes = new_figure(ncols, size=(cell, cell * h / w + 0.4), nrows=nrows)
+    cell = (max(w / FRAME_DPI, 4.0) if ncols == 1 else 9.0 / ncols) if wide else 4.0
+    fig, axes = new_figure(ncols, size=(cell, cell * h / w + (0.35 if title else 0.05)), nrows=nrows)
     axes = np.atleast_1d(axes)
     for a, i in zip(axes, idx):
-        show_image(frames[i], ax=a, title=f"{title} {steps[i]}")
+        show_image(frames[i], ax=a, title=f"{title} {steps[i]}" if title else "")
     for a in axes[len(idx):]:
         a.set_axis_off()
+    if wide:
+        fig.get_layout_engine().set(w_pad=0.0, h_pad=0.02, wspace=0.0, hspace=0.0)
     return fig
 
 
 def plot_trajectories(result, train: Optional[torch.Tensor] = None, ax=None, title: str = "chains"):
-    """1D walk: every chain's state against the step (start in red, last state in green, training
-    points as dashed lines). ``result`` from ``sample.kaleidoscope``."""
+    """1D walk: every chain's state against the step (start as white rings, last state in orange,
+    training points as dashed lines). ``result`` from ``sample.kaleidoscope``."""
     fig, ax = _axes(ax)
     fr = result.frames[:, :, 0].numpy()
     ax.plot(result.steps, fr, color="tab:blue", alpha=0.5, lw=1)
-    ax.scatter(np.zeros(fr.shape[1]) + result.steps[0], fr[0], color=NOISE_COLOR, s=16, zorder=3, label="start noise")
-    ax.scatter(np.zeros(fr.shape[1]) + result.steps[-1], fr[-1], color=SAMPLE_COLOR, s=16, zorder=3,
-               label="last state")
+    ax.scatter(np.zeros(fr.shape[1]) + result.steps[0], fr[0], label="start", **START_STYLE)
+    ax.scatter(np.zeros(fr.shape[1]) + result.steps[-1], fr[-1], label="last state", **CHAIN_STYLE)
     if train is not None:
-        for v in train[:, 0].cpu().numpy():
-            ax.axhline(v, color=TRAIN_COLOR, ls="--", lw=0.8)
+        for i, v in enumerate(train[:, 0].cpu().numpy()):
+            ax.axhline(v, color=TRAIN_COLOR, ls="--", lw=0.8, label="training point" if i == 0 else None)
     ax.set(xlabel="step t", ylabel="z_t", title=title, ylim=result.value_range)
     ax.legend(loc="best", fontsize=8)
     return fig
 
 
 def plot_walk_2d(model, train: torch.Tensor, result, show=(0, 1, 2, 5), title: str = "step"):
-    """2D walk at a few steps: the loss heat map with the start noise (red) and the chain states at
-    that step (green). ``result`` from ``sample.kaleidoscope``."""
+    """2D walk at a few steps: the loss heat map with the start noise (white rings) and the chain
+    states at that step (orange), one shared colour bar and one legend. ``result`` from
+    ``sample.kaleidoscope``."""
     steps = list(result.steps)
     show = [s for s in show if s in steps] or [steps[0], steps[-1]]
-    fig, axes = new_figure(len(show), size=(4.2, 3.6))
-    for a, s in zip(np.atleast_1d(axes), show):
-        plot_2d(model, train, noise=result.start, samples=result.frames[steps.index(s)], ax=a, title=f"{title} {s}")
+    fig, axes = new_figure(len(show), size=(3.4, 3.9))
+    axes = np.atleast_1d(axes)
+    for i, (a, s) in enumerate(zip(axes, show)):
+        plot_2d(model, train, noise=result.start, samples=result.frames[steps.index(s)], ax=a, title=f"{title} {s}",
+                colorbar=False, legend=False)
+        if i:
+            a.set_ylabel("")
+            a.tick_params(labelleft=False)
+    fig.colorbar(axes[0].images[0], ax=list(axes), label="loss |f(z) - z|²", shrink=0.85, pad=0.02)
+    fig.legend(handles=_legend_handles(), loc="outside lower center", ncol=3, frameon=False)
     return fig
 
 
@@ -266,29 +393,84 @@ def plot_corner_loss(points, ax=None, paper: Optional[dict] = None, title: str =
     return fig
 
 
+SWEEP_LABELS = {"converged": "converged at the end", "coverage": "coverage", "median_nn": "median NN distance (RMS)",
+                "attractor_fraction": "attractor fraction",
+                "radius_median": "spectral radius at the training points (median)",
+                "spurious": "stopped at a spurious point", "burn_in": "burn-in (steps)", "novelty": "novelty",
+                "copies": "copies", "class_tv": "class TV distance", "loss": "training loss",
+                "memorized": "memorised fraction", "coverage_converged": "coverage (converged)"}
+SWEEP_UNITS = {"median_nn": "RMS distance", "radius_median": "radius (< 1: attracting)", "burn_in": "steps",
+               "loss": "MSE", "novelty": "NN distance / point spacing"}
+FRACTION_KEYS = {"converged", "coverage", "attractor_fraction", "spurious", "copies", "class_tv", "memorized",
+                 "coverage_converged", "novel_fixed", "train_fixed"}
+
+
+def metric_label(key: str) -> str:
+    """A readable name for a metric key: ``converged_at_5`` -> "converged after 5 steps"."""
+    m = re.fullmatch(r"converged_at_(\d+)", key)
+    if m:
+        return f"converged after {m[1]} step" + ("s" if m[1] != "1" else "")
+    return SWEEP_LABELS.get(key, key.replace("_", " "))
+
+
+def is_fraction(key: str) -> bool:
+    """Whether the metric ``key`` is a fraction in [0, 1] (drawn on a 0..1 axis)."""
+    return key in FRACTION_KEYS or key.startswith("converged_at_")
+
+
+def _sweep_axis(ax, key: str, depths):
+    import textwrap
+    from matplotlib.ticker import MaxNLocator
+    ax.set_title("\n".join(textwrap.wrap(metric_label(key), 26)), fontsize=10)
+    ax.set_xlabel("depth L")
+    if len(depths) <= 12:
+        ax.set_xticks(depths)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    pad = max(0.5, 0.06 * (max(depths) - min(depths))) if depths else 0.5
+    if depths:
+        ax.set_xlim(min(depths) - pad, max(depths) + pad)
+    if is_fraction(key):
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("fraction")
+    else:
+        if key == "radius_median":
+            ax.axhline(1.0, color="grey", ls="--", lw=0.8)
+        if key != "loss":
+            ax.set_ylim(bottom=0)
+        ax.set_ylabel(SWEEP_UNITS.get(key, ""))
+    ax.grid(alpha=0.3)
+
+
 def plot_depth_sweep(rows, keys=("converged", "coverage", "median_nn", "attractor_fraction"), axes=None,
                      title: str = ""):
-    """One panel per metric against depth L (rows from ``sweep.depth_sweep``, any number of data
-    sets and seeds): every run as a dot, the mean over seeds as a line, one colour per data set."""
-    labels = {"converged": "converged fraction", "coverage": "coverage", "median_nn": "median NN distance (RMS)",
-              "attractor_fraction": "attractor fraction"}
+    """One panel per metric against depth L (rows from ``experiments.depth_sweep``, any number of data
+    sets and seeds): every run as a dot, the mean over seeds as a line, one colour per data set.
+    Depth ticks are the depths swept; fractions (:func:`is_fraction`) are drawn from 0 to 1; panels are
+    titled by :func:`metric_label`."""
     if axes is None:
-        fig, axes = new_figure(len(keys), size=(3.6, 3.0))
+        fig, axes = new_figure(len(keys), size=(3.3, 3.1))
     else:
         fig = np.atleast_1d(axes)[0].figure
     axes = np.atleast_1d(axes)
     names = list(dict.fromkeys(r.get("data", "") for r in rows))
+    all_depths = sorted({int(r["depth"]) for r in rows})
     for i, name in enumerate(names):
         rs = [r for r in rows if r.get("data", "") == name]
-        depths = sorted({r["depth"] for r in rs})
         for ax, k in zip(axes, keys):
             pts = [(r["depth"], r[k]) for r in rs if r.get(k) is not None]
-            ax.scatter([p[0] for p in pts], [p[1] for p in pts], color=f"C{i}", s=14, alpha=0.5)
-            means = [np.mean([r[k] for r in rs if r["depth"] == d and r.get(k) is not None]) for d in depths]
-            ax.plot(depths, means, "o-", color=f"C{i}", label=name)
+            if not pts:
+                continue
+            depths = sorted({d for d, _ in pts})
+            means = [np.mean([v for d2, v in pts if d2 == d]) for d in depths]
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], color=f"C{i}", s=14, alpha=0.45, clip_on=False)
+            ax.plot(depths, means, "o-", color=f"C{i}", label=name or None, clip_on=False, zorder=3)
     for ax, k in zip(axes, keys):
-        ax.set(xlabel="depth L", ylabel=labels.get(k, k), title=labels.get(k, k))
-    axes[0].legend(fontsize=8)
+        _sweep_axis(ax, k, all_depths)
+    if any(names):
+        from matplotlib.lines import Line2D
+        handles = [Line2D([], [], color=f"C{i}", marker="o", label=name) for i, name in enumerate(names)]
+        fig.legend(handles=handles, loc="outside right upper", fontsize=9, title="data", title_fontsize=9)
     if title:
         fig.suptitle(title)
     return fig

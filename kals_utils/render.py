@@ -2,7 +2,8 @@
 
 Image frames go tensor -> uint8 in one batched reshape (the layout of ``torchvision.utils.make_grid``:
 ``padding`` pixels around every cell), never through a figure per frame; values map to pixels only
-through :func:`data.quantize`. Headless: no matplotlib (1D/2D walks are drawn in :mod:`plots`).
+through :func:`data.quantize`. A label band (a title and "step N") goes on top of image frames with
+Pillow (:func:`label_frames`). Headless: no matplotlib (1D/2D walks are drawn in :mod:`plots`).
 """
 
 import io
@@ -23,6 +24,8 @@ GIF_COLUMNS = 8        # ... as a grid 8 wide (48 chains: 8 x 6)
 GIF_SCALE = 2          # nearest-neighbour pixel upscaling of image GIFs
 GIF_FPS = 8.0          # frames per second
 GIF_HOLD_LAST = 4      # extra frame-times the last frame stays
+LABEL_MIN_FONT, LABEL_MAX_FONT = 11, 18   # label band text size in px (grows with the frame's width)
+LABEL_PAD = 3          # px around the label band's text
 
 
 def to_uint8(x: torch.Tensor, value_range=(0.0, 1.0)) -> torch.Tensor:
@@ -60,6 +63,70 @@ def grid_frames(frames: torch.Tensor, image_shape, value_range=(0.0, 1.0), nrow:
     out = grid[:, 0] if c == 1 else grid.permute(0, 2, 3, 1)
     out = out.contiguous().numpy()
     return out[0] if single else out
+
+
+def _font(size: int):
+    """Pillow's bundled scalable font at ``size`` px (Pillow >= 10.1 with FreeType), else its fixed bitmap font."""
+    from PIL import ImageFont
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError, AttributeError):
+        return ImageFont.load_default()
+
+
+def _label_font(width: int):
+    """The font for a label band over frames ``width`` px wide, and the band's height."""
+    font = _font(int(min(LABEL_MAX_FONT, max(LABEL_MIN_FONT, width // 24))))
+    top, bottom = font.getbbox("Ag0")[1::2]
+    return font, int(bottom - top + 2 * LABEL_PAD + 2)
+
+
+def label_height(width: int) -> int:
+    """Height in pixels of the band :func:`label_frames` puts above frames ``width`` pixels wide."""
+    return _label_font(width)[1]
+
+
+def _fit(draw, text: str, font, room: float) -> str:
+    """``text``, cut with an ellipsis until it is at most ``room`` px wide ("" if nothing fits)."""
+    while text and draw.textlength(text, font=font) > room:
+        text = text[:-2] + "…" if len(text) > 1 else ""
+    return text
+
+
+def label_frames(frames, labels, title: str = "", *, fg: int = 255, bg: int = 0) -> np.ndarray:
+    """uint8 frames (F, H, W[, 3]) with a band on top: ``title`` on the left, ``labels[i]`` (e.g.
+    ``"step 15"``) right-aligned on frame i, drawn with Pillow (text colour ``fg`` on ``bg``).
+
+    Returns (F, label_height(W) + H, W[, 3]); a text too wide for the band is cut with an ellipsis.
+    """
+    from PIL import Image, ImageDraw
+    frames = np.asarray(frames)
+    labels = list(labels)
+    if frames.dtype != np.uint8 or frames.ndim not in (3, 4) or len(labels) != len(frames):
+        raise KalsError(f"label_frames needs uint8 frames (F, H, W[, 3]) and one label per frame; got "
+                        f"{frames.dtype} {frames.shape} and {len(labels)} labels")
+    f, _, w = frames.shape[:3]
+    font, band = _label_font(w)
+    top = np.full((band, w) + frames.shape[3:], bg, np.uint8)
+    base = Image.fromarray(top)
+    draw = ImageDraw.Draw(base)
+    y = LABEL_PAD + 1 - font.getbbox("Ag0")[1]   # the ink of "Ag0" centred in the band
+    right = max((draw.textlength(t, font=font) for t in labels), default=0.0)
+    title = _fit(draw, title, font, w - right - 3 * LABEL_PAD)
+    if title:
+        draw.text((LABEL_PAD, y), title, fill=fg, font=font)
+    out = np.empty((f, band + frames.shape[1]) + frames.shape[2:], np.uint8)
+    out[:, band:] = frames
+    cache = {}
+    for i, text in enumerate(labels):
+        if text not in cache:
+            img = base.copy()
+            d = ImageDraw.Draw(img)
+            text_fit = _fit(d, text, font, w - 2 * LABEL_PAD)
+            d.text((w - LABEL_PAD - d.textlength(text_fit, font=font), y), text_fit, fill=fg, font=font)
+            cache[text] = np.asarray(img)
+        out[i, :band] = cache[text]
+    return out
 
 
 def save_gif(frames, path, fps: float = 10.0, loop: int = 0, hold_last: int = 0) -> Path:

@@ -96,8 +96,16 @@ class Lab:
             body = r.read()
         return json.loads(body) if body else None
 
-    def lab_url(self, notebook: str) -> str:
-        return f"{self.url}lab/tree/{notebook}?token={self.token}"
+    def lab_url(self, notebook: str, workspace: str = "") -> str:
+        """The notebook's URL; a ``workspace`` of its own (a fresh one) opens it without restoring
+        the notebooks an earlier page had open (each would start its kernel again)."""
+        ws = f"workspaces/{workspace}/" if workspace else ""
+        return f"{self.url}lab/{ws}tree/{notebook}?token={self.token}"
+
+    def shutdown_kernels(self) -> None:
+        """Stop every kernel this server runs (between notebooks: the machine has few cores)."""
+        for k in self.api("kernels") or []:
+            self.api(f"kernels/{k['id']}", method="DELETE")
 
 
 @contextmanager
@@ -145,8 +153,7 @@ def jupyter_lab(root: Path, env: dict, start_timeout: float = 60.0):
         yield lab
     finally:
         try:  # ask the server to stop its kernels, then stop the server, then kill stragglers
-            for k in lab.api("kernels") or []:
-                lab.api(f"kernels/{k['id']}", method="DELETE")
+            lab.shutdown_kernels()
         except Exception:
             pass
         if proc.poll() is None:
@@ -165,13 +172,14 @@ def jupyter_lab(root: Path, env: dict, start_timeout: float = 60.0):
 
 @contextmanager
 def chromium_page(width: int = 1400, height: int = 1200):
-    """A Playwright page in headless Debian Chromium; closed afterwards."""
+    """A Playwright page in headless Debian Chromium (in a context of its own, so
+    ``page.context.new_page()`` opens another with the same viewport); closed afterwards."""
     from playwright.sync_api import sync_playwright
     path = require_chromium()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS, timeout=60_000)
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
+            page = browser.new_context(viewport={"width": width, "height": height}).new_page()
             yield page
         finally:
             browser.close()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from kals_utils.cli import main
-from kals_utils.render import read_gif
+from kals_utils.render import label_height, read_gif
 
 
 def test_demo_writes_gif_and_png(tmp_path, capsys):
@@ -39,7 +39,7 @@ def test_train_sample_folder_images(tmp_path, tiny_folder):
     assert main(["sample", "--checkpoint", str(ck), "--chains", "6", "--steps", "3", "--gif", str(gif),
                  "--eps", "0.01"]) == 0
     f = read_gif(gif)
-    assert f.ndim == 4 and f.shape[1] == 2 + (8 * 2 + 2)  # one row of 6 upscaled 8x8 images, padding 2
+    assert f.ndim == 4 and f.shape[1] == label_height(f.shape[2]) + 2 + (8 * 2 + 2)  # step band + one row of 8x8 images
 
 
 @pytest.mark.parametrize("argv,msg", [
