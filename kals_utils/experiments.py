@@ -572,3 +572,45 @@ def plot_loss_curves(rows: Sequence[dict], *, title: str = "training loss (first
         plot_losses(run.result.losses, ax=ax, title=title)
     ax.legend(list(runs), fontsize=8)
     return fig
+
+
+# ---------------------------------------------------------------- covering without copying
+FRONTIER_TARGETS = {"precision": 0.9, "coverage": 0.7, "memorized": 0.2}  # >=, >=, <=
+
+
+def recipe_frontier(data, *, sigmas: Sequence[tuple] = ((0.2, 0.8), (0.4, 1.0), (0.6, 1.2), (0.8, 1.6)),
+                    scales: Sequence[float] = (1.3,), eps_values: Sequence[float] = (0.0, 0.1),
+                    jitter: str = "normal", depth: int = 10, width: int = 256, epochs: int = 3000, lr: float = 1e-3,
+                    chains: int = 300, steps: int = 100, seed: int = 0, device="auto", data_root=None,
+                    features: str = "pixels", log=None) -> list:
+    """The denoising recipe's knobs against the field's sample metrics: one net per noise range
+    ``sigmas`` (data-covariance start), sampled once per start scale x jitter eps. One row per walk:
+    sigma, scale, eps, precision, recall, density, coverage (PRDC, k=5), memorized, visited_mean,
+    class_tv, the ceilings (``ceil_*``, with ``data_root``) and ``meets`` (all FRONTIER_TARGETS)."""
+    from .recipes import Recipe
+    rows = []
+    for sigma in sigmas:
+        run = train_run(data, depth=depth, width=width, epochs=epochs, lr=lr, seed=seed, device=device,
+                        progress=False, recipe=Recipe("denoise", sigma=tuple(sigma), start_kind="data"))
+        for scale in scales:
+            for eps in eps_values:
+                recipe = Recipe("denoise", sigma=tuple(sigma), start_kind="data", start_scale=scale)
+                walk = sample_run(run, chains=chains, steps=steps, eps=eps, jitter=jitter, seed=seed,
+                                  record=min(chains, RECORD), recipe=recipe)
+                rows.append(_frontier_row(evaluate_run(run, walk, seed=seed, method="power", max_points=50,
+                                                       data_root=data_root, features=features).summary(),
+                                          sigma=tuple(sigma), scale=scale, eps=eps))
+                if log is not None:
+                    log(" ".join(f"{k}={_fmt(v)}" for k, v in rows[-1].items() if not k.startswith("ceil_")))
+    return rows
+
+
+def _frontier_row(s: dict, **knobs) -> dict:
+    p, c = s["prdc"], s.get("prdc_ceiling") or {}
+    row = dict(knobs, precision=p["precision"], recall=p["recall"], density=p["density"], coverage=p["coverage"],
+               memorized=s["memorized"], visited_mean=s.get("visited_mean"), class_tv=s.get("class_tv"))
+    row.update({f"ceil_{k}": c.get(k) for k in ("precision", "coverage", "memorized")})
+    t = FRONTIER_TARGETS
+    row["meets"] = (row["precision"] >= t["precision"] and row["coverage"] >= t["coverage"]
+                    and row["memorized"] <= t["memorized"])
+    return row

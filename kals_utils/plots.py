@@ -474,3 +474,25 @@ def plot_depth_sweep(rows, keys=("converged", "coverage", "median_nn", "attracto
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_frontier(rows, *, ax=None, marks: Optional[dict] = None, target=(0.2, 0.7),
+                  title: str = "covering without copying"):
+    """Memorised fraction (x) against PRDC coverage (y) for :func:`experiments.recipe_frontier` rows
+    (colour: the denoising noise range; size: the jitter eps), the target box (memorised <= target[0],
+    coverage >= target[1]) shaded, and ``marks`` {label: (memorized, coverage)} as stars (e.g. the
+    paper and improved recipes)."""
+    fig, ax = _axes(ax, size=(6.4, 4.6))
+    ax.fill_between([0, target[0]], target[1], 1, color="tab:green", alpha=0.12, label="target")
+    sigmas = sorted({tuple(r["sigma"]) for r in rows})
+    for i, sg in enumerate(sigmas):
+        rs = [r for r in rows if tuple(r["sigma"]) == sg]
+        ax.scatter([r["memorized"] for r in rs], [r["coverage"] for r in rs], s=[30 + 300 * r["eps"] for r in rs],
+                   color=f"C{i}", alpha=0.8, edgecolors="white", label=f"σ {sg[0]:g}–{sg[1]:g}")
+    for label, (m, c) in (marks or {}).items():
+        ax.scatter([m], [c], marker="*", s=220, color="black", zorder=5)
+        ax.annotate(label, (m, c), textcoords="offset points", xytext=(7, -3), fontsize=9)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="memorised (nearest training image < 1/3 of the 2nd nearest)",
+           ylabel="coverage (k-NN balls, k=5)", title=title)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
