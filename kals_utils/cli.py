@@ -28,6 +28,7 @@ from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL, Evaluation, evaluate_sa
 from .model import ARCH_HELP, ARCHS, PATCH, ModelConfig, RunConfig, act_for_range, out_range
 from .pipeline import RECORD, feature_space, heldout_images, load_run, sample_run, save_run, train_run
 from .plots import fig_to_array, plot_2d
+from .precision import PRECISIONS
 from .recipes import RECIPES
 from .render import GIF_CHAINS, GIF_FPS, gif_name, save_png
 from .sample import CHAINS, NOISES, STEPS, kaleidoscope
@@ -54,6 +55,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(p):
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32 (default), bf16 (bfloat16 matrix multiplies, fp32 weights, Adam and loss) or auto "
+                        "(bf16 where the device multiplies bf16 natively and the net has >= 200k weights)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto: CUDA, MPS, CPU)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -180,7 +184,8 @@ def cmd_train(args) -> int:
     arch_kw = {"patch": args.patch} if args.arch == "transformer" else {}
     if args.arch == "unet":
         arch_kw["top_skip"] = not args.no_top_skip
-    run = train_run(data, depth=args.depth, width=args.width, arch=args.arch, arch_kw=arch_kw, epochs=epochs, lr=args.lr, batch_size=args.batch_size,
+    run = train_run(data, depth=args.depth, width=args.width, arch=args.arch, arch_kw=arch_kw, precision=args.precision,
+                    epochs=epochs, lr=args.lr, batch_size=args.batch_size,
                     seed=args.seed, device=args.device, out_act=out_act, progress=not args.no_progress,
                     resume=resume, recipe=recipe, on_start=banner)
     replaced = out.exists()
@@ -208,7 +213,8 @@ def cmd_sample(args) -> int:
     record = GIF_CHAINS if run.config.image_shape is not None else None
     recipe = args.recipe or run.config.recipe
     res = sample_run(run, chains=args.chains, steps=args.steps, every=args.every, noise=args.noise,
-                     eps=args.eps, jitter=args.jitter, seed=args.seed, record=record, recipe=recipe)
+                     eps=args.eps, jitter=args.jitter, seed=args.seed, record=record, recipe=recipe,
+                     precision=args.precision)
     print(f"sampled {args.chains} chains x {args.steps} steps from {args.checkpoint} "
           f"({run.config.dataset}, L={run.config.depth}, H={run.config.width}, recipe {recipe})")
     if gif:
@@ -249,6 +255,7 @@ def cmd_demo(args) -> int:
     t0 = time.time()
     data = points(dim=2)
     run = train_run(data, depth=7, width=50, epochs=2000, lr=1e-3, seed=args.seed, device=args.device,
+                    precision=args.precision,
                     progress=not args.no_progress)
     print(f"trained the 2D four-point kaleidoscope (L=7, H=50): {run.result.report()}")
     chains, steps = 64, 15

@@ -98,6 +98,7 @@ class RunConfig:
     epochs: int = 0
     batch_size: Optional[int] = None
     recipe: str = "paper"
+    precision: str = "fp32"               # what training used (fp32 or bf16); weights are always stored fp32
     extra: dict = field(default_factory=dict)
 
     # the net's fields, read through (run.config.depth etc.)

@@ -98,5 +98,5 @@ def recipe_loss(recipe) -> Optional[Callable]:
 
     def loss_fn(model: nn.Module, xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         noisy = noisy_inputs(xb, recipe.sigma, gen, model.config.value_range)
-        return ((model(noisy) - xb) ** 2).mean()
+        return ((model(noisy).float() - xb) ** 2).mean()
     return loss_fn

@@ -17,7 +17,8 @@ from torch import nn
 from .device import check_memory, threads_for
 from .data import quantize
 from .errors import KalsError, check_float, check_int
-from .model import activations, config_of, model_device
+from .model import activations, config_of, model_device, n_weights
+from .precision import autocast, resolve_precision
 
 CHAINS = 100                     # chains in a walk
 STEPS = 100                      # applications of f
@@ -106,7 +107,7 @@ def recorded_steps(steps: int, every: int) -> list:
 def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, every: int = 1,
                  noise: str = "uniform", eps: float = 0.0, jitter: str = "uniform", seed: int = 0,
                  record: Optional[int] = None, start: Optional[torch.Tensor] = None,
-                 frame_dtype: torch.dtype = torch.float32) -> SampleResult:
+                 frame_dtype: torch.dtype = torch.float32, precision: str = "fp32") -> SampleResult:
     """Run ``chains`` Markov chains of ``steps`` applications of the frozen ``model``.
 
     noise: start distribution (see :func:`start_noise`), ignored if ``start`` (N, D) is given.
@@ -115,6 +116,8 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
     record: how many chains to record (the first ones; default all) — frames take F*R*D values.
     frame_dtype: ``torch.uint8`` stores frames quantised to 0..255 over the value range (4x less
     memory, GIF-ready); float32 keeps them exact (for metrics).
+    precision: ``fp32`` | ``bf16`` | ``auto`` (:mod:`precision`): f runs under bf16 autocast; the
+    chain state (start, jitter, clipping, frames) stays fp32.
     """
     cfg = config_of(model)
     lo, hi = cfg.value_range
@@ -125,6 +128,7 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
     if frame_dtype not in (torch.float32, torch.uint8):
         raise KalsError("frame_dtype must be torch.float32 or torch.uint8")
     device = model_device(model)
+    precision = resolve_precision(precision, device=device, n_weights=n_weights(model))
     n = check_int("chains", chains, 0) if start is None else len(start)
     r = n if record is None else min(check_int("record", record, 0), n)
     n_rec = steps // every + 1 + (1 if steps % every else 0)
@@ -142,7 +146,8 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
     frames[0] = keep(z[:r])
     with threads_for(model):
         for t in range(1, steps + 1):
-            y = model(z)
+            with autocast(precision, device):
+                y = model(z).float()  # the state stays fp32 under bf16
             if k < len(rec_steps) and rec_steps[k] == t:
                 frames[k] = keep(y[:r])
                 k += 1

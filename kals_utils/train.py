@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 from .device import threads_for
 from .errors import KalsError, check_float, check_int
-from .model import config_of, model_device, residual, rms
+from .model import config_of, model_device, n_weights, residual, rms
+from .precision import autocast, resolve_precision
 
 CONVERGED_TOL = 0.05  # |f(x) - x| (RMS over dims) under which a training point counts as learnt
 EPOCHS = 2000         # passes over the data (the paper's 1D/2D budget)
@@ -82,7 +83,7 @@ def make_adam(model: nn.Module, lr: float) -> torch.optim.Adam:
 
 def full_loss(model: nn.Module, x: torch.Tensor) -> float:
     """Mean squared error of f(x) vs x over all rows of ``x`` (N, D)."""
-    return float(residual(model, x).pow(2).mean())
+    return float(residual(model, x).float().pow(2).mean())
 
 
 @torch.no_grad()
@@ -104,7 +105,7 @@ def diagnose(model: nn.Module, x: torch.Tensor) -> tuple:
 
 
 def _mse(model: nn.Module, xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    return ((model(xb) - xb) ** 2).mean()
+    return ((model(xb).float() - xb) ** 2).mean()  # .float(): a no-op in fp32, an fp32 loss under bf16
 
 
 class _Best:
@@ -138,11 +139,14 @@ def _checked_data(model: nn.Module, x: torch.Tensor, batch_size: Optional[int]) 
     return x, min(bs, len(x))
 
 
-def _epoch(model, opt, x, bs: int, gen, loss_fn, measure_first: bool) -> tuple:
+def _epoch(model, opt, x, bs: int, gen, loss_fn, measure_first: bool, precision: str = "fp32") -> tuple:
     """One pass over ``x``; returns (value, offset): the clean MSE and how many of this epoch's
-    steps the measured weights had taken (0: measured before the step, 1: after the epoch)."""
+    steps the measured weights had taken (0: measured before the step, 1: after the epoch).
+    Forward passes run under ``precision`` (bf16: autocast; weights, Adam and the loss stay fp32)."""
+    device = x.device
     if measure_first:  # full batch, plain MSE: the step's own loss measures the weights before it
-        loss = loss_fn(model, x, gen)
+        with autocast(precision, device):
+            loss = loss_fn(model, x, gen)
         value = float(loss.detach())
         if math.isfinite(value):
             opt.zero_grad(set_to_none=True)
@@ -151,11 +155,13 @@ def _epoch(model, opt, x, bs: int, gen, loss_fn, measure_first: bool) -> tuple:
         return value, 0
     perm = torch.randperm(len(x), generator=gen).to(x.device)
     for i in range(0, len(x), bs):
-        loss = loss_fn(model, x[perm[i:i + bs]], gen)
+        with autocast(precision, device):
+            loss = loss_fn(model, x[perm[i:i + bs]], gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return full_loss(model, x), 1  # whole-set clean MSE after the epoch, not a batch's or a custom loss's
+    with autocast(precision, device):
+        return full_loss(model, x), 1  # whole-set clean MSE after the epoch, not a batch's or a custom loss's
 
 
 def _resume(model, opt, resume: dict, lr: float) -> tuple:
@@ -172,7 +178,7 @@ def _resume(model, opt, resume: dict, lr: float) -> tuple:
 def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = LR, batch_size: Optional[int] = None,
         seed: int = 0, progress: bool = True, resume: Optional[dict] = None,
         callback: Optional[Callable[[int, float], None]] = None, loss_fn: Optional[Callable] = None,
-        should_stop: Optional[Callable[[], bool]] = None) -> TrainResult:
+        should_stop: Optional[Callable[[], bool]] = None, precision: str = "fp32") -> TrainResult:
     """Fit ``model`` so that ``model(x) ~= x`` (MSE, Adam). Trains in place; returns the best weights.
 
     x: (N, D) float tensor in the output activation's range, on any device (moved to the model's).
@@ -183,10 +189,13 @@ def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = 
     (like Ctrl-C, status ``interrupted``). ``loss_fn(model, xb, generator)`` overrides the MSE
     objective (recipes use it). The best weights and ``losses`` are always judged on the plain MSE
     of the clean data; ``best_epoch`` counts the epochs completed when the best weights were measured.
+    precision: ``fp32`` | ``bf16`` | ``auto`` (:mod:`precision`): bf16 runs every forward under
+    autocast with fp32 master weights, fp32 Adam state and an fp32 loss; fp32 is today's arithmetic.
     """
     epochs = check_int("epochs", epochs, 0)
     lr = check_float("learning rate", lr, 0.0, strict=True)
     x, bs = _checked_data(model, x, batch_size)
+    precision = resolve_precision(precision, device=x.device, n_weights=n_weights(model))
     opt = make_adam(model, lr)
     start, losses, best = _resume(model, opt, resume, lr) if resume else (0, [], _Best())
     measure_first = bs >= len(x) and loss_fn is None
@@ -199,7 +208,7 @@ def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = 
         try:
             for epoch in range(start, start + epochs):
                 gen.manual_seed(seed * 1_000_003 + epoch)
-                value, offset = _epoch(model, opt, x, bs, gen, loss_fn, measure_first)
+                value, offset = _epoch(model, opt, x, bs, gen, loss_fn, measure_first, precision)
                 best.offer(model, value, epoch + offset)
                 if not math.isfinite(value):
                     status, message = "diverged", f"loss became {value} at epoch {epoch}; kept the last good weights"
