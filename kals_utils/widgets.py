@@ -41,6 +41,7 @@ from .errors import KalsError, check_int
 from .export import frames_of
 from .model import ARCH_HELP, ARCHS, count_weights
 from .plots import fig_to_array, plot_losses
+from .precision import PRECISIONS
 from .recipes import RECIPES, get_recipe
 from .render import GIF_CHAINS, GIF_FPS, GIF_HOLD_LAST, GIF_SCALE, gif_name, png_bytes, save_gif
 from .sample import NOISES
@@ -246,6 +247,10 @@ class KaleidoscopePanel:
         self.device = _cls(W.Dropdown(options=devices, value=device, description="device",
                                       tooltip="auto: CUDA, then Apple MPS, then the CPU (only devices this "
                                               "machine has are listed)", style=style, layout=lay), "device")
+        self.precision = _cls(W.Dropdown(options=PRECISIONS, value="fp32", description="precision",
+                                         tooltip="bf16: bfloat16 matrix multiplies (fp32 weights, Adam and loss); "
+                                                 "auto: bf16 where the device does it natively and the net is big",
+                                         style=style, layout=lay), "precision")
         self.train_button = _cls(W.Button(description="Train", button_style="primary", icon="play"), "train")
         self.stop_button = _cls(W.Button(description="Stop", button_style="warning", icon="stop",
                                          disabled=True), "stop")
@@ -311,7 +316,7 @@ class KaleidoscopePanel:
         head = lambda text: W.HTML(f"<b>{text}</b>")  # noqa: E731
         wrap = lambda align: W.Layout(flex_flow="row wrap", align_items=align)  # noqa: E731
         train_box = W.VBox([head("Train f(x) ≈ x"), self.recipe, self.arch, self.arch_help, self.depth, self.width,
-                            self.epochs, self.lr, self.batch_size, self.seed, self.device,
+                            self.epochs, self.lr, self.batch_size, self.seed, self.device, self.precision,
                             W.HBox([self.train_button, self.stop_button]), self.progress, self.progress_text],
                            layout=W.Layout(margin="0 24px 0 0"))
         sample_box = W.VBox([head("Kaleidoscopic sampling"), self.chains, self.steps, self.eps, self.noise,
@@ -458,7 +463,7 @@ class KaleidoscopePanel:
         epochs = check_int("epochs", self.epochs.value, 1)
         kw = dict(depth=self.depth.value, width=self.width.value, arch=self.arch.value, epochs=epochs,
                   lr=self.lr.value, batch_size=self._batch(), seed=self.seed.value, device=self.device.value,
-                  recipe=self.recipe.value)
+                  recipe=self.recipe.value, precision=self.precision.value)
         self._stop.clear()
         self._losses = []
         self.progress.max, self.progress.value, self.progress.bar_style = epochs, 0, ""
@@ -570,7 +575,8 @@ class KaleidoscopePanel:
         self._set_busy(True)
         try:
             res = pipeline.sample_run(self.run, chains=chains, steps=steps, every=every, noise=self.noise.value,
-                                      eps=self.eps.value, seed=seed, record=record, recipe=recipe.name)
+                                      eps=self.eps.value, seed=seed, record=record, recipe=recipe.name,
+                                      precision=self.precision.value)
             frames = frames_of(self.run, res, scale=GIF_SCALE)
             pngs = [png_bytes(f) for f in frames]
         finally:

@@ -338,3 +338,14 @@ def test_widget_progress_of_a_loaded_run():
     p = KaleidoscopePanel(data, run=run, epochs=500)
     assert p.progress.value == p.progress.max == 12
     assert p.progress_text.value == "epoch 12 / 12 · trained before this panel opened"
+
+
+def test_precision_control_reaches_training_and_sampling(tmp_path):
+    from kals_utils import points
+    p = KaleidoscopePanel(points(dim=2), depth=3, width=8, epochs=5, chains=4, steps=2, device="cpu", out_dir=tmp_path)
+    assert p.precision.options == ("fp32", "bf16", "auto") and p.precision.value == "fp32"
+    p.precision.value = "bf16"
+    p.train_button.click()
+    assert p.run.config.precision == "bf16"
+    p.sample_button.click()
+    assert str(p.result.final.dtype) == "torch.float32"
