@@ -27,9 +27,9 @@ from .errors import KalsError, check_int
 from .export import export_gif
 from .metrics import TOL, Evaluation, attractor_stability, nearest_neighbours, nearest_pairs, transition_counts
 from .model import ARCH_HELP, ARCHS, ModelConfig, act_for_range, build_model, config_of, count_weights, residual, width_for_params
-from .pipeline import RECORD, evaluate_run, make_config, sample_run, train_run
+from .pipeline import RECORD, evaluate_run, make_config, sample_run, train_many, train_run
 from .recipes import get_recipe
-from .render import gif_name
+from .render import gif_name, safe_name
 from .train import EPOCHS, LR
 
 
@@ -75,26 +75,27 @@ class CornerPoint:
 def corner_loss_vs_points(*, ns: Sequence[int] = PAPER_NS, dims: Sequence[int] = (2, 4), depth: int = 7,
                           width: int = 50, steps: int = 10_000, lr: float = 1e-3, max_batch: int = 1000,
                           seed: int = 0, device="auto", progress: bool = True) -> list:
-    """Train one L x H sigmoid net per (dim, n) on n points uniform in [0, 1]^dim and measure its
+    """Train one L x H sigmoid net per (dim, n) on n points uniform in [0, 1]^dim (all together:
+    :func:`pipeline.train_many`) and measure its
     :func:`corner_loss`. ``steps`` Adam steps of batch min(max_batch, n) (rounded up to whole
     epochs). The points and the weights come from ``seed``. Returns a list of :class:`CornerPoint`.
     """
     steps = check_int("steps", steps, 1)
-    out = []
-    for dim in dims:
-        for n in ns:
-            n = check_int("n", n, 1)
-            g = torch.Generator().manual_seed(seed * 100_003 + dim * 10_007 + n)
-            data = Data(x=torch.rand(n, dim, generator=g), value_range=(0.0, 1.0), name=f"uniform{dim}d")
-            batch = min(max_batch, n)
-            epochs = math.ceil(steps / math.ceil(n / batch))
-            t0 = time.perf_counter()
-            run = train_run(data, depth=depth, width=width, epochs=epochs, lr=lr, batch_size=None if batch == n else batch,
-                            seed=seed, device=device, progress=progress)
-            out.append(CornerPoint(dim=dim, n=n, corner_loss=corner_loss(run.model), train_loss=run.result.best_loss,
-                                   steps=epochs * math.ceil(n / batch), seconds=time.perf_counter() - t0,
-                                   attractor_fraction=attractor_stability(run.model, data.x).fraction))
-    return out
+    cases = [(dim, check_int("n", n, 1)) for dim in dims for n in ns]
+    datas, batches, epochs = [], [], []
+    for dim, n in cases:
+        g = torch.Generator().manual_seed(seed * 100_003 + dim * 10_007 + n)
+        datas.append(Data(x=torch.rand(n, dim, generator=g), value_range=(0.0, 1.0), name=f"uniform{dim}d"))
+        batches.append(None if min(max_batch, n) == n else max_batch)
+        epochs.append(math.ceil(steps / math.ceil(n / min(max_batch, n))))
+    t0 = time.perf_counter()  # all nets at once (ensemble.fit_many): the time is shared out evenly
+    runs = train_many(datas, depths=depth, width=width, seeds=seed, epochs=epochs, lr=lr, batch_sizes=batches,
+                      device=device, progress=progress)
+    seconds = (time.perf_counter() - t0) / len(runs)
+    return [CornerPoint(dim=dim, n=n, corner_loss=corner_loss(run.model), train_loss=run.result.best_loss,
+                        steps=e * math.ceil(n / min(max_batch, n)), seconds=seconds,
+                        attractor_fraction=attractor_stability(run.model, run.data.x).fraction)
+            for (dim, n), run, e in zip(cases, runs, epochs)]
 
 
 def corner_table(points: Sequence[CornerPoint]) -> str:
@@ -176,26 +177,27 @@ def depth_sweep(data: Data, *, depths: Sequence[int] = DEPTHS, width: int = 50, 
     training points), radius_median, spurious, burn_in, class_tv (labelled data), seconds.
     ``log``: e.g. ``print``, called with one line per finished run.
     """
+    grid = [(depth, seed) for depth in depths for seed in seeds]
+    t0 = time.perf_counter()  # all nets at once (ensemble.fit_many); the training time is shared out evenly
+    runs = train_many([data] * len(grid), depths=[d for d, _ in grid], width=width, seeds=[s for _, s in grid],
+                      epochs=epochs, lr=lr, batch_sizes=batch_size, device=device, out_act=out_act, progress=progress)
+    train_s = (time.perf_counter() - t0) / len(runs)
     rows = []
-    for depth in depths:
-        for seed in seeds:
-            t0 = time.perf_counter()
-            run = train_run(data, depth=depth, width=width, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                            device=device, out_act=out_act, progress=progress)
-            ev = evaluate_run(run, chains=chains, steps=steps, noise=noise, eps=eps, seed=seed, tol=tol,
-                              max_points=max_points)
-            s = ev.summary()
-            row = {"data": data.name, "depth": depth, "width": width, "seed": seed, "loss": run.result.best_loss,
-                   "learnt": run.result.learnt / max(1, run.result.n_train)}
-            for k in ("converged", "converged_at_5", "converged_at_10", "coverage", "coverage_converged",
-                      "median_nn", "novelty", "copies", "attractor_fraction", "radius_median", "spurious",
-                      "burn_in", "class_tv"):
-                row[k] = s.get(k)
-            row["seconds"] = time.perf_counter() - t0
-            rows.append(row)
-            if log is not None:
-                log(f"{data.name} L={depth} seed={seed}: " + ", ".join(
-                    f"{k}={row[k]:.3g}" for k in ("loss", "converged", "coverage", "median_nn", "attractor_fraction")))
+    for (depth, seed), run in zip(grid, runs):
+        t0 = time.perf_counter()
+        s = evaluate_run(run, chains=chains, steps=steps, noise=noise, eps=eps, seed=seed, tol=tol,
+                         max_points=max_points).summary()
+        row = {"data": data.name, "depth": depth, "width": width, "seed": seed, "loss": run.result.best_loss,
+               "learnt": run.result.learnt / max(1, run.result.n_train)}
+        for k in ("converged", "converged_at_5", "converged_at_10", "coverage", "coverage_converged",
+                  "median_nn", "novelty", "copies", "attractor_fraction", "radius_median", "spurious",
+                  "burn_in", "class_tv"):
+            row[k] = s.get(k)
+        row["seconds"] = train_s + time.perf_counter() - t0
+        rows.append(row)
+        if log is not None:
+            log(f"{data.name} L={depth} seed={seed}: " + ", ".join(
+                f"{k}={row[k]:.3g}" for k in ("loss", "converged", "coverage", "median_nn", "attractor_fraction")))
     return rows
 
 
@@ -510,15 +512,16 @@ def final_samples(rows: Sequence[dict], *, k: int = 16) -> dict:
 
 
 def architecture_gifs(rows: Sequence[dict], out_dir, *, chains: int = 48, steps: int = 60, every: int = 1,
-                      eps: float = 0.01, noise: str = "uniform", seed: int = 0) -> dict:
-    """One GIF per label from the first kept run of each (``keep_runs=True``), chains from ``noise``;
-    named by :func:`render.gif_name` with ``_<label>`` appended. Returns {label: path}."""
+                      eps: float = 0.01, noise: str = "uniform", seed: int = 0, scale: int = 1) -> dict:
+    """One GIF per label from the first kept run of each (``keep_runs=True``), chains from ``noise``,
+    pixels times ``scale`` (1 keeps a 48-chain, 31-frame GIF of 28x28 noise under 1 MB); named by
+    :func:`render.gif_name` with ``_<label>`` appended (made file-safe). Returns {label: path}."""
     gifs = {}
     for label, run in kept_runs(rows).items():
         walk = sample_run(run, chains=chains, steps=steps, every=every, noise=noise, eps=eps, seed=seed,
                           recipe="paper")
-        name = gif_name(run.config, chains, steps, eps, noise, extra=f"_{label}")
-        gifs[label] = export_gif(run, walk, Path(out_dir) / name)
+        name = gif_name(run.config, chains, steps, eps, noise, extra=f"_{safe_name(label)}")
+        gifs[label] = export_gif(run, walk, Path(out_dir) / name, scale=scale)
     return gifs
 
 

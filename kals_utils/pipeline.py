@@ -16,6 +16,7 @@ from torch import nn
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import HELD_OUT, LABELLED, Data, load_data
 from .device import check_memory, pick_device
+from .ensemble import fit_many
 from .errors import KalsError, check_int
 from .features import FEATURES, classifier_cache_path, embedder, load_or_train_classifier
 from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL, Evaluation, evaluate_samples
@@ -81,6 +82,23 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
                  resume=resume, loss_fn=recipe_loss(recipe_def), precision=cfg.precision, **fit_kw)
     cfg.epochs = result.epochs_done
     return Run(model=model, config=cfg, result=result, data=data)
+
+
+def train_many(datas, *, depths, width: int, seeds, epochs, lr: float = LR, batch_sizes=None, device="cpu",
+               out_act: Optional[str] = None, progress: bool = False) -> list:
+    """Many small plain-MSE MLPs trained together (:func:`ensemble.fit_many`: stacked weights, one
+    Adam; the results equal one :func:`train_run` each up to float rounding) — for sweeps and the
+    corner experiment. ``datas``, ``depths``, ``seeds``, ``epochs``, ``batch_sizes``: one per net
+    (or one for all). Returns one :class:`Run` per net, in order."""
+    n = max(len(v) if isinstance(v, (list, tuple)) else 1 for v in (datas, depths, seeds, epochs, batch_sizes))
+    each = lambda v: list(v) if isinstance(v, (list, tuple)) else [v] * n  # noqa: E731
+    datas, depths, seeds, epochs, batch_sizes = map(each, (datas, depths, seeds, epochs, batch_sizes))
+    dev = device if isinstance(device, torch.device) else pick_device(device)
+    cfgs = [make_config(d, depth, width, out_act, seed=s, lr=lr, epochs=e, batch_size=b)
+            for d, depth, s, e, b in zip(datas, depths, seeds, epochs, batch_sizes)]
+    results = fit_many([c.model for c in cfgs], [d.x for d in datas], epochs=epochs, lr=lr,
+                       batch_sizes=batch_sizes, seeds=seeds, progress=progress, device=dev)
+    return [Run(model=r.model, config=c, result=r, data=d) for r, c, d in zip(results, cfgs, datas)]
 
 
 def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int = 1, noise: str = "uniform",

@@ -82,8 +82,9 @@ def make_adam(model: nn.Module, lr: float) -> torch.optim.Adam:
 
 
 def full_loss(model: nn.Module, x: torch.Tensor) -> float:
-    """Mean squared error of f(x) vs x over all rows of ``x`` (N, D)."""
-    return float(residual(model, x).float().pow(2).mean())
+    """Mean squared error of f(x) vs x over all rows of ``x`` (N, D): a float32 sum, divided in
+    double (ensemble.fit_many measures its nets the same way, so the two agree bit for bit)."""
+    return float(residual(model, x).float().pow(2).sum()) / x.numel()
 
 
 @torch.no_grad()
@@ -139,20 +140,23 @@ def _checked_data(model: nn.Module, x: torch.Tensor, batch_size: Optional[int]) 
     return x, min(bs, len(x))
 
 
-def _epoch(model, opt, x, bs: int, gen, loss_fn, measure_first: bool, precision: str = "fp32") -> tuple:
-    """One pass over ``x``; returns (value, offset): the clean MSE and how many of this epoch's
-    steps the measured weights had taken (0: measured before the step, 1: after the epoch).
-    Forward passes run under ``precision`` (bf16: autocast; weights, Adam and the loss stay fp32)."""
+def _epoch(model, opt, x, bs: int, gen, loss_fn, measure_first: bool, precision: str, best: _Best,
+           epoch: int) -> float:
+    """One pass over ``x``; returns the clean whole-set MSE and offers the weights it measured to
+    ``best``: before the step when the step's own loss is that MSE (full batch, plain MSE: the
+    weights after ``epoch`` epochs), else after the epoch (``epoch + 1``). Forward passes run under
+    ``precision`` (bf16: autocast; weights, Adam and the loss stay fp32)."""
     device = x.device
-    if measure_first:  # full batch, plain MSE: the step's own loss measures the weights before it
+    if measure_first:
         with autocast(precision, device):
             loss = loss_fn(model, x, gen)
         value = float(loss.detach())
+        best.offer(model, value, epoch)  # the weights before this step
         if math.isfinite(value):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        return value, 0
+        return value
     perm = torch.randperm(len(x), generator=gen).to(x.device)
     for i in range(0, len(x), bs):
         with autocast(precision, device):
@@ -161,7 +165,9 @@ def _epoch(model, opt, x, bs: int, gen, loss_fn, measure_first: bool, precision:
         loss.backward()
         opt.step()
     with autocast(precision, device):
-        return full_loss(model, x), 1  # whole-set clean MSE after the epoch, not a batch's or a custom loss's
+        value = full_loss(model, x)  # whole-set clean MSE after the epoch, not a batch's or a custom loss's
+    best.offer(model, value, epoch + 1)
+    return value
 
 
 def _resume(model, opt, resume: dict, lr: float) -> tuple:
@@ -208,8 +214,7 @@ def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = 
         try:
             for epoch in range(start, start + epochs):
                 gen.manual_seed(seed * 1_000_003 + epoch)
-                value, offset = _epoch(model, opt, x, bs, gen, loss_fn, measure_first, precision)
-                best.offer(model, value, epoch + offset)
+                value = _epoch(model, opt, x, bs, gen, loss_fn, measure_first, precision, best, epoch)
                 if not math.isfinite(value):
                     status, message = "diverged", f"loss became {value} at epoch {epoch}; kept the last good weights"
                     break

@@ -131,3 +131,14 @@ def test_sampling_is_deterministic_and_validates():
     for kw in (dict(steps=-1), dict(chains=-2), dict(eps=-0.1), dict(noise="pink")):
         with pytest.raises(KalsError):
             kaleidoscope(m, **kw)
+
+
+def test_full_batch_best_weights_are_the_weights_measured():
+    """The best loss is measured before a full-batch step: the weights kept are those weights, not
+    the ones after the step (a restructure once kept the latter)."""
+    from kals_utils.train import full_loss
+    x = points(dim=2).x
+    m = build_model(ModelConfig(2, 7, 50), seed=1)
+    r = fit(m, x, epochs=200, lr=1e-3, seed=1, progress=False)
+    assert r.best_epoch < 200  # the best was not the last: the case that tells the two apart
+    assert full_loss(m, x) == pytest.approx(r.best_loss, rel=1e-5)
