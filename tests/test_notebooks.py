@@ -1,4 +1,4 @@
-"""The five notebooks: committed clean, thin, and each runs top to bottom (SMOKE on) on the real
+"""The notebooks: committed clean, thin, and each runs top to bottom (SMOKE on) on the real
 loader code paths — MNIST from IDX files, CIFAR-10 from batch pickles, faces from a folder of JPEGs,
 all written in the real formats by tests/fakedata.py — in the `kals` Jupyter kernel."""
 
@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import fakedata  # noqa: E402
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-NOTEBOOKS = ["01_synthetic_1d", "02_synthetic_2d", "03_mnist", "04_cifar_dogs", "05_celeba"]
+NOTEBOOKS = ["01_synthetic_1d", "02_synthetic_2d", "03_mnist", "04_cifar_dogs", "05_celeba", "06_architectures"]
 PARAMS = ("SEED", "DEVICE", "SMOKE", "DATA_ROOT", "OUT_DIR", "DEPTH", "WIDTH", "EPOCHS", "LR", "BATCH_SIZE",
           "CHAINS", "STEPS", "EPS", "NOISE")
 # (GIF name prefix, papermill parameters, text a cell must print)
@@ -25,6 +25,8 @@ RUNS = {
     "04_cifar_dogs": ("cifar-dogs_L10_H64_c16_T20_eps0.01_data", {}, "classes [5]"),
     "05_celeba": ("folder-faces_L10_H64_c16_T20_eps0.01_data", {"DATASET": "folder:{root}/faces"},
                   "images of shape (3, 32, 32)"),
+    # fake MNIST (the IDX code path); every architecture at ~5000 weights, one GIF each
+    "06_architectures": ("mnist_L4_H3_c16_T10_eps0.01_uniform_mlp", {"DATASET": "mnist"}, "transformer L=4 H=11"),
 }
 
 
