@@ -177,6 +177,29 @@ def end_to_end_s(device):
     return time.perf_counter() - t
 
 
+def arch_step_ms(device, arch, target=60_000, batch=1000, steps=2):
+    """One Adam step (ms, best of ``steps`` after a warm-up) of ``arch`` at about ``target`` weights on
+    28x28 grey images, batch ``batch``: what each architecture costs at the same size."""
+    from kals_utils.model import build_net, width_for_params
+    shape = (1, 28, 28)
+    depth = {"mlp": 4, "cnn": 4, "unet": 3, "transformer": 4}[arch]
+    width = width_for_params(arch, target=target, image_shape=shape, depth=depth)
+    model = build_net(arch, image_shape=shape, depth=depth, width=width, seed=0).to(device)
+    x = torch.rand(batch, 784, device=device) * 2 - 1
+    opt = make_adam(model, 1e-3)
+    best = float("inf")
+    for i in range(steps + 1):
+        t0 = time.perf_counter()
+        loss = ((model(x) - x) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sync(device)
+        if i:
+            best = min(best, (time.perf_counter() - t0) * 1e3)
+    return best, n_weights(model)
+
+
 def time_to_quality(precision, root="/usr/share/datasets/fashion-mnist", chunk=250, max_epochs=4000):
     """Wall seconds (training + the checks) until the improved recipe meets the quality targets
     (precision >= 0.9, coverage >= 0.7, memorised <= 0.2; ``experiments.FRONTIER_TARGETS``) on a fixed
@@ -279,6 +302,10 @@ def main(argv=None):
             rows.append((f"{key.replace('_', ' ')}: {len(spec)} nets, fit_many vs one fit each (CPU s, 1 thread)",
                          f"{many:.1f} s", f"{one / many:.1f}x faster ({one:.1f} s one by one)"))
 
+    for arch in ("mlp", "cnn", "unet", "transformer"):
+        ms, n = arch_step_ms(device, arch)
+        res[f"train_ms_{arch}"] = ms
+        rows.append((f"train step, {arch}, {n:,} weights, batch 1000, 28x28", f"{ms:.0f} ms", ""))
     if args.quality:
         for prec in ("fp32", "bf16"):
             secs, ep = time_to_quality(prec)
