@@ -28,7 +28,8 @@ from .export import export_gif
 from .metrics import TOL, Evaluation, attractor_stability, nearest_neighbours, nearest_pairs, transition_counts
 from .model import ARCH_HELP, ARCHS, ModelConfig, act_for_range, build_model, config_of, count_weights, residual, width_for_params
 from .pipeline import RECORD, evaluate_run, make_config, sample_run, train_many, train_run
-from .recipes import get_recipe
+from .plots import new_figure, plot_images, plot_losses
+from .recipes import Recipe, get_recipe
 from .render import gif_name, safe_name
 from .train import EPOCHS, LR
 
@@ -544,7 +545,6 @@ def plot_final_samples(rows: Sequence[dict], data, *, k: int = 16, ncols: int = 
     (:func:`final_samples`), titled with the mean converged fraction and median NN distance over
     its seeds, then ``k`` training images of ``data`` for comparison; ``pairs``: each sample followed
     by its nearest training image instead (no training-image panel). Returns the Figure."""
-    from .plots import new_figure, plot_images
     finals = final_samples(rows, k=k)
     if pairs:
         finals = {label: nearest_pairs(x, data.x, nearest_neighbours(x, data.x)[1], k=k) for label, x in finals.items()}
@@ -568,7 +568,6 @@ def plot_final_samples(rows: Sequence[dict], data, *, k: int = 16, ncols: int = 
 
 def plot_loss_curves(rows: Sequence[dict], *, title: str = "training loss (first kept run of each)"):
     """The training-loss curves of the first kept run of each label in one log-scale plot."""
-    from .plots import new_figure, plot_losses
     fig, ax = new_figure()
     runs = kept_runs(rows)
     for run in runs.values():
@@ -590,7 +589,6 @@ def recipe_frontier(data, *, sigmas: Sequence[tuple] = ((0.2, 0.8), (0.4, 1.0), 
     ``sigmas`` (data-covariance start), sampled once per start scale x jitter eps. One row per walk:
     sigma, scale, eps, precision, recall, density, coverage (PRDC, k=5), memorized, visited_mean,
     class_tv, the ceilings (``ceil_*``, with ``data_root``) and ``meets`` (all FRONTIER_TARGETS)."""
-    from .recipes import Recipe
     rows = []
     for sigma in sigmas:
         run = train_run(data, depth=depth, width=width, epochs=epochs, lr=lr, seed=seed, device=device,
