@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .errors import KalsError, check_int
+from .files import atomic_torch_save
 
 DATASETS = ("points1d", "points2d", "mnist", "fashion-mnist", "cifar-dogs", "celeba", "folder:PATH")
 PAPER_POINTS = {1: "0.2;0.8", 2: "0.2,0.2;0.2,0.8;0.8,0.2;0.8,0.8"}
@@ -339,7 +340,6 @@ def load_data(name: str, *, root="data", subset: Optional[int] = None, seed: int
 
 def _try_cache(blob: dict, path: Path) -> None:
     """Save ``blob`` for next time; a read-only data folder just means no cache."""
-    from .files import atomic_torch_save
     try:
         atomic_torch_save(blob, path)
     except KalsError:

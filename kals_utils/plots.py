@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .model import config_of, model_device
-from .render import grid_frames
+from .render import grid_frames, to_uint8
 
 # One look for the three kinds of points in every 1D/2D figure, chosen to stand out on a white
 # background and on the grey loss heat map alike: start states as white rings, chain states in
@@ -257,7 +257,6 @@ def pair_grid(x: torch.Tensor, image_shape, value_range, per_row: int = 4) -> tu
     training image; ``metrics.nearest_pairs``), ``per_row`` pairs a row. Each pair sits side by side in
     a dark frame with a grey line between its two images; white gaps separate the pairs. ``centres``:
     the x pixel centre of every image column of the top row (sample, nearest, sample, ...)."""
-    from .render import to_uint8
     c, h, w = image_shape
     k = len(x) // 2
     u8 = to_uint8(x[:2 * k].cpu(), value_range).view(k, 2, c, h, w).permute(0, 1, 3, 4, 2).numpy()

@@ -57,3 +57,14 @@ def test_public_functions_with_many_parameters_are_keyword_only():
                 if len(positional) + len(node.args.kwonlyargs) > 6 and len(positional) > 3:
                     loose.append(f"{name}.{node.name}")
     assert not loose, loose
+
+
+def test_no_function_level_imports_inside_the_package():
+    """Every import of a kals module sits at the top of its module (no hidden import cycles)."""
+    hidden = []
+    for name, tree in _modules().items():
+        for fn in ast.walk(tree):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                hidden += [f"{name}.{fn.name}" for node in ast.walk(fn)
+                           if isinstance(node, ast.ImportFrom) and node.level == 1]
+    assert not hidden, hidden
