@@ -106,3 +106,22 @@ def test_bad_arguments():
     with pytest.raises(KalsError, match="spans"):
         fit_many([cfg], [x * 3], epochs=1, lr=1e-3, seeds=0, progress=False)
     assert fit_many([], [], epochs=1, lr=1e-3, seeds=0) == []
+
+
+@pytest.mark.parametrize("improved", [[2], [0, 3], [0, 1, 3, 4], [1, 2, 3, 4], [0, 1, 2, 3, 4]])
+def test_keep_copies_exactly_the_improved_nets(improved):
+    """The best-weights copy of some nets of a depth-padded group (both copy strategies), NaNs too."""
+    from kals_utils.ensemble import _Stack
+    cfgs = [ModelConfig(2 + i % 2, 3 + i, 20, "sigmoid") for i in range(5)]
+    nets = [_Net(i, c, torch.rand(4, c.dim), 4, 1, 1e-3, i, build_model(c, seed=i)) for i, c in enumerate(cfgs)]
+    st = _Stack(nets, 3, 7, 20, torch.device("cpu"))
+    best = st.flat.clone()
+    st.flat.copy_(torch.randn(st.total))
+    st.flat[:5] = float("nan")  # a diverged net's weights must not leak into the others' best
+    before = best.clone()
+    st.keep(best, improved)
+    for i, net in enumerate(nets):
+        got = st.net_state(best, i, net.model)
+        want = st.net_state(st.flat if i in improved else before, i, net.model)
+        assert all(torch.equal(a, b) or (a.isnan() == b.isnan()).all() and torch.equal(a.nan_to_num(), b.nan_to_num())
+                   for a, b in zip(got, want))
