@@ -127,6 +127,7 @@ def plan_groups(nets, pad: bool = True) -> list:
         buckets.setdefault(key, []).append(net)
     groups = list(buckets.values())
     costs = [_group_cost(g) for g in groups]
+    merged_cost = {}  # (first net index of each group) -> estimated cost of the two merged
     while pad:
         best = None
         for i in range(len(groups)):
@@ -136,7 +137,10 @@ def plan_groups(nets, pad: bool = True) -> list:
                     continue
                 if a.cfg.depth == 1 and a.cfg.dim != b.cfg.dim:  # L=1 nets (Linear(D, D)) cannot be padded
                     continue
-                merged = _group_cost(groups[i] + groups[j])
+                key = (a.index, len(groups[i]), b.index, len(groups[j]))
+                if key not in merged_cost:
+                    merged_cost[key] = _group_cost(groups[i] + groups[j])
+                merged = merged_cost[key]
                 gain = costs[i] + costs[j] - merged
                 if gain > 0 and (best is None or gain > best[0]):
                     best = (gain, i, j, merged)
@@ -149,6 +153,7 @@ def plan_groups(nets, pad: bool = True) -> list:
     return [_Group(nets=sorted(g, key=lambda n: n.index), cost=c) for g, c in zip(groups, costs)]
 
 
+KEEP_WHERE = 16_384  # runs up to this many floats are kept with one torch.where (faster than per-net copies)
 ALIGN = 16  # floats (64 bytes): every tensor of every net starts on a cache line, as a fresh tensor does
 
 
@@ -332,18 +337,19 @@ class _Stack:
         elif improved:
             if self._kept is None or self._kept[0] is not best:
                 self._kept = (best, self._runs(self.flat), self._runs(best))
-            runs, best_runs = self._kept[1], self._kept[2]
             chosen = set(improved)
             rest = [i for i in range(len(self.nets)) if i not in chosen]
-            if len(improved) <= 2 * len(rest):  # copy the improved nets' blocks
-                for cur, old in zip(runs, best_runs):
+            mask = torch.tensor([i in chosen for i in range(len(self.nets))], device=best.device)[None, :, None, None]
+            for cur, old in zip(self._kept[1], self._kept[2]):
+                if old.numel() <= KEEP_WHERE:  # a small run: one masked copy
+                    torch.where(mask, cur, old, out=old)
+                elif len(improved) <= 2 * len(rest):  # copy the improved nets' blocks
                     for i in improved:
                         old[:, i].copy_(cur[:, i])
-            else:  # copy everything, then put the others' best weights back
-                saved = [old[:, rest].clone() for old in best_runs]
-                best.copy_(self.flat)
-                for old, s in zip(best_runs, saved):
-                    old[:, rest] = s
+                else:  # copy the whole run, then put the others' best weights back
+                    saved = old[:, rest].clone()
+                    old.copy_(cur)
+                    old[:, rest] = saved
 
     def net_state(self, flat, i, model) -> list:
         """Net i's tensors of ``flat`` (weights, or Adam's moments) in ``model.parameters()`` order."""
