@@ -335,21 +335,24 @@ class _Stack:
         if len(improved) == len(self.nets):
             best.copy_(self.flat)
         elif improved:
-            if self._kept is None or self._kept[0] is not best:
-                self._kept = (best, self._runs(self.flat), self._runs(best))
+            if self._kept is None or self._kept[0] is not best:  # views made once per best tensor
+                runs = [(cur, old, [(cur[:, i], old[:, i]) for i in range(len(self.nets))])
+                        for cur, old in zip(self._runs(self.flat), self._runs(best))]
+                self._kept = (best, runs)
             chosen = set(improved)
             rest = [i for i in range(len(self.nets)) if i not in chosen]
             mask = torch.tensor([i in chosen for i in range(len(self.nets))], device=best.device)[None, :, None, None]
-            for cur, old in zip(self._kept[1], self._kept[2]):
+            for cur, old, per_net in self._kept[1]:
                 if old.numel() <= KEEP_WHERE:  # a small run: one masked copy
                     torch.where(mask, cur, old, out=old)
                 elif len(improved) <= 2 * len(rest):  # copy the improved nets' blocks
                     for i in improved:
-                        old[:, i].copy_(cur[:, i])
+                        per_net[i][1].copy_(per_net[i][0])
                 else:  # copy the whole run, then put the others' best weights back
-                    saved = old[:, rest].clone()
+                    saved = [per_net[i][1].clone() for i in rest]
                     old.copy_(cur)
-                    old[:, rest] = saved
+                    for i, v in zip(rest, saved):
+                        per_net[i][1].copy_(v)
 
     def net_state(self, flat, i, model) -> list:
         """Net i's tensors of ``flat`` (weights, or Adam's moments) in ``model.parameters()`` order."""
