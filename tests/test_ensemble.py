@@ -125,3 +125,15 @@ def test_keep_copies_exactly_the_improved_nets(improved):
         want = st.net_state(st.flat if i in improved else before, i, net.model)
         assert all(torch.equal(a, b) or (a.isnan() == b.isnan()).all() and torch.equal(a.nan_to_num(), b.nan_to_num())
                    for a, b in zip(got, want))
+
+
+def test_minibatch_fast_mode_matches_fit_within_rounding():
+    """Default (feature-major, padded) mode with mini-batches: n=40 and 48 in batches of 16."""
+    g = torch.Generator().manual_seed(1)
+    data = [torch.rand(40, 3, generator=g), torch.rand(48, 3, generator=g)]
+    cfgs = [ModelConfig(3, 4, 20, "sigmoid")] * 2
+    many = fit_many(cfgs, data, epochs=20, lr=1e-3, batch_sizes=16, seeds=[1, 2], progress=False)
+    ref = _one_by_one(cfgs, data, 20, [1, 2], [16, 16])
+    for a, b in zip(many, ref):
+        assert _max_weight_diff(a, b) < 1e-5 and a.best_epoch == b.best_epoch
+        assert a.losses == pytest.approx(b.losses, rel=1e-4)
