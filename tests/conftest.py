@@ -6,6 +6,28 @@ import torch
 torch.set_num_threads(1)
 
 
+def _stop_heartbeat_without_hanging():
+    """Work around a rare hang in jupyter_client's shutdown (seen here with jupyter_client 8.10 under
+    papermill/nbclient, after a notebook had run: the heartbeat thread awaited a zmq recv that never
+    came, and HBChannel.stop joined it forever; compare jupyter/jupyter_client#771). The thread is a
+    daemon, so joining with a timeout and moving on loses nothing."""
+    try:
+        from jupyter_client.channels import HBChannel
+    except ImportError:
+        return
+
+    def stop(self) -> None:
+        self._running = False
+        self._exit.set()
+        self.join(timeout=10)
+        self.close()
+
+    HBChannel.stop = stop
+
+
+_stop_heartbeat_without_hanging()
+
+
 @pytest.fixture
 def tiny_folder(tmp_path):
     """A folder of 12 small RGB PNGs (8x8) with distinct content."""
