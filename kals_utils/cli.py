@@ -22,7 +22,7 @@ from .data import load_data, points
 from .errors import KalsError, check_float, check_int, check_seed
 from .experiments import format_evaluation
 from .export import export_gif
-from .files import atomic_path, ensure_writable
+from .files import atomic_path, ensure_writable, out_dir
 from .features import FEATURES
 from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL, Evaluation, evaluate_samples
 from .model import ARCH_HELP, ARCHS, PATCH, ModelConfig, RunConfig, act_for_range, out_range
@@ -31,14 +31,28 @@ from .plots import fig_to_array, plot_2d
 from .precision import PRECISIONS
 from .recipes import RECIPES
 from .render import GIF_CHAINS, GIF_FPS, gif_name, save_png
-from .sample import CHAINS, NOISES, STEPS, kaleidoscope
-from .train import EPOCHS, LR
+from .presets import (ARCH, CHAINS, EPS, EVERY, JITTER, NOISE, OUT_DIR, PRECISION, PRESETS, SEED, STEPS,
+                      preset_for)
+from .sample import NOISES, kaleidoscope
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 RECIPE_NAMES = tuple(RECIPES)
 
 
 COMMANDS = ("demo", "train", "sample", "evaluate")
+DEMO_CHAINS = 64  # chains drawn in the demo's GIF and PNG
+
+
+def _preset_help(key: str) -> str:
+    """'points1d 7, points2d 7, mnist 10, ...': one setting of every preset, for --help."""
+    return ", ".join(f"{name} {getattr(p, key)}" for name, p in PRESETS.items())
+
+
+def _fill_from_preset(args, preset) -> None:
+    """Options left unset on the command line take the data set's preset."""
+    for key in ("depth", "width", "epochs", "lr", "batch_size", "recipe"):
+        if getattr(args, key) is None:
+            setattr(args, key, getattr(preset, key))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,10 +69,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(p):
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="fp32 (default), bf16 (bfloat16 matrix multiplies, fp32 weights, Adam and loss) or auto "
-                        "(bf16 where the device multiplies bf16 natively and the net has >= 200k weights)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--precision", choices=PRECISIONS, default=PRECISION,
+                   help=f"auto (bf16 where the device multiplies bf16 natively and the net has >= 200k weights, "
+                        f"else fp32), fp32, or bf16 (bfloat16 matrix multiplies, fp32 weights, Adam and loss) "
+                        f"(default {PRECISION})")
+    p.add_argument("--seed", type=int, default=SEED, help=f"random seed (default {SEED})")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto: CUDA, MPS, CPU)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -68,25 +83,29 @@ def _train_parser(sub):
     p.add_argument("--data", required=True, help="points1d|points2d|mnist|fashion-mnist|cifar-dogs|celeba|folder:PATH")
     p.add_argument("--data-root", default="data", help="where torchvision data sets live / are downloaded (default data/)")
     p.add_argument("--subset", type=int, default=None, help="seeded random subset of N images (default: all)")
-    p.add_argument("--image-size", type=int, default=None, help="resize images to N x N")
-    p.add_argument("--points", default=None, help="training points, e.g. '0.2;0.8' or '0.2,0.2;0.8,0.8'")
-    p.add_argument("--arch", choices=ARCHS, default="mlp",
+    p.add_argument("--image-size", type=int, default=None, help="resize images to N x N (default: native size)")
+    p.add_argument("--points", default=None, help="training points, e.g. '0.2;0.8' or '0.2,0.2;0.8,0.8' (default: the paper's points)")
+    p.add_argument("--arch", choices=ARCHS, default=ARCH,
                    help="the net f: " + "; ".join(f"{a}: {h}" for a, h in ARCH_HELP.items()) +
                         " (default mlp; cnn, unet and transformer need images)")
-    p.add_argument("--depth", "-L", type=int, required=True, help="depth L (>= 1; its meaning per --arch above)")
-    p.add_argument("--width", "-H", type=int, required=True, help="width H (>= 1; its meaning per --arch above)")
+    p.add_argument("--depth", "-L", type=int, default=None,
+                   help="depth L (>= 1; its meaning per --arch above) (default: the data set's preset, " + _preset_help("depth") + ")")
+    p.add_argument("--width", "-H", type=int, default=None,
+                   help="width H (>= 1; its meaning per --arch above) (default: the data set's preset, " + _preset_help("width") + ")")
     p.add_argument("--patch", type=int, default=PATCH, help=f"transformer patch size in pixels (default {PATCH})")
     p.add_argument("--no-top-skip", action="store_true",
                    help="unet: drop the full-resolution skip connection (so f cannot copy its input through it)")
     p.add_argument("--out-act", choices=["sigmoid", "tanh"], default=None,
                    help="output activation: sigmoid -> [0,1], tanh -> [-1,1] (default: sigmoid for points, tanh for images)")
-    p.add_argument("--epochs", type=int, default=EPOCHS, help=f"passes over the data (default {EPOCHS})")
-    p.add_argument("--lr", type=float, default=LR, help=f"Adam learning rate (default {LR:g})")
-    p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: full batch)")
-    p.add_argument("--resume", default=None, help="continue training from this checkpoint (optimiser state included)")
+    p.add_argument("--epochs", type=int, default=None, help="passes over the data (default: the preset, " + _preset_help("epochs") + ")")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the preset, " + _preset_help("lr") + ")")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="mini-batch size (default: the preset, " + _preset_help("batch_size") + "; None = full batch)")
+    p.add_argument("--resume", default=None, help="continue training from this checkpoint (optimiser state included; default: start afresh)")
     p.add_argument("--recipe", choices=RECIPE_NAMES, default=None,
-                   help="paper (default: the paper's procedure) or improved (denoising training + data-covariance "
-                        "start noise); stored in the checkpoint, so `sample` uses it too")
+                   help="paper (the paper's procedure) or improved (denoising training + data-covariance start "
+                        "noise); stored in the checkpoint, so `sample` uses it too (default: the preset, " +
+                        _preset_help("recipe") + ")")
     p.add_argument("--out", required=True, help="checkpoint file to write")
     _common(p)
 
@@ -96,16 +115,16 @@ def _sample_parser(sub):
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--chains", type=int, default=CHAINS, help=f"number of chains (default {CHAINS})")
     p.add_argument("--steps", type=int, default=STEPS, help=f"applications of f (default {STEPS})")
-    p.add_argument("--every", type=int, default=1, help="record every k-th step (default 1)")
-    p.add_argument("--noise", default="uniform",
-                   help="start noise: uniform|normal (default uniform; the improved recipe starts from the data's covariance)")
-    p.add_argument("--eps", type=float, default=0.0, help="between-step zero-mean noise scale (default 0)")
-    p.add_argument("--jitter", choices=NOISES, default="uniform",
+    p.add_argument("--every", type=int, default=EVERY, help=f"record every k-th step (default {EVERY})")
+    p.add_argument("--noise", default=NOISE,
+                   help=f"start noise: uniform|normal (default {NOISE}; the improved recipe starts from the data's covariance)")
+    p.add_argument("--eps", type=float, default=EPS, help=f"between-step zero-mean noise scale (default {EPS:g})")
+    p.add_argument("--jitter", choices=NOISES, default=JITTER,
                    help="between-step noise: uniform on [-eps, eps] or normal N(0, eps^2) (default uniform); "
                         "normal with eps near the training noise of the improved recipe keeps chains moving")
-    p.add_argument("--gif", default=None, help="write the walk as a GIF here")
+    p.add_argument("--gif", default=None, help="write the walk as a GIF here (default: no GIF)")
     p.add_argument("--fps", type=float, default=GIF_FPS, help=f"GIF frames per second (default {GIF_FPS:g})")
-    p.add_argument("--save-samples", default=None, help="write final samples + training set to this .npz")
+    p.add_argument("--save-samples", default=None, help="write final samples + training set to this .npz (default: none)")
     p.add_argument("--recipe", choices=RECIPE_NAMES, default=None,
                    help="how to sample: paper or improved (default: the recipe stored in the checkpoint)")
     _common(p)
@@ -115,7 +134,7 @@ def _evaluate_parser(sub):
     p = sub.add_parser("evaluate", help="measure saved samples: convergence, coverage, novelty, attractors, burn-in")
     p.add_argument("--samples", required=True, help="the .npz written by `sample --save-samples`")
     p.add_argument("--checkpoint", default=None,
-                   help="the checkpoint it was sampled from (adds attractor stability, spurious fixed points, burn-in)")
+                   help="the checkpoint it was sampled from (adds attractor stability, spurious fixed points, burn-in; default: none)")
     p.add_argument("--tol", type=float, default=TOL,
                    help=f"RMS distance per coordinate, on the data's scale, that counts as 'at a point' (default {TOL:g})")
     p.add_argument("--burn-tol", type=float, default=BURN_TOL,
@@ -128,9 +147,9 @@ def _evaluate_parser(sub):
                    help=f"neighbours of the precision/recall/density/coverage balls (default {K}, Naeem et al. 2020)")
     p.add_argument("--features", choices=FEATURES, default="pixels",
                    help="space of the sample metrics: pixels, randcnn (a fixed random CNN) or classifier (a small CNN "
-                        "kals trains on the data set's labelled split, cached under --data-root; mnist, fashion-mnist)")
+                        "kals trains on the data set's labelled split, cached under --data-root; mnist, fashion-mnist) (default pixels)")
     p.add_argument("--data-root", default=None,
-                   help="the data set's folder: its held-out split gives each metric's ceiling (real vs real)")
+                   help="the data set's folder: its held-out split gives each metric's ceiling (real vs real; default: no ceilings)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--seed", type=int, default=0, help="seed for the Jacobian subset and power iteration (default 0)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto: CUDA, MPS, CPU)")
@@ -141,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("demo", help="train the 2D four-point kaleidoscope and write a GIF + PNG (offline, <1 min)")
-    p.add_argument("--out", default="saved_samples", help="folder for the GIF and PNG (default saved_samples/)")
+    p.add_argument("--out", default=None, help=f"folder for the GIF and PNG (default <repo>/{OUT_DIR}, or $KALS_OUT)")
     _common(p)
     _train_parser(sub)
     _sample_parser(sub)
@@ -161,7 +180,8 @@ def _data_for(args):
 def cmd_train(args) -> int:
     out = ensure_writable(args.out)
     data, out_act = _data_for(args)
-    epochs, resume, recipe = args.epochs, None, args.recipe or "paper"
+    _fill_from_preset(args, preset_for(args.data))
+    epochs, resume, recipe = args.epochs, None, args.recipe
     if args.resume:
         ck = load_checkpoint(args.resume)
         c = ck.config
@@ -251,15 +271,14 @@ def _demo_pictures(run, res, out: Path, steps: int):
 
 
 def cmd_demo(args) -> int:
-    out = _folder(args.out, "--out")
+    out = _folder(str(out_dir()) if args.out is None else args.out, "--out")
     t0 = time.time()
-    data = points(dim=2)
-    run = train_run(data, depth=7, width=50, epochs=2000, lr=1e-3, seed=args.seed, device=args.device,
-                    precision=args.precision,
-                    progress=not args.no_progress)
-    print(f"trained the 2D four-point kaleidoscope (L=7, H=50): {run.result.report()}")
-    chains, steps = 64, 15
-    res = sample_run(run, chains=chains, steps=steps, noise="normal", seed=args.seed)
+    p = PRESETS["points2d"]
+    run = train_run(points(dim=2), depth=p.depth, width=p.width, epochs=p.epochs, lr=p.lr, seed=args.seed,
+                    device=args.device, precision=args.precision, progress=not args.no_progress)
+    print(f"trained the 2D four-point kaleidoscope (L={p.depth}, H={p.width}): {run.result.report()}")
+    steps = p.steps
+    res = sample_run(run, chains=DEMO_CHAINS, steps=steps, noise=p.noise, seed=args.seed)
     _demo_pictures(run, res, out, steps)
     print(f"({time.time() - t0:.1f}s)")
     return 0

@@ -23,8 +23,9 @@ from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL, Evaluation, evaluate_sa
 from .model import ModelConfig, RunConfig, act_for_range, build_model, count_weights, train_bytes
 from .precision import resolve_precision
 from .recipes import get_recipe, recipe_loss
-from .sample import CHAINS, NOISES, STEPS, SampleResult, data_start, kaleidoscope
-from .train import EPOCHS, LR, TrainResult, check_in_range, fit
+from .presets import CHAINS, EPOCHS, EPS, EVERY, LR, NOISE, PRECISION, RECIPE, SEED, STEPS
+from .sample import NOISES, SampleResult, data_start, kaleidoscope
+from .train import TrainResult, check_in_range, fit
 
 RECORD = 256               # chains recorded by evaluate_run's own walk, for the burn-in curve
 CLASSIFIER_TRAIN = 10_000  # labelled training images (seeded subset) for the feature classifier
@@ -52,8 +53,8 @@ def make_config(data: Data, depth: int, width: int, out_act: Optional[str] = Non
 
 def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw: Optional[dict] = None,
               epochs: int = EPOCHS, lr: float = LR,
-              batch_size: Optional[int] = None, seed: int = 0, device="auto", out_act: Optional[str] = None,
-              recipe: str = "paper", precision: str = "fp32", progress: bool = True, resume: Optional[dict] = None,
+              batch_size: Optional[int] = None, seed: int = SEED, device="auto", out_act: Optional[str] = None,
+              recipe: str = RECIPE, precision: str = PRECISION, progress: bool = True, resume: Optional[dict] = None,
               model: Optional[nn.Module] = None, on_start: Optional[Callable[[], None]] = None, **fit_kw) -> Run:
     """Build an L x H model for ``data`` (weights from ``seed``) and fit it the way ``recipe`` says.
 
@@ -101,8 +102,8 @@ def train_many(datas, *, depths, width: int, seeds, epochs, lr: float = LR, batc
     return [Run(model=r.model, config=c, result=r, data=d) for r, c, d in zip(results, cfgs, datas)]
 
 
-def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int = 1, noise: str = "uniform",
-               eps: float = 0.0, seed: int = 0, record: Optional[int] = None, recipe: Optional[str] = None,
+def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int = EVERY, noise: str = NOISE,
+               eps: float = EPS, seed: int = SEED, record: Optional[int] = None, recipe: Optional[str] = None,
                **kw) -> SampleResult:
     """Kaleidoscopic sampling (:func:`sample.kaleidoscope`) from a run's model, started the way
     ``recipe`` says (default: the recipe the run was trained with). A recipe with its own start

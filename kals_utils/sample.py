@@ -19,9 +19,8 @@ from .data import quantize
 from .errors import KalsError, check_float, check_int
 from .model import activations, config_of, model_device, n_weights
 from .precision import autocast, resolve_precision
+from .presets import CHAINS, EPS, EVERY, JITTER, NOISE, PRECISION, SEED, STEPS
 
-CHAINS = 100                     # chains in a walk
-STEPS = 100                      # applications of f
 NOISES = ("uniform", "normal")   # start noise and between-step jitter: uniform on the range / [-1, 1], or normal
 
 
@@ -104,10 +103,10 @@ def recorded_steps(steps: int, every: int) -> list:
 
 
 @torch.inference_mode()
-def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, every: int = 1,
-                 noise: str = "uniform", eps: float = 0.0, jitter: str = "uniform", seed: int = 0,
+def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, every: int = EVERY,
+                 noise: str = NOISE, eps: float = EPS, jitter: str = JITTER, seed: int = SEED,
                  record: Optional[int] = None, start: Optional[torch.Tensor] = None,
-                 frame_dtype: torch.dtype = torch.float32, precision: str = "fp32") -> SampleResult:
+                 frame_dtype: torch.dtype = torch.float32, precision: str = PRECISION) -> SampleResult:
     """Run ``chains`` Markov chains of ``steps`` applications of the frozen ``model``.
 
     noise: start distribution (see :func:`start_noise`), ignored if ``start`` (N, D) is given.

@@ -19,10 +19,9 @@ from .device import threads_for
 from .errors import KalsError, check_float, check_int
 from .model import config_of, model_device, n_weights, residual, rms
 from .precision import autocast, resolve_precision
+from .presets import EPOCHS, LR, PRECISION
 
 CONVERGED_TOL = 0.05  # |f(x) - x| (RMS over dims) under which a training point counts as learnt
-EPOCHS = 2000         # passes over the data (the paper's 1D/2D budget)
-LR = 1e-3             # Adam learning rate (the paper's 1D/2D value; its MNIST net used 1e-4)
 
 
 @dataclass
@@ -184,7 +183,7 @@ def _resume(model, opt, resume: dict, lr: float) -> tuple:
 def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = LR, batch_size: Optional[int] = None,
         seed: int = 0, progress: bool = True, resume: Optional[dict] = None,
         callback: Optional[Callable[[int, float], None]] = None, loss_fn: Optional[Callable] = None,
-        should_stop: Optional[Callable[[], bool]] = None, precision: str = "fp32") -> TrainResult:
+        should_stop: Optional[Callable[[], bool]] = None, precision: str = PRECISION) -> TrainResult:
     """Fit ``model`` so that ``model(x) ~= x`` (MSE, Adam). Trains in place; returns the best weights.
 
     x: (N, D) float tensor in the output activation's range, on any device (moved to the model's).

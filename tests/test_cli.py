@@ -52,7 +52,7 @@ def test_train_sample_folder_images(tmp_path, tiny_folder):
     (["trian", "--data", "points1d"], "did you mean 'train'"),
     (["sample"], "python -m kals_utils sample --help"),
     (["sample", "--checkpoint", "/no/such.pt"], "not found"),
-    (["train", "--data", "points1d", "--out", "x.pt"], "required"),
+    (["train", "--data", "points1d"], "required"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, msg, capsys):
     assert main(argv) == 2

@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "kals_utils"
-ORDER = ["errors", "files", "device", "precision", "nets", "model", "data", "checkpoint", "train", "ensemble", "sample", "recipes", "prdc", "features", "metrics",
+ORDER = ["errors", "presets", "files", "device", "precision", "nets", "model", "data", "checkpoint", "train", "ensemble", "sample", "recipes", "prdc", "features", "metrics",
          "pipeline", "render", "plots", "export", "experiments", "widgets", "cli"]
 MAX_LINES = 70
 

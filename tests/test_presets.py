@@ -1,0 +1,65 @@
+"""Every default once (issue #23): change a preset and the CLI, the demo, the panel and the
+notebooks' parameters cells follow."""
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from kals_utils import presets
+from kals_utils.checkpoint import load_checkpoint
+from kals_utils.cli import build_parser, main
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@pytest.fixture
+def shallow_points1d(monkeypatch):
+    """points1d's preset with L=3, H=6 and 50 epochs, for the length of one test."""
+    changed = dataclasses.replace(presets.PRESETS["points1d"], depth=3, width=6, epochs=50)
+    monkeypatch.setitem(presets.PRESETS, "points1d", changed)
+    return changed
+
+
+def test_cli_train_takes_the_data_sets_preset(shallow_points1d, tmp_path):
+    ck = tmp_path / "p.pt"
+    assert main(["train", "--data", "points1d", "--out", str(ck), "--no-progress"]) == 0
+    cfg = load_checkpoint(ck).config
+    assert (cfg.depth, cfg.width, cfg.epochs, cfg.recipe) == (3, 6, 50, shallow_points1d.recipe)
+
+
+def test_cli_options_override_the_preset(shallow_points1d, tmp_path):
+    ck = tmp_path / "p.pt"
+    assert main(["train", "--data", "points1d", "--depth", "2", "--epochs", "5", "--out", str(ck), "--no-progress"]) == 0
+    cfg = load_checkpoint(ck).config
+    assert (cfg.depth, cfg.width, cfg.epochs) == (2, 6, 5)
+
+
+def test_every_cli_option_shows_its_default():
+    sub = build_parser()._subparsers._group_actions[0].choices
+    for name, parser in sub.items():
+        for action in parser._actions:
+            if action.option_strings and action.dest != "help" and not action.required and action.nargs != 0:
+                assert "default" in (action.help or ""), f"{name} {action.option_strings[0]} hides its default"
+
+
+def _parameters(nb: str) -> dict:
+    cells = json.loads((NOTEBOOKS / nb).read_text())["cells"]
+    src = "".join(next(c for c in cells if "parameters" in c["metadata"].get("tags", []))["source"])
+    ns: dict = {}
+    exec(src, ns)  # the cell imports kals_utils.presets, so it sees the patched preset
+    return ns
+
+
+def test_notebook_parameters_follow_the_preset(shallow_points1d):
+    ns = _parameters("01_synthetic_1d.ipynb")
+    assert (ns["DEPTH"], ns["WIDTH"], ns["EPOCHS"]) == (3, 6, 50)
+
+
+@pytest.mark.parametrize("nb,key", [("01_synthetic_1d.ipynb", "points1d"), ("02_synthetic_2d.ipynb", "points2d"),
+                                    ("03_mnist.ipynb", "mnist"), ("04_cifar_dogs.ipynb", "cifar-dogs"),
+                                    ("05_celeba.ipynb", "celeba")])
+def test_each_notebook_starts_from_its_preset(nb, key):
+    ns, p = _parameters(nb), presets.PRESETS[key]
+    assert (ns["DEPTH"], ns["WIDTH"], ns["EPOCHS"], ns["LR"], ns["CHAINS"], ns["STEPS"]) == \
+        (p.depth, p.width, p.epochs, p.lr, p.chains, p.steps)
