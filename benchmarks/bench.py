@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kals_utils import ModelConfig, build_model, fit, kaleidoscope, pick_device  # noqa: E402
-from kals_utils.ensemble import fit_many  # noqa: E402
+from kals_utils.studies import fit_many  # noqa: E402
 from kals_utils.model import n_weights  # noqa: E402
 from kals_utils.precision import bf16_supported  # noqa: E402
 from kals_utils.train import make_adam  # noqa: E402
@@ -209,8 +209,9 @@ def time_to_quality(precision, root="/usr/share/datasets/fashion-mnist", chunk=2
     real subset: Fashion-MNIST, 300 images at 16x16, L=10, H=256, full batch, lr 1e-3, seed 0; checked
     every ``chunk`` epochs with 300 chains x 100 steps. (None, epochs) if not met by ``max_epochs``."""
     from kals_utils.data import load_data
-    from kals_utils.experiments import FRONTIER_TARGETS as T
-    from kals_utils.pipeline import evaluate_run, sample_run, train_run
+    from kals_utils.studies import FRONTIER_TARGETS as T
+    from kals_utils.evaluate import evaluate_run
+    from kals_utils.pipeline import sample_run, train_run
     data = load_data("fashion-mnist", root=root, subset=300, seed=0, value_range=(-1, 1), image_size=16)
     t0, run, state = time.perf_counter(), None, None
     for total in range(chunk, max_epochs + 1, chunk):

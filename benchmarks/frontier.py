@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kals_utils import sample_run, train_run  # noqa: E402
 from kals_utils.data import load_data  # noqa: E402
-from kals_utils.pipeline import evaluate_run  # noqa: E402
+from kals_utils.evaluate import evaluate_run  # noqa: E402
 from kals_utils.recipes import IMPROVED, PAPER, Recipe  # noqa: E402
 
 RECORD, EVERY = 48, 1

@@ -11,7 +11,8 @@ from .data import Data, load_data, points
 from .device import pick_device
 from .errors import KalsError
 from .model import ModelConfig, RunConfig, build_model
-from .pipeline import Run, evaluate_run, load_run, sample_run, save_run, train_run
+from .evaluate import evaluate_run
+from .pipeline import Run, load_run, sample_run, save_run, train_run
 from .export import export_gif, frames_of
 from .render import gif_name
 from .sample import SampleResult, kaleidoscope, start_noise

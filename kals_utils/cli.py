@@ -20,13 +20,13 @@ import torch
 from .checkpoint import load_checkpoint
 from .data import load_data, points
 from .errors import KalsError, check_float, check_int, check_seed
-from .experiments import format_evaluation
 from .export import export_gif
 from .files import atomic_path, ensure_writable, out_dir
 from .features import FEATURES
 from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL, Evaluation, evaluate_samples
 from .model import ARCH_HELP, ARCHS, PATCH, ModelConfig, RunConfig, act_for_range, out_range
-from .pipeline import RECORD, feature_space, heldout_images, load_run, sample_run, save_run, train_run
+from .evaluate import RECORD, feature_space, heldout_images
+from .pipeline import load_run, sample_run, save_run, train_run
 from .plots import fig_to_array, plot_2d
 from .precision import PRECISIONS
 from .recipes import RECIPES
@@ -34,6 +34,7 @@ from .render import GIF_CHAINS, GIF_FPS, gif_name, save_png
 from .presets import (ARCH, CHAINS, EPS, EVERY, JITTER, NOISE, OUT_DIR, PRECISION, PRESETS, SEED, STEPS,
                       preset_for)
 from .sample import NOISES, kaleidoscope
+from .tables import format_evaluation
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 RECIPE_NAMES = tuple(RECIPES)

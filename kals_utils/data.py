@@ -3,8 +3,9 @@
 Every loader returns a :class:`Data`: ``x`` (N, D) float32 in ``value_range`` ([0, 1] or [-1, 1]),
 ``image_shape`` (C, H, W) for images (None for points), optional integer ``labels``.
 
-Names (the command line takes the same): ``points1d``, ``points2d``, ``mnist``, ``fashion-mnist``,
-``cifar-dogs``, ``celeba``, ``folder:PATH``. Image subsets are seeded and cached on disk under
+The data sets kals knows are one table, :data:`REGISTRY` (name, loader, shape, labels, held-out
+split, source, help): the loader, the command line's help, the error messages and the docs read it,
+so adding a data set is one entry. Subsets of the slow formats are seeded and cached on disk under
 ``<root>/kals_cache`` so a re-run does not decode the whole data set again.
 """
 
@@ -12,7 +13,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -20,12 +21,9 @@ import torch
 from .errors import KalsError, check_int
 from .files import atomic_torch_save
 
-DATASETS = ("points1d", "points2d", "mnist", "fashion-mnist", "cifar-dogs", "celeba", "folder:PATH")
 PAPER_POINTS = {1: "0.2;0.8", 2: "0.2,0.2;0.2,0.8;0.8,0.2;0.8,0.8"}
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 CIFAR_DOG = 5
-HELD_OUT = ("mnist", "fashion-mnist", "cifar-dogs")   # data sets with a test split kals can read
-LABELLED = ("mnist", "fashion-mnist")                 # ... and with several classes (a classifier can be trained)
 
 
 @dataclass
@@ -112,17 +110,11 @@ def _resize_u8(u8: torch.Tensor, size: Optional[int]) -> torch.Tensor:
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
-SOURCES = {"MNIST": "https://yann.lecun.com/exdb/mnist/ (torchvision downloads it)",
-           "FashionMNIST": "https://github.com/zalandoresearch/fashion-mnist (torchvision downloads it)",
-           "CIFAR-10": "https://www.cs.toronto.edu/~kriz/cifar.html (torchvision downloads it)",
-           "CelebA": "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Google Drive; torchvision's download "
-                     "is often refused, so fetch img_align_celeba.zip and the .txt lists by hand)"}
-
-
-def _missing_message(name: str, root: Path, layout: str, err: Exception, download: bool = True) -> str:
+def _missing_message(key: str, root: Path, layout: str, err: Exception, download: bool = True) -> str:
     why = f"could not be downloaded ({type(err).__name__})" if download else "download=False"
-    return (f"{name} is not under {root} ({why}). Put the files here: {layout}. Get them from "
-            f"{SOURCES.get(name, 'its authors')} with internet, or use any folder of your own images: "
+    entry = REGISTRY[key]
+    return (f"{entry.title} is not under {root} ({why}). Put the files here: {layout}. Get them from "
+            f"{entry.source} with internet, or use any folder of your own images: "
             f'DATASET = "folder:PATH" in a notebook (--data folder:PATH on the command line)')
 
 
@@ -219,7 +211,8 @@ def _load_mnist_like(cls_name: str, root: Path, download: bool, train: bool = Tr
             ds = cls(str(root), train=train, download=download)
     except Exception as e:  # offline download, missing files
         files = ", ".join(MNIST_FILES) + " (or the same names + .gz)"
-        raise KalsError(_missing_message(cls_name, root, f"{root}/ or {raw}/ with {files}", e, download)) from None
+        key = "mnist" if cls_name == "MNIST" else "fashion-mnist"
+        raise KalsError(_missing_message(key, root, f"{root}/ or {raw}/ with {files}", e, download)) from None
     return ds.data.unsqueeze(1), ds.targets.clone(), list(ds.classes)
 
 
@@ -232,7 +225,7 @@ def _load_cifar(root: Path, download: bool, verify: bool, classes: Sequence[int]
     except Exception as e:
         layout = (f"{root}/cifar-10-batches-py/ with data_batch_1 … data_batch_5, test_batch and batches.meta "
                   "(MD5-checked; for a re-packed copy set KALS_SKIP_MD5=1)")
-        raise KalsError(_missing_message("CIFAR-10", root, layout, e, download)) from None
+        raise KalsError(_missing_message("cifar-dogs", root, layout, e, download)) from None
     targets = torch.tensor(ds.targets)
     keep = torch.isin(targets, torch.tensor(list(classes)))
     u8 = torch.from_numpy(ds.data).permute(0, 3, 1, 2)[keep]  # (N, 3, 32, 32)
@@ -246,21 +239,27 @@ def _center_square(img):
     return img.crop((left, top, left + s, top + s))
 
 
+def _read_image(path: Path, size: Optional[int]):
+    """One image file as a PIL image (centre-cropped and resized to ``size`` if given). A file PIL
+    cannot decode safely (not an image, truncated, empty, a decompression bomb) is one KalsError."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if size is not None:  # resize at once: a folder of big photos never sits in memory whole
+                return _center_square(im).resize((size, size), Image.BICUBIC)
+            return im.copy()
+    except Image.DecompressionBombError as e:
+        raise KalsError(f"image {path} is too large to decode safely ({e}); shrink it or remove it") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
+        raise KalsError(f"cannot read image {path} ({type(e).__name__}: not an image, truncated or empty); "
+                        "remove or replace it") from None
+
+
 def _decode_images(paths, size: Optional[int]) -> torch.Tensor:
     """Decode image files to uint8 (N, C, H, W); C=1 if all are greyscale, else RGB."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-    imgs = []
-    for p in paths:
-        try:
-            with Image.open(p) as im:
-                im.load()
-                imgs.append(im.copy())
-        except (UnidentifiedImageError, OSError) as e:
-            raise KalsError(f"cannot read image {p} ({type(e).__name__}); remove or replace it") from None
+    imgs = [_read_image(p, size) for p in paths]
     mode = "L" if all(im.mode in ("L", "1", "I;16") for im in imgs) else "RGB"
-    if size is not None:
-        imgs = [_center_square(im).resize((size, size), Image.BICUBIC) for im in imgs]
     sizes = sorted({im.size for im in imgs})
     if len(sizes) > 1:
         raise KalsError(f"images have mixed sizes {sizes[:3]}{'…' if len(sizes) > 3 else ''}; "
@@ -283,7 +282,7 @@ def image_files(folder: Path) -> list:
     return files
 
 
-def _load_celeba(root: Path, download: bool, verify: bool, subset, seed, size):
+def _load_celeba(root: Path, download: bool, verify: bool, subset, seed, size, train: bool = True):
     import torchvision
     cls = torchvision.datasets.CelebA
     try:
@@ -293,17 +292,69 @@ def _load_celeba(root: Path, download: bool, verify: bool, subset, seed, size):
         layout = (f"{root}/celeba/ with img_align_celeba/ (the JPEGs), list_eval_partition.txt, "
                   "identity_CelebA.txt, list_attr_celeba.txt, list_bbox_celeba.txt, "
                   "list_landmarks_align_celeba.txt — or point at the JPEG folder with folder:PATH")
-        raise KalsError(_missing_message("CelebA", root, layout, e, download)) from None
+        raise KalsError(_missing_message("celeba", root, layout, e, download)) from None
     idx = select_subset(len(ds.filename), subset, seed, "CelebA train split")
     folder = Path(ds.root) / ds.base_folder / "img_align_celeba"
     u8 = _decode_images([folder / ds.filename[i] for i in idx], size or 32)
     return u8, None, None
 
 
+def _load_folder(folder: str, subset, seed, size):
+    files = image_files(Path(folder).expanduser())
+    idx = select_subset(len(files), subset, seed, f"folder ({len(files)} images)")
+    return _decode_images([files[i] for i in idx], size), None, None
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """One entry of :data:`REGISTRY`: everything kals knows about a data set."""
+
+    name: str                       # what the command line and DATASET take
+    title: str                      # its usual name, for messages
+    help: str                       # one line for the command line's help and the docs
+    shape: str                      # C x H x W of its images ("" for points, "any" for folders)
+    source: str                     # where its files come from
+    load: Optional[Callable] = None  # (root, download, verify, train) -> uint8 (N,C,H,W), labels, class names
+    held_out: bool = False          # a test split kals can read (the metrics' ceilings)
+    labelled: bool = False          # several classes (class histograms, classifier features)
+    cached: bool = False            # decoded subsets cached under <root>/kals_cache (slow formats)
+
+
+REGISTRY = {d.name: d for d in (
+    DataSet("points1d", "1D points", "the paper's 1D points {0.2, 0.8} (or your own: --points / POINTS)", "", "built in"),
+    DataSet("points2d", "2D points", "the paper's four 2D points (0.2/0.8, 0.2/0.8) (or your own)", "", "built in"),
+    DataSet("mnist", "MNIST", "MNIST handwritten digits, 60,000 training images", "1x28x28",
+            "https://yann.lecun.com/exdb/mnist/ (torchvision downloads it)",
+            lambda root, download, verify, train: _load_mnist_like("MNIST", root, download, train),
+            held_out=True, labelled=True),
+    DataSet("fashion-mnist", "Fashion-MNIST", "Zalando's Fashion-MNIST clothes, 60,000 training images", "1x28x28",
+            "https://github.com/zalandoresearch/fashion-mnist (torchvision downloads it; Debian: dataset-fashion-mnist)",
+            lambda root, download, verify, train: _load_mnist_like("FashionMNIST", root, download, train),
+            held_out=True, labelled=True),
+    DataSet("cifar-dogs", "CIFAR-10", "the 5,000 dogs (class 5) of CIFAR-10's training set", "3x32x32",
+            "https://www.cs.toronto.edu/~kriz/cifar.html (torchvision downloads it)",
+            lambda root, download, verify, train: _load_cifar(root, download, verify, [CIFAR_DOG], train),
+            held_out=True, cached=True),
+    DataSet("celeba", "CelebA", "CelebA faces (train split), centre-cropped to 32 x 32", "3x32x32",
+            "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Google Drive; torchvision's download is often "
+            "refused, so fetch img_align_celeba.zip and the .txt lists by hand)", cached=True),
+    DataSet("folder:PATH", "an image folder", "any folder of images, centre-cropped and resized to the image size",
+            "any", "your own files"),
+)}
+DATASETS = tuple(REGISTRY)                                           # the names the command line takes
+HELD_OUT = tuple(n for n, d in REGISTRY.items() if d.held_out)     # with a test split kals can read
+LABELLED = tuple(n for n, d in REGISTRY.items() if d.labelled)     # ... and with classes
+
+
+def dataset_help() -> str:
+    """'points1d (the paper's 1D points ...), mnist (...), ...': the registry in one line."""
+    return "; ".join(f"{d.name}: {d.help}" for d in REGISTRY.values())
+
+
 def load_data(name: str, *, root="data", subset: Optional[int] = None, seed: int = 0,
               value_range=(-1.0, 1.0), image_size: Optional[int] = None, pts=None,
               download: bool = True, verify: Optional[bool] = None, cache: bool = True, train: bool = True) -> Data:
-    """Load data set ``name`` (see DATASETS) as a :class:`Data` with values in ``value_range``.
+    """Load data set ``name`` (a :data:`REGISTRY` name) as a :class:`Data` with values in ``value_range``.
 
     subset: seeded random subset of that many items (None = all); image_size: resize images to
     N x N (CelebA defaults to 32, center-cropped); pts: points for points1d/points2d;
@@ -322,8 +373,7 @@ def load_data(name: str, *, root="data", subset: Optional[int] = None, seed: int
     root = Path(root).expanduser()
     if verify is None:
         verify = os.environ.get("KALS_SKIP_MD5", "") not in ("1", "true", "yes")
-    # decoded subsets of the slow formats (CIFAR pickles, CelebA JPEGs) are cached; IDX files are read directly
-    cache = cache and name in ("cifar-dogs", "celeba")
+    cache = cache and name in REGISTRY and REGISTRY[name].cached
     key = f"{name}{'' if train else '-test'}-n{subset}-s{seed}-px{image_size}"
     cache_file = root / "kals_cache" / f"{key}.pt"
     if cache and cache_file.is_file():
@@ -348,19 +398,14 @@ def _try_cache(blob: dict, path: Path) -> None:
 
 def _load_images(name, root, subset, seed, image_size, download, verify, train=True):
     """uint8 (N, C, H, W), labels or None, class names or None for an image data set name."""
-    if not train and name not in HELD_OUT:
-        raise KalsError(f"{name} has no held-out split kals can read; held-out images come from {', '.join(HELD_OUT)}")
-    if name in ("mnist", "fashion-mnist"):
-        u8, labels, classes = _load_mnist_like("MNIST" if name == "mnist" else "FashionMNIST", root, download, train)
-    elif name == "cifar-dogs":
-        u8, labels, classes = _load_cifar(root, download, verify, [CIFAR_DOG], train)
-    elif name == "celeba":
-        return _load_celeba(root, download, verify, subset, seed, image_size)
-    elif name.startswith("folder:"):
-        files = image_files(Path(name[len("folder:"):]).expanduser())
-        idx = select_subset(len(files), subset, seed, f"folder ({len(files)} images)")
-        return _decode_images([files[i] for i in idx], image_size), None, None
-    else:
+    if name.startswith("folder:"):  # the folder and CelebA read only the subset's files
+        return _load_folder(name[len("folder:"):], subset, seed, image_size)
+    if name not in REGISTRY or name in ("points1d", "points2d"):
         raise KalsError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    if not train and not REGISTRY[name].held_out:
+        raise KalsError(f"{name} has no held-out split kals can read; held-out images come from {', '.join(HELD_OUT)}")
+    if name == "celeba":
+        return _load_celeba(root, download, verify, subset, seed, image_size)
+    u8, labels, classes = REGISTRY[name].load(root, download, verify, train)
     idx = select_subset(len(u8), subset, seed, name)
-    return _resize_u8(u8[idx], image_size), labels[idx], classes
+    return _resize_u8(u8[idx], image_size), (None if labels is None else labels[idx]), classes

@@ -1,9 +1,9 @@
-"""The one path a user's data takes: data -> fit -> sample -> evaluate, and a run saved and loaded.
+"""The one path a user's data takes: data -> fit -> sample, and a run saved and loaded.
 
-Notebooks, the widget panel, the experiments and the command line all call these functions, and
-this is the only module that puts a recipe to work (its training objective in :func:`train_run`,
-its start distribution in :func:`sample_run`), so every sampler and metric sees the same walk.
-Headless: nothing here draws.
+Notebooks, the panel, the studies and the command line all call these functions, and this is the
+only module that puts a recipe to work (its training objective in :func:`train_run`, its start
+distribution in :func:`sample_run`), so every sampler and metric sees the same walk. Measuring a
+run is :mod:`kals_utils.evaluate`'s job. Headless: nothing here draws.
 """
 
 from dataclasses import dataclass
@@ -14,21 +14,16 @@ import torch
 from torch import nn
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import HELD_OUT, LABELLED, Data, load_data
+from .data import Data
 from .device import check_memory, pick_device
-from .ensemble import fit_many
 from .errors import KalsError, check_int
-from .features import FEATURES, classifier_cache_path, embedder, load_or_train_classifier
-from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL, Evaluation, evaluate_samples
 from .model import ModelConfig, RunConfig, act_for_range, build_model, count_weights, train_bytes
 from .precision import resolve_precision
-from .recipes import get_recipe, recipe_loss
 from .presets import CHAINS, EPOCHS, EPS, EVERY, LR, NOISE, PRECISION, RECIPE, SEED, STEPS
+from .recipes import get_recipe, recipe_loss
 from .sample import NOISES, SampleResult, data_start, kaleidoscope
 from .train import TrainResult, check_in_range, fit
 
-RECORD = 256               # chains recorded by evaluate_run's own walk, for the burn-in curve
-CLASSIFIER_TRAIN = 10_000  # labelled training images (seeded subset) for the feature classifier
 
 
 @dataclass
@@ -85,23 +80,6 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     return Run(model=model, config=cfg, result=result, data=data)
 
 
-def train_many(datas, *, depths, width: int, seeds, epochs, lr: float = LR, batch_sizes=None, device="cpu",
-               out_act: Optional[str] = None, progress: bool = False) -> list:
-    """Many small plain-MSE MLPs trained together (:func:`ensemble.fit_many`: stacked weights, one
-    Adam; the results equal one :func:`train_run` each up to float rounding) — for sweeps and the
-    corner experiment. ``datas``, ``depths``, ``seeds``, ``epochs``, ``batch_sizes``: one per net
-    (or one for all). Returns one :class:`Run` per net, in order."""
-    n = max(len(v) if isinstance(v, (list, tuple)) else 1 for v in (datas, depths, seeds, epochs, batch_sizes))
-    each = lambda v: list(v) if isinstance(v, (list, tuple)) else [v] * n  # noqa: E731
-    datas, depths, seeds, epochs, batch_sizes = map(each, (datas, depths, seeds, epochs, batch_sizes))
-    dev = device if isinstance(device, torch.device) else pick_device(device)
-    cfgs = [make_config(d, depth, width, out_act, seed=s, lr=lr, epochs=e, batch_size=b)
-            for d, depth, s, e, b in zip(datas, depths, seeds, epochs, batch_sizes)]
-    results = fit_many([c.model for c in cfgs], [d.x for d in datas], epochs=epochs, lr=lr,
-                       batch_sizes=batch_sizes, seeds=seeds, progress=progress, device=dev)
-    return [Run(model=r.model, config=c, result=r, data=d) for r, c, d in zip(results, cfgs, datas)]
-
-
 def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int = EVERY, noise: str = NOISE,
                eps: float = EPS, seed: int = SEED, record: Optional[int] = None, recipe: Optional[str] = None,
                **kw) -> SampleResult:
@@ -116,64 +94,6 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
                                  value_range=run.config.value_range)
     return kaleidoscope(run.model, chains=chains, steps=steps, every=every, noise=noise, eps=eps, seed=seed,
                         record=record, **kw)
-
-
-def evaluate_run(run: Run, walk: Optional[SampleResult] = None, *, chains: int = 300, steps: int = 100,
-                 noise: str = "uniform", eps: float = 0.0, seed: int = 0, tol: float = TOL,
-                 burn_tol: float = BURN_TOL, method: str = "auto", max_points: Optional[int] = ATTRACTOR_POINTS,
-                 with_norm: bool = False, k: int = K, features: str = "pixels", data_root=None,
-                 log: Optional[Callable] = None) -> Evaluation:
-    """Metrics of a run's samples: ``walk`` or, if None, a fresh :func:`sample_run` walk of
-    ``chains`` x ``steps`` (the run's own recipe; the first RECORD chains recorded for the burn-in).
-    features: the space of the sample metrics (:data:`features.FEATURES`); with ``data_root`` the
-    data set's held-out split gives each metric's ceiling (and trains the ``classifier``)."""
-    if walk is None:
-        walk = sample_run(run, chains=chains, steps=steps, noise=noise, eps=eps, seed=seed,
-                          record=min(check_int("chains", chains, 0), RECORD))
-    embed = feature_space(run.config, features, data_root=data_root, log=log)
-    heldout = heldout_images(run.config, len(walk.final), data_root=data_root, seed=seed)
-    return evaluate_samples(walk.final, run.data.x, labels=run.data.labels, model=run.model,
-                            frames=walk.frames, steps=walk.steps, tol=tol, burn_tol=burn_tol,
-                            value_range=run.config.value_range, method=method, max_points=max_points,
-                            with_norm=with_norm, seed=seed, k=k, features=embed, feature_name=features,
-                            heldout=heldout)
-
-
-def _data_like(config: RunConfig, data_root, *, train: bool, subset: Optional[int], seed: int = 0) -> Data:
-    """The run's data set again (its training or held-out split) from ``data_root``."""
-    size = config.image_shape[-1] if config.image_shape and config.image_shape[-1] != 28 else None
-    return load_data(config.dataset, root=data_root, subset=subset, seed=seed, value_range=config.value_range,
-                     image_size=size, train=train)
-
-
-def heldout_images(config: RunConfig, n: int, *, data_root=None, seed: int = 0) -> Optional[torch.Tensor]:
-    """``n`` seeded held-out (test-split) images of the run's data set, or None when there is no
-    ``data_root`` or the data set has no held-out split kals can read."""
-    if data_root is None or config.dataset not in HELD_OUT:
-        return None
-    test = _data_like(config, data_root, train=False, subset=None)
-    return test.x[torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:n]]
-
-
-def feature_space(config: RunConfig, kind: str, *, data_root=None, log: Optional[Callable] = None):
-    """The embedding of the sample metrics: None for ``pixels``; a fixed random CNN for ``randcnn``;
-    for ``classifier``, a small CNN trained by kals on the labelled training split of the run's
-    data set (tested on its test split; cached under ``data_root/kals_cache``; no downloaded weights)."""
-    if kind not in FEATURES:
-        raise KalsError(f"unknown feature space {kind!r}; choose one of {', '.join(FEATURES)}")
-    if kind == "pixels":
-        return None
-    if kind == "randcnn":
-        return embedder("randcnn", image_shape=config.image_shape, value_range=config.value_range)
-    if config.dataset not in LABELLED or data_root is None:
-        raise KalsError(f"classifier features need a labelled data set ({', '.join(LABELLED)}) and its folder "
-                        f"(data root); this run is {config.dataset}. Use features randcnn or pixels")
-    train, test = (_data_like(config, data_root, train=t, subset=None) for t in (True, False))
-    keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:CLASSIFIER_TRAIN]
-    model, meta = load_or_train_classifier(classifier_cache_path(data_root, config.dataset, config.image_shape),
-                                           train.x[keep], train.labels[keep], image_shape=config.image_shape, x_test=test.x,
-                                           labels_test=test.labels, value_range=config.value_range, log=log)
-    return embedder("classifier", image_shape=config.image_shape, value_range=config.value_range, classifier=model)
 
 
 def save_run(run: Run, path, *, keep_train_state: bool = True) -> Path:

@@ -6,13 +6,16 @@ figure the caller did not hand over. In a notebook, ``%matplotlib inline`` then 
 """
 
 import re
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
+from .metrics import nearest_neighbours, nearest_pairs
 from .model import config_of, model_device
 from .render import grid_frames, to_uint8
+from .studies.architectures import final_samples, kept_runs
+from .tables import summarise
 
 # One look for the three kinds of points in every 1D/2D figure, chosen to stand out on a white
 # background and on the grey loss heat map alike: start states as white rings, chain states in
@@ -494,4 +497,41 @@ def plot_frontier(rows, *, ax=None, marks: Optional[dict] = None, target=(0.2, 0
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="memorised (nearest training image < 1/3 of the 2nd nearest)",
            ylabel="coverage (k-NN balls, k=5)", title=title)
     ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def plot_final_samples(rows: Sequence[dict], data, *, k: int = 16, ncols: int = 4, pairs: bool = False,
+                       title: str = ""):
+    """One figure: the final states of the first ``k`` chains of the first kept run of each label
+    (:func:`final_samples`), titled with the mean converged fraction and median NN distance over
+    its seeds, then ``k`` training images of ``data`` for comparison; ``pairs``: each sample followed
+    by its nearest training image instead (no training-image panel). Returns the Figure."""
+    finals = final_samples(rows, k=k)
+    if pairs:
+        finals = {label: nearest_pairs(x, data.x, nearest_neighbours(x, data.x)[1], k=k) for label, x in finals.items()}
+    means = {m["label"]: m for m in summarise(rows, by=("label",), keys=("converged", "median_nn"))}
+    fig, axes = new_figure(ncols, size=(3.2, 3.7), nrows=-(-(len(finals) + (not pairs)) // ncols))
+    axes = np.atleast_1d(axes)
+    for ax, (label, x) in zip(axes, finals.items()):
+        m = means[label]
+        plot_images(x, data.image_shape, data.value_range, nrow=4, ax=ax)
+        seeds = f"{m['runs']} seed" + "s" * (m["runs"] > 1)
+        ax.set_title(f"{label}\nconverged {m['converged']:.2f}, NN {m['median_nn']:.2f} ({seeds})", fontsize=9)
+    if not pairs:
+        plot_images(data.x[:k], data.image_shape, data.value_range, nrow=4, ax=axes[len(finals)])
+        axes[len(finals)].set_title("training images", fontsize=9)
+    for ax in axes[len(finals) + (not pairs):]:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_loss_curves(rows: Sequence[dict], *, title: str = "training loss (first kept run of each)"):
+    """The training-loss curves of the first kept run of each label in one log-scale plot."""
+    fig, ax = new_figure()
+    runs = kept_runs(rows)
+    for run in runs.values():
+        plot_losses(run.result.losses, ax=ax, title=title)
+    ax.legend(list(runs), fontsize=8)
     return fig

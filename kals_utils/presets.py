@@ -62,6 +62,12 @@ PRESETS = {
     "folder": Preset("folder", width=1000, image_size=32, **{**_IMAGES, "subset": None}),   # any folder of images
 }
 
+# What the image notebooks' QUICK and SMOKE switches change (walkthrough.ImageNotebook):
+QUICK_IMAGES = dict(width=500, epochs=150, lr=1e-3, batch_size=100, steps=60, every=2,
+                    show_steps=(0, 2, 5, 10, 30, 60))   # recognisable samples in minutes on a CPU
+SMOKE_IMAGES = dict(subset=16, width=64, epochs=20, batch_size=8, snapshots=3, chains=16, steps=20, every=2,
+                    show_steps=(0, 10, 20))              # every cell runs in seconds (CI)
+
 
 def preset_for(name: str) -> Preset:
     """The preset of data set ``name``; ``folder:PATH`` (and any name without one) gets ``folder``'s."""

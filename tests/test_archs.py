@@ -11,7 +11,7 @@ from kals_utils.data import Data
 from kals_utils.errors import KalsError
 from kals_utils.export import export_gif
 from kals_utils.model import ARCHS
-from kals_utils.pipeline import evaluate_run
+from kals_utils.evaluate import evaluate_run
 from kals_utils.render import read_gif
 
 # settings under which each net learns the 6 block images (full-batch Adam, lr 2e-3)

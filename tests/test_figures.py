@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from kals_utils import Data, points, sample_run, train_run
-from kals_utils import experiments, plots
+from kals_utils import export, plots, studies
 from kals_utils.export import export_gif, frames_of
 from kals_utils.errors import KalsError
 from kals_utils.render import grid_frames, label_frames, label_height, read_gif
@@ -146,7 +146,7 @@ def test_image_gif_frames_carry_a_step_counter(image_run, tmp_path):
 def test_comparison_gifs_name_the_recipe(image_run, tmp_path):
     rows = [{"recipe": "paper", "run": image_run}, {"recipe": "improved", "run": image_run},
             {"recipe": "paper", "run": None}]
-    gifs = experiments.comparison_gifs(rows, tmp_path, chains=6, steps=2, every=1)
+    gifs = export.comparison_gifs(rows, tmp_path, chains=6, steps=2, every=1)
     assert sorted(gifs) == ["improved", "paper"]
     bands = {k: read_gif(p)[0, :label_height(read_gif(p).shape[2])] for k, p in gifs.items()}
     left = {k: b[:, :60] for k, b in bands.items()}
@@ -197,7 +197,7 @@ def test_pairs_are_framed_and_set_apart(shape):
 def test_nearest_image_pairs_plot_as_pairs(image_run):
     walk = sample_run(image_run, chains=6, steps=3, seed=0)
     rows = [{"recipe": "paper", "samples": walk}, {"recipe": "paper", "samples": walk}]
-    pairs = experiments.nearest_image_pairs(rows, image_run.data.x, k=4)
+    pairs = studies.nearest_image_pairs(rows, image_run.data.x, k=4)
     assert list(pairs) == ["paper"] and pairs["paper"].shape == (8, 64)
     fig = plots.plot_images(pairs["paper"], (1, 8, 8), (-1, 1), nrow=8, pairs=True)
     assert len(fig.axes[0].texts) == 8                     # 4 pairs in one row, two headers each

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import fakedata  # noqa: E402
 
 from kals_utils.data import load_data  # noqa: E402
-from kals_utils.experiments import recipe_frontier  # noqa: E402
+from kals_utils.studies import recipe_frontier  # noqa: E402
 from kals_utils.plots import plot_frontier  # noqa: E402
 
 

@@ -134,3 +134,63 @@ def test_cli_fuzz(cmd, files, clamped, capsys, monkeypatch):
     print(cmd, codes)
     assert codes.get(2, 0) > 0
     assert codes.get(0, 0) > 0 or cmd == "evaluate", codes
+
+
+# ---------------------------------------------------------------- hostile image folders (issue #23)
+def _png_header_only(path, width, height):
+    """A PNG whose header claims width x height pixels (a decompression bomb PIL refuses at open)."""
+    import struct
+    import zlib
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))  # noqa: E731
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 8))
+                     + chunk(b"IEND", b""))
+
+
+def _hostile(kind, folder, rng):
+    """Add one hostile entry of ``kind`` to ``folder``; returns True if kals should still train."""
+    from PIL import Image
+    pixels = lambda *shape: rng.integers(0, 256, shape, dtype=np.uint8)  # noqa: E731
+    if kind == "bomb":
+        _png_header_only(folder / "bomb.png", 20_000, 20_000)
+    elif kind == "truncated":
+        Image.fromarray(pixels(64, 64)).save(folder / "t.png")
+        blob = (folder / "t.png").read_bytes()
+        (folder / "t.png").write_bytes(blob[: len(blob) // 2])
+    elif kind == "empty":
+        (folder / "empty.jpg").write_bytes(b"")
+    elif kind == "directory":
+        (folder / "x.png").mkdir()
+        return True  # a folder named like an image is not an image file: skipped
+    elif kind == "text":
+        (folder / "notes.png").write_text("not an image\n")
+    elif kind in ("RGBA", "CMYK", "I", "P", "I;16", "F"):
+        arr = {"RGBA": pixels(8, 8, 4), "CMYK": pixels(8, 8, 4)}.get(kind, pixels(8, 8))
+        im = Image.fromarray(arr, "RGBA") if kind == "RGBA" else Image.fromarray(arr).convert(kind if kind != "CMYK" else "L")
+        if kind == "CMYK":
+            im = Image.fromarray(pixels(8, 8, 3), "RGB").convert("CMYK")
+        im.save(folder / f"mode.{'jpg' if kind == 'CMYK' else 'tiff' if kind in ('F', 'I;16', 'I') else 'png'}")
+        return True  # unusual modes are converted (greyscale or RGB)
+    return False
+
+
+@pytest.mark.parametrize("kind", ["bomb", "truncated", "empty", "directory", "text", "RGBA", "CMYK", "I", "P",
+                                  "I;16", "F"])
+def test_hostile_image_folders(kind, tmp_path, capsys):
+    """A folder with one hostile file among good images: one line and exit 2, or trained (never a traceback)."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / f"{i}.png")
+    trains = _hostile(kind, folder, rng)
+    code = main(["train", "--data", f"folder:{folder}", "-L", "2", "-H", "4", "--epochs", "1", "--image-size", "8",
+                 "--out", str(tmp_path / "m.pt"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if trains:
+        assert code == 0, err
+    else:
+        assert code == 2 and err.startswith("kals: error:") and err.count("\n") == 1, err
+        assert "image" in err

@@ -1,16 +1,31 @@
-"""The package's shape (issue #13): one import direction with no cycles (function-level imports
-count), no function much longer than a screen, keyword-only many-parameter functions."""
+"""The package's shape (issues #13, #23): four layers — the core helper, measures, studies, faces —
+in one import direction with no cycles (function-level imports count), no function much longer than
+a screen, keyword-only many-parameter functions, a headless core."""
 import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "kals_utils"
-ORDER = ["errors", "presets", "files", "device", "precision", "nets", "model", "data", "checkpoint", "train", "ensemble", "sample", "recipes", "prdc", "features", "metrics",
-         "pipeline", "render", "plots", "export", "experiments", "widgets", "cli"]
+CORE = ["errors", "presets", "files", "device", "precision", "nets", "model", "data", "checkpoint", "train", "sample",
+        "recipes", "render", "pipeline"]                       # the thin helper: data -> fit -> sample -> render
+MEASURE = ["prdc", "features", "metrics", "evaluate", "tables"]  # every measure of a run, and its tables
+STUDIES = ["studies.ensemble", "studies.corner", "studies.sweeps", "studies.compare", "studies.architectures"]
+FACES = ["plots", "export", "widgets", "walkthrough", "cli"]                  # matplotlib, ipywidgets, the command line
+ORDER = CORE + MEASURE + STUDIES + FACES
 MAX_LINES = 70
 
 
 def _modules():
-    return {p.stem: ast.parse(p.read_text()) for p in PKG.glob("*.py") if p.stem not in ("__init__", "__main__")}
+    """{"sample": tree, "studies.corner": tree, ...} for every module of the package."""
+    files = [p for p in PKG.rglob("*.py") if p.stem not in ("__init__", "__main__")]
+    return {".".join(p.relative_to(PKG).with_suffix("").parts): ast.parse(p.read_text()) for p in files}
+
+
+def _targets(name: str, node: ast.ImportFrom) -> list:
+    """The package modules a relative import in module ``name`` names (``from ..x import y`` -> x)."""
+    base = name.split(".")[:-node.level] if node.level else []
+    if node.module:
+        return [".".join(base + node.module.split("."))]
+    return [".".join(base + [a.name]) for a in node.names]
 
 
 def test_every_module_is_in_the_order():
@@ -20,21 +35,34 @@ def test_every_module_is_in_the_order():
 def test_imports_only_go_down():
     for name, tree in _modules().items():
         for node in ast.walk(tree):  # every import, at any depth
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                targets = [node.module] if node.module else [a.name for a in node.names]
-                for t in targets:
-                    t = t.split(".")[0]
-                    assert ORDER.index(t) < ORDER.index(name), f"{name} imports {t}, which is above it"
+            if isinstance(node, ast.ImportFrom) and node.level >= 1:
+                for t in _targets(name, node):
+                    t = t if t in ORDER else t.rsplit(".", 1)[0]  # "studies.x.y" (a name in x) -> "studies.x"
+                    assert t in ORDER and ORDER.index(t) < ORDER.index(name), f"{name} imports {t}, which is above it"
 
 
 def test_core_does_not_draw():
-    core = ORDER[:ORDER.index("pipeline") + 1] + ["render"]
     for name, tree in _modules().items():
-        if name in core:
+        if name in CORE + MEASURE + STUDIES:
             for node in ast.walk(tree):
                 mods = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                         [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
                 assert not any(m.startswith(("matplotlib", "ipywidgets")) for m in mods), name
+
+
+def test_the_core_imports_no_measure_study_or_face():
+    """The helper a reader needs (data, model, train, sample, render, pipeline) stands on its own."""
+    for name, tree in _modules().items():
+        if name in CORE:
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.level >= 1:
+                    assert all(t.split(".")[0] in CORE for t in _targets(name, node)), name
+
+
+def test_the_core_reads_in_one_sitting():
+    """nanoGPT's model.py + train.py + sample.py are ~750 lines; kals' core pipeline modules stay near that."""
+    lines = sum(len((PKG / f"{m}.py").read_text().splitlines()) for m in ("model", "train", "sample", "pipeline"))
+    assert lines < 1000, lines
 
 
 def test_functions_are_short():
@@ -66,5 +94,5 @@ def test_no_function_level_imports_inside_the_package():
         for fn in ast.walk(tree):
             if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 hidden += [f"{name}.{fn.name}" for node in ast.walk(fn)
-                           if isinstance(node, ast.ImportFrom) and node.level == 1]
+                           if isinstance(node, ast.ImportFrom) and node.level >= 1]
     assert not hidden, hidden

@@ -193,7 +193,7 @@ def test_transition_counts_by_hand():
 
 
 def test_mixing_sweep_more_noise_more_hops(net1d):
-    from kals_utils.experiments import mixing_sweep
+    from kals_utils.studies import mixing_sweep
     from kals_utils.model import RunConfig, config_of
     from kals_utils.pipeline import Run
     m, d = net1d
@@ -207,8 +207,9 @@ def test_mixing_sweep_more_noise_more_hops(net1d):
 
 # ---------------------------------------------------------------- sweeps and the command line
 def test_depth_sweep_rows_and_summary():
-    from kals_utils.experiments import format_rows
-    from kals_utils.experiments import depth_sweep, summarise
+    from kals_utils.tables import format_rows
+    from kals_utils.studies import depth_sweep
+    from kals_utils.tables import summarise
     rows = depth_sweep(points(dim=1), depths=(2, 4), width=8, seeds=(0, 1), epochs=300, lr=1e-2, chains=40,
                        steps=30, device="cpu")
     assert [(r["depth"], r["seed"]) for r in rows] == [(2, 0), (2, 1), (4, 0), (4, 1)]

@@ -12,7 +12,7 @@ from kals_utils.checkpoint import load_checkpoint
 from kals_utils.cli import RECIPE_NAMES, main
 from kals_utils.data import Data
 from kals_utils.pipeline import load_run, sample_run, save_run, train_run
-from kals_utils.experiments import compare_recipes, meets
+from kals_utils.studies import compare_recipes, meets
 from kals_utils.recipes import IMPROVED, PAPER, RECIPES, Recipe, get_recipe, noisy_inputs, recipe_loss
 from kals_utils.sample import data_start
 from kals_utils.train import full_loss
@@ -151,7 +151,7 @@ def test_compare_rows_and_targets():
 
 def test_evaluating_an_improved_run_uses_its_own_sampler():
     """evaluate_run without a result samples the way the run was trained (issue #13's bug)."""
-    from kals_utils.pipeline import evaluate_run
+    from kals_utils.evaluate import evaluate_run
     run = train_run(_images(), depth=3, width=16, epochs=20, lr=1e-2, seed=0, device="cpu", progress=False,
                     recipe="improved")
     own = sample_run(run, chains=40, steps=10, seed=4, record=40)

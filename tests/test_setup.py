@@ -27,6 +27,13 @@ def test_environment_yml_matches_pyproject():
     assert have == want
 
 
+def test_environment_yml_uses_conda_forge_only():
+    """conda-forge carries PyTorch now; the `pytorch` channel stopped at 2.5 (issue #23)."""
+    text = (ROOT / "environment.yml").read_text()
+    channels = re.search(r"^channels:\n((?:\s+- .+\n)+)", text, re.M).group(1)
+    assert [c.strip("- ").strip() for c in channels.splitlines()] == ["conda-forge", "nodefaults"]
+
+
 def _readme_command(tag: str) -> str:
     readme = (ROOT / "README.md").read_text()
     return re.search(rf"<!-- {tag} -->\s*```(?:bash|sh)?\n(.+?)\n```", readme, re.S).group(1).strip()

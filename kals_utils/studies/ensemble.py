@@ -36,16 +36,18 @@ weights of some of the nets copies a few strided views instead of one slice per 
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .device import SMALL_MODEL
-from .errors import KalsError, check_float, check_int
-from .model import ModelConfig, build_model, config_of
-from .train import TrainResult, check_in_range, diagnose, make_adam
+from ..device import SMALL_MODEL, pick_device
+from ..errors import KalsError, check_float, check_int
+from ..model import ModelConfig, build_model, config_of
+from ..pipeline import Run, make_config
+from ..presets import LR
+from ..train import TrainResult, check_in_range, diagnose, make_adam
 
 # cost model for grouping (seconds per step): least-squares fit to 15 group sizes (N 1..16, rows
 # 4..256, L 3..10, H=50) timed in CPU seconds on a shared 2-core AVX512 Xeon, one thread, fp32
@@ -656,3 +658,20 @@ def _nets(items: list, datasets: list, *, epochs, lr, batch_sizes, seeds, device
         bs = len(x) if b is None else min(check_int("batch size", b, 1), len(x))
         nets.append(_Net(index=i, cfg=cfg, x=x, batch=bs, epochs=e, lr=r, seed=s, model=m))
     return nets
+
+
+def train_many(datas, *, depths, width: int, seeds, epochs, lr: float = LR, batch_sizes=None, device="cpu",
+               out_act: Optional[str] = None, progress: bool = False) -> list:
+    """Many small plain-MSE MLPs trained together (:func:`ensemble.fit_many`: stacked weights, one
+    Adam; the results equal one :func:`train_run` each up to float rounding) — for sweeps and the
+    corner experiment. ``datas``, ``depths``, ``seeds``, ``epochs``, ``batch_sizes``: one per net
+    (or one for all). Returns one :class:`Run` per net, in order."""
+    n = max(len(v) if isinstance(v, (list, tuple)) else 1 for v in (datas, depths, seeds, epochs, batch_sizes))
+    each = lambda v: list(v) if isinstance(v, (list, tuple)) else [v] * n  # noqa: E731
+    datas, depths, seeds, epochs, batch_sizes = map(each, (datas, depths, seeds, epochs, batch_sizes))
+    dev = device if isinstance(device, torch.device) else pick_device(device)
+    cfgs = [make_config(d, depth, width, out_act, seed=s, lr=lr, epochs=e, batch_size=b)
+            for d, depth, s, e, b in zip(datas, depths, seeds, epochs, batch_sizes)]
+    results = fit_many([c.model for c in cfgs], [d.x for d in datas], epochs=epochs, lr=lr,
+                       batch_sizes=batch_sizes, seeds=seeds, progress=progress, device=dev)
+    return [Run(model=r.model, config=c, result=r, data=d) for r, c, d in zip(results, cfgs, datas)]
