@@ -12,20 +12,16 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional
-
-import numpy as np
-import torch
 
 from .checkpoint import load_checkpoint
-from .data import load_data, points
+from .data import dataset_help, load_data, points
 from .errors import KalsError, check_float, check_int, check_seed
+from .evaluate import evaluate_npz, save_samples
 from .export import export_gif
-from .files import atomic_path, ensure_writable, out_dir
+from .files import ensure_writable, out_dir
 from .features import FEATURES
-from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL, Evaluation, evaluate_samples
-from .model import ARCH_HELP, ARCHS, PATCH, ModelConfig, RunConfig, act_for_range, out_range
-from .evaluate import RECORD, feature_space, heldout_images
+from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL
+from .model import ARCH_HELP, ARCHS, PATCH, out_range
 from .pipeline import load_run, sample_run, save_run, train_run
 from .plots import fig_to_array, plot_2d
 from .precision import PRECISIONS
@@ -33,7 +29,7 @@ from .recipes import RECIPES
 from .render import GIF_CHAINS, GIF_FPS, gif_name, save_png
 from .presets import (ARCH, CHAINS, EPS, EVERY, JITTER, NOISE, OUT_DIR, PRECISION, PRESETS, SEED, STEPS,
                       preset_for)
-from .sample import NOISES, kaleidoscope
+from .sample import NOISES
 from .tables import format_evaluation
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -81,7 +77,7 @@ def _common(p):
 
 def _train_parser(sub):
     p = sub.add_parser("train", help="fit f(x)≈x on a data set and save a checkpoint")
-    p.add_argument("--data", required=True, help="points1d|points2d|mnist|fashion-mnist|cifar-dogs|celeba|folder:PATH")
+    p.add_argument("--data", required=True, help="the data set: " + dataset_help())
     p.add_argument("--data-root", default="data", help="where torchvision data sets live / are downloaded (default data/)")
     p.add_argument("--subset", type=int, default=None, help="seeded random subset of N images (default: all)")
     p.add_argument("--image-size", type=int, default=None, help="resize images to N x N (default: native size)")
@@ -285,76 +281,6 @@ def cmd_demo(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- evaluate and the .npz file
-def save_samples(path, run, res, *, steps: int, eps: float, seed: int, noise: str, recipe: str,
-                 jitter: str = "uniform") -> Path:
-    """Write final samples, start states, the training set (and labels) and the walk's settings to
-    ``path`` (.npz): everything ``evaluate`` needs, with or without the checkpoint."""
-    extra = {} if run.data.labels is None else {"labels": run.data.labels.numpy()}
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, samples=res.final.numpy(), train=run.data.x.cpu().numpy(),
-                            start=res.start.numpy(), value_range=np.array(run.config.value_range),
-                            image_shape=np.array(run.config.image_shape or ()), steps=steps,
-                            eps=eps, jitter=jitter, seed=seed, noise=noise, recipe=recipe, **extra)
-    return Path(path)
-
-
-def load_samples(path) -> dict:
-    """Read a ``sample --save-samples`` file: samples, train, start, value_range, image_shape, steps,
-    eps, labels (or None), seed (0 if absent)."""
-    path = Path(path)
-    if not path.is_file():
-        raise KalsError(f"samples file {path} not found; write one with `python -m kals_utils sample "
-                        f"--checkpoint CKPT --save-samples {path}`")
-    try:
-        z = np.load(path, allow_pickle=False)
-        keys = set(z.files)
-    except (OSError, ValueError) as e:
-        raise KalsError(f"{path} is not a readable .npz file ({type(e).__name__}); write it with sample --save-samples") from None
-    missing = {"samples", "train"} - keys
-    if missing:
-        raise KalsError(f"{path} lacks {sorted(missing)}; write it with `python -m kals_utils sample --save-samples`")
-    shape = tuple(int(v) for v in z["image_shape"]) if "image_shape" in keys else ()
-    return {"samples": torch.from_numpy(z["samples"]).float(), "train": torch.from_numpy(z["train"]).float(),
-            "start": torch.from_numpy(z["start"]).float() if "start" in keys else None,
-            "value_range": tuple(float(v) for v in z["value_range"]) if "value_range" in keys else (0.0, 1.0),
-            "image_shape": shape or None, "steps": int(z["steps"]) if "steps" in keys else None,
-            "eps": float(z["eps"]) if "eps" in keys else 0.0,
-            "jitter": str(z["jitter"]) if "jitter" in keys else "uniform",
-            "labels": torch.from_numpy(z["labels"]) if "labels" in keys else None,
-            "seed": int(z["seed"]) if "seed" in keys else 0}
-
-
-def evaluate_npz(samples_path, checkpoint=None, *, device="auto", tol: float = TOL, burn_tol: float = BURN_TOL,
-                 method: str = "auto", max_points: Optional[int] = ATTRACTOR_POINTS, with_norm: bool = True,
-                 seed: int = 0, k: int = K, features: str = "pixels", data_root=None) -> Evaluation:
-    """Metrics of a saved ``.npz``; with ``checkpoint`` also attractor stability, spurious fixed points
-    and the burn-in curve (the walk is re-run from the saved start noise; with eps > 0 the jitter is
-    redrawn from the saved seed, 0 if the file has none), and with ``data_root`` the ceilings of the
-    sample metrics from the data set's held-out split (and the classifier features)."""
-    s = load_samples(samples_path)
-    model = frames = steps = None
-    config = RunConfig(model=ModelConfig(dim=s["train"].shape[1], depth=1, width=1,
-                                         out_act=act_for_range(*s["value_range"])),
-                       value_range=s["value_range"], image_shape=s["image_shape"], dataset="samples")
-    if checkpoint is not None:
-        run = load_run(checkpoint, device=device)
-        if tuple(run.data.x.shape) != tuple(s["train"].shape):
-            raise KalsError(f"{samples_path} was not sampled from {checkpoint}: its training set is "
-                            f"{tuple(s['train'].shape)}, the checkpoint's {tuple(run.data.x.shape)}")
-        model, config = run.model, run.config
-        if s["start"] is not None and s["steps"]:
-            walk = kaleidoscope(model, steps=s["steps"], eps=s["eps"], jitter=s["jitter"], seed=s["seed"], start=s["start"],
-                                record=min(len(s["start"]), RECORD))
-            frames, steps = walk.frames, walk.steps
-    embed = feature_space(config, features, data_root=data_root, log=lambda m: print(m, file=sys.stderr))
-    return evaluate_samples(s["samples"], s["train"], labels=s["labels"], model=model, frames=frames, steps=steps,
-                            tol=tol, burn_tol=burn_tol, value_range=s["value_range"], method=method,
-                            max_points=max_points, with_norm=with_norm, seed=seed, k=k, features=embed,
-                            feature_name=features,
-                            heldout=heldout_images(config, len(s["samples"]), data_root=data_root, seed=seed))
-
-
 def _json_ready(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
@@ -371,7 +297,8 @@ def cmd_evaluate(args) -> int:
     ev = evaluate_npz(args.samples, args.checkpoint, device=args.device, tol=tol,
                       burn_tol=check_float("--burn-tol", args.burn_tol, 0.0, strict=True),
                       method=args.jacobian, max_points=args.max_train, seed=args.seed,
-                      k=check_int("--k", args.k, 1), features=args.features, data_root=args.data_root)
+                      k=check_int("--k", args.k, 1), features=args.features, data_root=args.data_root,
+                      log=lambda m: print(m, file=sys.stderr))
     if args.json:
         out = ev.summary()
         if ev.burn is not None:

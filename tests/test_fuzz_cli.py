@@ -56,7 +56,6 @@ def files(tmp_path_factory):
 def clamped(monkeypatch):
     monkeypatch.setattr(pipeline_mod, "fit", _clamp(pipeline_mod.fit, epochs=3))
     monkeypatch.setattr(pipeline_mod, "kaleidoscope", _clamp(pipeline_mod.kaleidoscope, steps=3, chains=64))
-    monkeypatch.setattr(cli_mod, "kaleidoscope", _clamp(cli_mod.kaleidoscope, steps=3, chains=64))
 
 
 def _paths(f, rng):
