@@ -14,8 +14,7 @@ import math
 import re
 import threading
 import traceback
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, fields
 from typing import Callable, Optional
 
 import numpy as np
@@ -28,8 +27,8 @@ from .files import out_dir as default_out_dir
 from .model import ARCHS
 from .recipes import get_recipe
 from .render import GIF_CHAINS, GIF_FPS, GIF_HOLD_LAST, gif_name, png_bytes, save_gif
-from .sample import NOISES
 from .pace import Trainer, long_training
+from .sample import NOISES
 
 MAX_FRAMES = 100        # recorded steps a walk keeps for the scrubber (every k-th step beyond that)
 FPS_MAX = 100.0         # GIF timing is in hundredths of a second
@@ -73,6 +72,10 @@ def settings_for(data: Data, run: Optional[pipeline.Run] = None, **given) -> Set
     if not isinstance(data, Data):
         raise KalsError(f"the panel needs a kals_utils.data.Data, got {type(data).__name__}; "
                         "load it with kals_utils.points(...) or kals_utils.load_data(...)")
+    unknown = sorted(set(given) - {f.name for f in fields(Settings)})
+    if unknown:
+        raise KalsError(f"the panel has no setting {', '.join(unknown)}; its settings are "
+                        f"{', '.join(f.name for f in fields(Settings))}")
     p = presets.preset_for(data.name)
     s = dict(depth=p.depth, width=p.width, arch=presets.ARCH, recipe=p.recipe, epochs=p.epochs, lr=p.lr,
              batch_size=p.batch_size, seed=presets.SEED, device="auto", precision=presets.PRECISION,

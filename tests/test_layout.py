@@ -38,6 +38,16 @@ def test_core_does_not_draw():
                 assert not any(m.startswith(("matplotlib", "ipywidgets")) for m in mods), name
 
 
+def test_panel_controller_does_not_draw():
+    """The panel's controller (and its clock) is tested without a kernel: no widgets, no matplotlib."""
+    for name in ("panel", "pace"):
+        for node in ast.walk(_modules()[name]):
+            mods = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(m.startswith(("matplotlib", "ipywidgets", "plots", "export", "widgets")) for m in mods), \
+                (name, mods)
+
+
 def test_functions_are_short():
     long = []
     for name, tree in _modules().items():
