@@ -15,6 +15,7 @@ import re
 import threading
 import traceback
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
@@ -121,6 +122,32 @@ def available_devices() -> list:
     return found
 
 
+def free_name(folder: Path, name: str) -> str:
+    """``walk_2.gif`` (or _3, ...) for ``walk.gif``: the first such name not taken in ``folder``."""
+    stem, k = name[:-4], 2
+    while (folder / f"{stem}_{k}.gif").exists():
+        k += 1
+    return f"{stem}_{k}.gif"
+
+
+def gif_target(folder: Path, name: str, *, fps: float, overwrite: bool):
+    """(path, existed) of GIF ``name`` in ``folder`` (made if missing), after checking the name and
+    ``fps``; an existing file without ``overwrite`` is refused with a free name to use instead."""
+    name = name.strip()
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise KalsError(f"GIF file name {name!r} is not a plain file name; type one like 'walk.gif'")
+    name += "" if name.lower().endswith(".gif") else ".gif"
+    if not (isinstance(fps, (int, float)) and 0 < fps <= FPS_MAX):
+        raise KalsError(f"fps must be a number above 0 and at most {FPS_MAX:g}, got {fps!r}")
+    path = folder / name
+    existed = path.exists()
+    if existed and not overwrite:
+        raise KalsError(f"{name} already exists in {folder}: tick 'overwrite' to replace it, or change the GIF "
+                        f"file name (e.g. {free_name(folder, name)})")
+    folder.mkdir(parents=True, exist_ok=True)
+    return path, existed
+
+
 class Panel:
     """Train / sample / export for one data set, with no widgets (see the module docstring).
 
@@ -175,7 +202,7 @@ class Panel:
 
     def _set_busy(self, busy: bool) -> None:
         self.busy = busy
-        self._notify("busy")
+        self._notify("busy")  # the view enables and disables its buttons
 
     def controls(self) -> dict:
         s = self.settings
@@ -334,13 +361,6 @@ class Panel:
         self._say(f"sampled {chains} chains x {steps} steps from {start}, sampling seed {seed} ({len(pngs)} frames, "
                   f"every {every} step(s)): drag the frame slider or press play", "ok")
 
-    def free_name(self, name: str) -> str:
-        """``walk_2.gif`` (or _3, ...): the first such name not taken in the output folder."""
-        stem, k = name[:-4], 2
-        while (self.out_dir / f"{stem}_{k}.gif").exists():
-            k += 1
-        return f"{stem}_{k}.gif"
-
     def export(self) -> None:
         """Write the walk as a GIF to ``out_dir``; an existing file only with ``overwrite`` set."""
         self._guard(self._export)
@@ -348,18 +368,8 @@ class Panel:
     def _export(self) -> None:
         if self.result is None:
             raise KalsError("nothing to export yet: press Sample first")
-        s, name = self.settings, self.settings.filename.strip()
-        if not name or "/" in name or "\\" in name or name in (".", ".."):
-            raise KalsError(f"GIF file name {name!r} is not a plain file name; type one like 'walk.gif'")
-        name += "" if name.lower().endswith(".gif") else ".gif"
-        if not (isinstance(s.fps, (int, float)) and 0 < s.fps <= FPS_MAX):
-            raise KalsError(f"fps must be a number above 0 and at most {FPS_MAX:g}, got {s.fps!r}")
-        path = self.out_dir / name
-        existed = path.exists()
-        if existed and not s.overwrite:
-            raise KalsError(f"{name} already exists in {self.out_dir}: tick 'overwrite' to replace it, or change "
-                            f"the GIF file name (e.g. {self.free_name(name)})")
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        s = self.settings
+        path, existed = gif_target(self.out_dir, s.filename, fps=s.fps, overwrite=s.overwrite)
         # the frames shown are the GIF's frames: write them
         self.gif_path = save_gif(self.frames, path, fps=s.fps, hold_last=GIF_HOLD_LAST).resolve()
         self.saved = {"path": self.gif_path, "kib": path.stat().st_size / 1024, "fps": s.fps, "replaced": existed}
