@@ -166,7 +166,8 @@ class Panel:
         self.losses, self.losses_title, self.busy, self.device_used = [], "training loss", False, "cpu"
         epochs = self.settings.epochs
         self.progress, self.progress_line, self.progress_style = (0, epochs), f"epoch 0 / {epochs}", ""
-        self._observers, self._stop, self._thread, self._name_auto = [], threading.Event(), None, True
+        self._observers, self._stop, self._thread = [], threading.Event(), None
+        self._name_auto = self.settings.filename == FILENAME   # Sample names the GIF until someone names it
         self.estimate()
         if run is not None:
             r = run.result
