@@ -9,7 +9,7 @@ CORE = ["errors", "presets", "files", "device", "precision", "nets", "model", "d
         "recipes", "render", "pipeline"]                       # the thin helper: data -> fit -> sample -> render
 MEASURE = ["prdc", "features", "metrics", "evaluate", "tables"]  # every measure of a run, and its tables
 STUDIES = ["studies.ensemble", "studies.corner", "studies.sweeps", "studies.compare", "studies.architectures"]
-FACES = ["plots", "export", "widgets", "walkthrough", "cli"]                  # matplotlib, ipywidgets, the command line
+FACES = ["plots", "export", "pace", "panel", "widgets", "walkthrough", "cli"]   # drawing, the panel, the CLI
 ORDER = CORE + MEASURE + STUDIES + FACES
 MAX_LINES = 70
 
@@ -63,6 +63,16 @@ def test_the_core_reads_in_one_sitting():
     """nanoGPT's model.py + train.py + sample.py are ~750 lines; kals' core pipeline modules stay near that."""
     lines = sum(len((PKG / f"{m}.py").read_text().splitlines()) for m in ("model", "train", "sample", "pipeline"))
     assert lines < 1000, lines
+
+
+def test_panel_controller_does_not_draw():
+    """The panel's controller (and its clock) is tested without a kernel: no widgets, no matplotlib."""
+    for name in ("panel", "pace"):
+        for node in ast.walk(_modules()[name]):
+            mods = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(m.startswith(("matplotlib", "ipywidgets", "plots", "export", "widgets")) for m in mods), \
+                (name, mods)
 
 
 def test_functions_are_short():

@@ -63,3 +63,14 @@ def test_each_notebook_starts_from_its_preset(nb, key):
     ns, p = _parameters(nb), presets.PRESETS[key]
     assert (ns["DEPTH"], ns["WIDTH"], ns["EPOCHS"], ns["LR"], ns["CHAINS"], ns["STEPS"]) == \
         (p.depth, p.width, p.epochs, p.lr, p.chains, p.steps)
+
+
+def test_panel_defaults_follow_the_preset(shallow_points1d):
+    from kals_utils import points
+    from kals_utils.panel import Panel
+    from kals_utils.widgets import KaleidoscopePanel
+    s = Panel(points(dim=1), render=None).settings
+    assert (s.depth, s.width, s.epochs, s.chains, s.steps) == (3, 6, 50, shallow_points1d.chains, shallow_points1d.steps)
+    view = KaleidoscopePanel(points(dim=1))  # no other argument: the data set's (changed) preset
+    assert (view.depth.value, view.width.value, view.epochs.value) == (3, 6, 50)
+    assert KaleidoscopePanel(points(dim=1), depth=2).depth.value == 2  # a given value still wins

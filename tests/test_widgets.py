@@ -68,7 +68,7 @@ def test_widget_stale_model_refuses_to_sample(panel):
 
 
 def test_widget_stop_keeps_best_weights(panel):
-    calls, is_set = [], panel._stop.is_set
+    calls, is_set = [], panel.controller._stop.is_set
 
     def stop_after_five():  # the Stop button sets this flag; here it is set from the loop itself
         calls.append(1)
@@ -76,7 +76,7 @@ def test_widget_stop_keeps_best_weights(panel):
             panel.stop_button.click()
         return is_set()
 
-    panel._stop.is_set = stop_after_five
+    panel.controller._stop.is_set = stop_after_five
     panel.train_button.click()
     assert panel.run.result.status == "interrupted" and panel.run.result.epochs_done == 5
     assert panel.stop_button.disabled and not panel.train_button.disabled
@@ -121,7 +121,8 @@ import base64  # noqa: E402
 import html  # noqa: E402
 import re  # noqa: E402
 
-from kals_utils import widgets  # noqa: E402
+from kals_utils import pace, widgets  # noqa: E402
+from kals_utils import panel as controller  # noqa: E402
 from kals_utils.model import ARCH_HELP, ARCHS  # noqa: E402
 from kals_utils.render import GIF_FPS  # noqa: E402
 
@@ -157,7 +158,7 @@ def test_widget_sample_keeps_a_typed_file_name(panel):
 
 
 def test_widget_progress_reads_epochs_elapsed_and_left(panel, monkeypatch):
-    monkeypatch.setattr(widgets, "PROGRESS_S", 0.0)  # every epoch updates the line
+    monkeypatch.setattr(pace, "PROGRESS_S", 0.0)  # every epoch updates the line
     lines = []
     panel.progress_text.observe(lambda c: lines.append(c["new"]), names="value")
     panel.train_button.click()
@@ -165,7 +166,7 @@ def test_widget_progress_reads_epochs_elapsed_and_left(panel, monkeypatch):
     assert re.fullmatch(r"epoch 40 / 80 · \d+:\d\d elapsed · ~\d+:\d\d left", lines[40]), lines[40]
     assert re.fullmatch(r"epoch 80 / 80 · \d+:\d\d elapsed · done", panel.progress_text.value)
     assert panel.progress.value == panel.progress.max == 80
-    assert widgets.duration(12) == "0:12" and widgets.duration(3725) == "1:02:05"
+    assert pace.duration(12) == "0:12" and pace.duration(3725) == "1:02:05"
 
 
 def test_widget_warns_about_a_long_cpu_training_up_front():
@@ -186,8 +187,8 @@ def test_widget_warns_about_a_long_cpu_training_up_front():
 
 
 def test_widget_warns_from_the_measured_pace(panel, monkeypatch):
-    monkeypatch.setattr(widgets, "LONG_TRAIN_S", 1e-6)  # anything is "long" now
-    monkeypatch.setattr(widgets, "PACE_S", 0.0)
+    monkeypatch.setattr(pace, "LONG_TRAIN_S", 1e-6)  # anything is "long" now
+    monkeypatch.setattr(pace, "PACE_S", 0.0)
     shown = []
     panel.warning.observe(lambda c: shown.append(c["new"]), names="value")
     panel.train_button.click()
@@ -280,7 +281,7 @@ def test_widget_sampling_seed_is_apart_from_the_training_seed(panel):
 def test_widget_device_and_batch_size(panel):
     import torch
     assert panel.device.options[:2] == ("auto", "cpu") and panel.device.value == "cpu"
-    assert set(panel.device.options) == set(widgets.available_devices()) <= {"auto", "cpu", "cuda", "mps"}
+    assert set(panel.device.options) == set(controller.available_devices()) <= {"auto", "cpu", "cuda", "mps"}
     if not torch.cuda.is_available():
         assert "cuda" not in panel.device.options  # only devices this machine has can be picked
         with pytest.raises(KalsError, match="device 'cuda' is not available"):
@@ -305,7 +306,7 @@ def test_widget_architecture_menu(tmp_path):
     p.arch.value = "cnn"  # from code: refused with the control's name, nothing trained
     p.train_button.click()
     assert "architecture cnn needs image data" in p.status.value and "set architecture to mlp" in p.status.value
-    assert p.run is None and not p._busy
+    assert p.run is None and not p.controller.busy
 
     q = KaleidoscopePanel(tiny_images(), depth=2, width=4, epochs=3, chains=6, steps=2, device="cpu",
                           out_dir=tmp_path)
@@ -317,7 +318,8 @@ def test_widget_architecture_menu(tmp_path):
     q.train_button.click()
     assert q.run.config.model.arch == "cnn" and "cnn" in q.status.value
     q.sample_button.click()
-    assert q.filename.value == "tiny_L2_H4_c6_T2_eps0_normal_cnn.gif"
+    # "tiny" has no preset of its own: it starts from the image folder's (improved recipe, eps 0.01)
+    assert q.filename.value == "tiny_L2_H4_c6_T2_eps0.01_data_cnn.gif"
     q.arch.value = "mlp"  # after training: stale
     assert q.stale and "architecture changed" in q.status.value
     q.sample_button.click()
@@ -325,10 +327,10 @@ def test_widget_architecture_menu(tmp_path):
 
 
 def test_widget_messages_name_controls_not_flags():
-    assert widgets.panel_words("set SUBSET (--subset) to 9 or less") == "set SUBSET to 9 or less"
-    assert widgets.panel_words('use the tanh output (out_act="tanh", --out-act tanh; range [-1, 1])') == \
+    assert controller.panel_words("set SUBSET (--subset) to 9 or less") == "set SUBSET to 9 or less"
+    assert controller.panel_words('use the tanh output (out_act="tanh", --out-act tanh; range [-1, 1])') == \
         'use the tanh output (out_act="tanh"; range [-1, 1])'
-    assert widgets.panel_words("use --device auto or a smaller --batch-size") == \
+    assert controller.panel_words("use --device auto or a smaller --batch-size") == \
         "use device auto or a smaller batch size"
 
 
@@ -343,7 +345,7 @@ def test_widget_progress_of_a_loaded_run():
 def test_precision_control_reaches_training_and_sampling(tmp_path):
     from kals_utils import points
     p = KaleidoscopePanel(points(dim=2), depth=3, width=8, epochs=5, chains=4, steps=2, device="cpu", out_dir=tmp_path)
-    assert p.precision.options == ("fp32", "bf16", "auto") and p.precision.value == "fp32"
+    assert p.precision.options == ("fp32", "bf16", "auto") and p.precision.value == "auto"  # presets.PRECISION
     p.precision.value = "bf16"
     p.train_button.click()
     assert p.run.config.precision == "bf16"

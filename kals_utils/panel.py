@@ -1,0 +1,378 @@
+"""The control panel without widgets: settings, a trained run, the train / sample / export jobs,
+progress, staleness and time estimates, in plain Python (:mod:`widgets` only shows it).
+
+``Panel(data, render=...)`` starts from the data set's preset (:func:`presets.preset_for`); code
+changes a setting with ``panel.set(depth=3)`` and presses a button with ``panel.train()``,
+``panel.sample()``, ``panel.export()`` or ``panel.stop()``. A view subscribes with
+``panel.observe(fn)``: after each change the panel calls ``fn(name)`` with one of :data:`SHOWN`
+and the view reads the attribute of that name. Frames are drawn by the ``render(run, walk)``
+callable the view passes in (:func:`export.frames_of` in the widgets), so this module imports
+neither ipywidgets nor matplotlib. A user's mistake never raises: it becomes the ``status`` line.
+"""
+
+import math
+import re
+import threading
+import traceback
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import pipeline, presets
+from .data import Data
+from .device import DEVICES, pick_device
+from .errors import KalsError, check_int
+from .files import out_dir as default_out_dir
+from .model import ARCHS
+from .recipes import get_recipe
+from .render import GIF_CHAINS, GIF_FPS, GIF_HOLD_LAST, gif_name, png_bytes, save_gif
+from .pace import Trainer, long_training
+from .sample import NOISES
+
+MAX_FRAMES = 100        # recorded steps a walk keeps for the scrubber (every k-th step beyond that)
+FPS_MAX = 100.0         # GIF timing is in hundredths of a second
+FILENAME = "kaleidoscope.gif"   # the GIF's name until Sample names it
+MODEL = ("depth", "width", "arch", "recipe")                     # a change makes the trained model stale
+COST = ("depth", "width", "arch", "epochs", "batch_size", "device")   # a change re-estimates the CPU time
+_FLAG_NAMES = {"device": "device", "batch-size": "batch size", "depth": "depth L", "width": "width H",
+               "epochs": "epochs", "lr": "learning rate", "seed": "training seed", "arch": "architecture",
+               "recipe": "recipe", "chains": "chains", "steps": "steps", "eps": "eps", "noise": "start noise"}
+SHOWN = ("status", "warning", "progress", "losses", "busy", "walk", "filename", "saved")   # what observers hear
+
+
+@dataclass
+class Settings:
+    """Every control's value: the view writes them (:meth:`Panel.set`), the jobs read them."""
+
+    depth: int
+    width: int
+    arch: str
+    recipe: str
+    epochs: int
+    lr: float
+    batch_size: int          # training rows per Adam step; the data's size means full batch
+    seed: int                # training seed
+    device: str
+    precision: str
+    chains: int
+    steps: int
+    eps: float
+    noise: str
+    sample_seed: int
+    filename: str = FILENAME
+    fps: float = GIF_FPS
+    overwrite: bool = False
+
+
+def settings_for(data: Data, run: Optional[pipeline.Run] = None, **given) -> Settings:
+    """The starting values: those ``given`` (None: not given), else L, H, architecture and recipe of
+    ``run``, else the preset of ``data``'s data set (L and H always follow ``run``, as the sliders
+    show the trained model)."""
+    if not isinstance(data, Data):
+        raise KalsError(f"the panel needs a kals_utils.data.Data, got {type(data).__name__}; "
+                        "load it with kals_utils.points(...) or kals_utils.load_data(...)")
+    unknown = sorted(set(given) - {f.name for f in fields(Settings)})
+    if unknown:
+        raise KalsError(f"the panel has no setting {', '.join(unknown)}; its settings are "
+                        f"{', '.join(f.name for f in fields(Settings))}")
+    p = presets.preset_for(data.name)
+    s = dict(depth=p.depth, width=p.width, arch=presets.ARCH, recipe=p.recipe, epochs=p.epochs, lr=p.lr,
+             batch_size=p.batch_size, seed=presets.SEED, device="auto", precision=presets.PRECISION,
+             chains=p.chains, steps=p.steps, eps=p.eps, noise=p.noise, sample_seed=None)
+    if run is not None:
+        c = run.config
+        s.update(arch=c.model.arch, recipe=c.recipe)
+        given.update(depth=c.depth, width=c.width)
+    s.update({k: v for k, v in given.items() if v is not None})
+    if s["noise"] not in NOISES:
+        raise KalsError(f"unknown start noise {s['noise']!r}; choose uniform or normal")
+    if s["arch"] not in ARCHS:
+        raise KalsError(f"unknown architecture {s['arch']!r}; choose one of {', '.join(ARCHS)}")
+    s["recipe"] = get_recipe(s["recipe"]).name
+    s["device"] = str(s["device"]).lower()
+    pick_device(s["device"])  # a device this machine lacks fails here, naming the device setting
+    s["batch_size"] = min(s["batch_size"] or len(data), len(data))
+    s["sample_seed"] = s["seed"] if s["sample_seed"] is None else s["sample_seed"]
+    return Settings(**s)
+
+
+def describe(c: dict) -> str:
+    return f"L={c['L']}, H={c['H']}, {c['arch']}, {c['recipe']} recipe"
+
+
+def panel_words(message: str) -> str:
+    """A library message in the panel's words: command-line flags become control names
+    (``--device auto`` -> ``device auto``); flags in brackets, with no control here, are dropped."""
+    message = re.sub(r"\s*\(--[a-z][a-z-]*[^()]*\)", "", message)            # "SUBSET (--subset)"
+    message = re.sub(r",\s*--[a-z][a-z-]*(\s+[^\s,;)]+)?(?=[;)])", "", message)  # "(out_act=..., --out-act tanh;"
+    return re.sub(r"--([a-z][a-z-]*)", lambda m: _FLAG_NAMES.get(m.group(1), m.group(1).replace("-", " ")), message)
+
+
+def available_devices() -> list:
+    """The device menu: auto and cpu, plus cuda / mps where this machine has them."""
+    found = []
+    for name in DEVICES:
+        try:
+            pick_device(name)
+            found.append(name)
+        except KalsError:
+            pass
+    return found
+
+
+def free_name(folder: Path, name: str) -> str:
+    """``walk_2.gif`` (or _3, ...) for ``walk.gif``: the first such name not taken in ``folder``."""
+    stem, k = name[:-4], 2
+    while (folder / f"{stem}_{k}.gif").exists():
+        k += 1
+    return f"{stem}_{k}.gif"
+
+
+def gif_target(folder: Path, name: str, *, fps: float, overwrite: bool):
+    """(path, existed) of GIF ``name`` in ``folder`` (made if missing), after checking the name and
+    ``fps``; an existing file without ``overwrite`` is refused with a free name to use instead."""
+    name = name.strip()
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise KalsError(f"GIF file name {name!r} is not a plain file name; type one like 'walk.gif'")
+    name += "" if name.lower().endswith(".gif") else ".gif"
+    if not (isinstance(fps, (int, float)) and 0 < fps <= FPS_MAX):
+        raise KalsError(f"fps must be a number above 0 and at most {FPS_MAX:g}, got {fps!r}")
+    path = folder / name
+    existed = path.exists()
+    if existed and not overwrite:
+        raise KalsError(f"{name} already exists in {folder}: tick 'overwrite' to replace it, or change the GIF "
+                        f"file name (e.g. {free_name(folder, name)})")
+    folder.mkdir(parents=True, exist_ok=True)
+    return path, existed
+
+
+class Panel:
+    """Train / sample / export for one data set, with no widgets (see the module docstring).
+
+    run: an already trained :class:`pipeline.Run` for ``data``; render: ``(run, walk) -> uint8
+    frames``; background: train in a thread (the widgets do inside a Jupyter kernel); out_dir:
+    where export writes (default :func:`files.out_dir`); every other keyword: a :class:`Settings`
+    field, None meaning the preset's value."""
+
+    def __init__(self, data: Data, run: Optional[pipeline.Run] = None, *, render: Callable, background=False,
+                 out_dir=None, **settings):
+        self.settings = settings_for(data, run, **settings)
+        self.data, self.run, self.render, self.background = data, run, render, background
+        self.out_dir = default_out_dir(out_dir or "")
+        self.result, self.frames, self.frames_png, self.gif_path, self.saved = None, None, [], None, None
+        self.status, self.status_kind, self.status_detail, self.warning = "", "info", "", ""
+        self.losses, self.losses_title, self.busy, self.device_used = [], "training loss", False, "cpu"
+        epochs = self.settings.epochs
+        self.progress, self.progress_line, self.progress_style = (0, epochs), f"epoch 0 / {epochs}", ""
+        self._observers, self._stop, self._thread = [], threading.Event(), None
+        self._name_auto = self.settings.filename == FILENAME   # Sample names the GIF until someone names it
+        self.estimate()
+        if run is not None:
+            r = run.result
+            self.losses = list(r.losses)
+            self._progress(r.epochs_done, r.epochs_done, f"epoch {r.epochs_done} / {r.epochs_done} · trained "
+                           "before this panel opened", "success" if r.ok else "warning")
+            self._say(f"loaded model {describe(self.trained())}: {r.report()} — press Sample")
+        else:
+            self._say("press Train to fit the model (changing L, H, the architecture or the recipe later needs a "
+                      "retrain)")
+
+    # ------------------------------------------------------------------ state
+    def observe(self, fn: Callable[[str], None]) -> None:
+        """Call ``fn(name)`` after each change of one of :data:`SHOWN`."""
+        self._observers.append(fn)
+
+    def _notify(self, name: str) -> None:
+        for fn in self._observers:
+            fn(name)
+
+    def _say(self, text: str, kind: str = "info", detail: str = "") -> None:
+        self.status, self.status_kind, self.status_detail = text, kind, detail
+        self._notify("status")
+
+    def _warn(self, text: str = "") -> None:
+        self.warning = text
+        self._notify("warning")
+
+    def _progress(self, done: int, total: int, line: str, style: Optional[str] = None) -> None:
+        self.progress, self.progress_line = (done, total), line
+        self.progress_style = self.progress_style if style is None else style
+        self._notify("progress")
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self._notify("busy")  # the view enables and disables its buttons
+
+    def controls(self) -> dict:
+        s = self.settings
+        return {"L": s.depth, "H": s.width, "arch": s.arch, "recipe": s.recipe}
+
+    def trained(self) -> dict:
+        c = self.run.config
+        return {"L": c.depth, "H": c.width, "arch": c.model.arch, "recipe": c.recipe}
+
+    @property
+    def stale(self) -> bool:
+        """True when L, H, the architecture or the recipe differ from the trained model's (or nothing is trained)."""
+        return self.run is None or self.controls() != self.trained()
+
+    def set(self, **values) -> None:
+        """Change settings (:class:`Settings` fields); says when the model turns stale, re-estimates the cost."""
+        for k, v in values.items():
+            old = getattr(self.settings, k)  # an unknown name is a bug: AttributeError
+            setattr(self.settings, k, v)
+            if k == "filename" and v != old:  # the user named the GIF (an emptied name hands naming back to Sample)
+                self._name_auto = not str(v).strip()
+        if set(values) & set(MODEL) and self.run is not None and not self.busy:
+            if self.stale:
+                names = {"L": "depth L", "H": "width H", "arch": "architecture", "recipe": "recipe"}
+                changed = [names[k] for k, v in self.controls().items() if v != self.trained()[k]]
+                self._say(f"{', '.join(changed)} changed: the trained model is {describe(self.trained())}; the "
+                          f"controls say {describe(self.controls())} — press Train to retrain", "warn")
+            else:
+                self._say(f"the controls match the trained model again ({describe(self.trained())})")
+        if set(values) & set(COST):
+            self.estimate()
+
+    def _check_arch(self) -> None:
+        if self.settings.arch != "mlp" and self.data.image_shape is None:
+            raise KalsError(f"architecture {self.settings.arch} needs image data; these are {self.data.dim}D "
+                            "points: set architecture to mlp")
+
+    def estimate(self) -> None:
+        """The up-front warning: a rough CPU time of the configured training (no work is done)."""
+        if self.busy:
+            return
+        s = self.settings
+        try:
+            self._check_arch()
+            cpu = pick_device(s.device).type == "cpu"
+            cfg = pipeline.make_config(self.data, s.depth, s.width, arch=s.arch).model
+        except KalsError:
+            return self._warn()
+        rows = "images" if self.data.image_shape is not None else "points"
+        self._warn(long_training(cfg, len(self.data), s.epochs, rows) if cpu else "")
+
+    def _guard(self, job: Callable[[], None]) -> None:
+        """Run ``job()``; a KalsError becomes the status line, anything else the status with its traceback."""
+        try:
+            job()
+        except KalsError as e:
+            self._say(panel_words(str(e)), "error")
+        except Exception as e:  # a bug: keep the traceback visible
+            self._say(f"{type(e).__name__}: {e}", "error", traceback.format_exc())
+
+    # ------------------------------------------------------------------ training
+    def train(self) -> None:
+        """Fit a model with the current settings (in a thread when ``background``; ``wait()`` joins it)."""
+        if not self.busy:
+            self._guard(self._start_training)
+
+    def _start_training(self) -> None:
+        s = self.settings
+        self._check_arch()
+        self.device_used = pick_device(s.device).type  # "auto" resolved, for the messages
+        epochs = check_int("epochs", s.epochs, 1)
+        batch = check_int("batch size", s.batch_size, 1)
+        kw = dict(depth=s.depth, width=s.width, arch=s.arch, epochs=epochs, lr=s.lr, seed=s.seed, device=s.device,
+                  batch_size=None if batch >= len(self.data) else batch, recipe=s.recipe, precision=s.precision)
+        self._stop.clear()
+        self._progress(0, epochs, f"epoch 0 / {epochs} · starting …", "")
+        self._set_busy(True)
+        self._say(f"training {describe(self.controls())} for {epochs} epochs on {self.device_used} …")
+        job = Trainer(epochs, progress=lambda done, line: self._progress(done, epochs, line), warn=self._warn,
+                      draw=self._draw if self.background else None, device=self.device_used)
+        self.losses = job.losses
+        if self.background:
+            self._thread = threading.Thread(target=self._train_job, args=(job, kw), daemon=True, name="kals-train")
+            self._thread.start()
+        else:
+            self._train_job(job, kw)
+
+    def _draw(self, losses: list, done: int) -> None:
+        self.losses_title = f"training loss (epoch {done})"
+        self._notify("losses")
+
+    def _train_job(self, job: Trainer, kw: dict) -> None:
+        def finish():
+            run = pipeline.train_run(self.data, progress=False, callback=job.epoch, on_start=job.started,
+                                     should_stop=self._stop.is_set, **kw)
+            self.run, self.result, self.frames, self.frames_png = run, None, None, []
+            self._notify("walk")  # the old walk belonged to the old model
+            r = run.result
+            self._progress(r.epochs_done, job.total, job.line(r.epochs_done, "done" if r.epochs_done == job.total
+                                                               else r.status), "success" if r.ok else "warning")
+            self.losses, self.losses_title = list(r.losses), "training loss"
+            self._notify("losses")
+            self._say(f"trained {describe(self.trained())}: {r.report()}", "ok" if r.ok else "warn")
+        try:
+            self._guard(finish)
+        finally:
+            self._set_busy(False)
+            self.estimate()  # the pace warning was about this training; the next one gets the estimate
+
+    def stop(self) -> None:
+        """Ask a running training to stop; it keeps the best weights so far."""
+        self._stop.set()
+        self._say("stopping … (the best weights so far are kept)", "warn")
+
+    def wait(self, timeout: Optional[float] = None) -> None:
+        """Block until a background training has finished (no-op if none)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # ------------------------------------------------------------------ sampling and export
+    def sample(self) -> None:
+        """Run the chains of the trained model and render the walk into frames (PNG bytes too)."""
+        if self.busy:
+            return self._say("training is running: wait for it or press Stop", "warn")
+        self._guard(self._sample)
+
+    def _sample(self) -> None:
+        if self.run is None:
+            raise KalsError("no model yet: press Train first")
+        if self.stale:
+            raise KalsError(f"the model is stale: it was trained with {describe(self.trained())} but the controls "
+                            f"say {describe(self.controls())} — press Train to retrain (or set them back)")
+        s = self.settings
+        chains, steps = check_int("chains", s.chains, 1), check_int("steps", s.steps, 1)
+        seed = check_int("sampling seed", s.sample_seed, 0)
+        every = max(1, math.ceil(steps / MAX_FRAMES))
+        recipe = get_recipe(s.recipe)
+        self._say(f"sampling {chains} chains for {steps} steps …")
+        self._set_busy(True)
+        try:
+            res = pipeline.sample_run(self.run, chains=chains, steps=steps, every=every, noise=s.noise, eps=s.eps,
+                                      seed=seed, recipe=recipe.name, precision=s.precision,
+                                      record=min(chains, GIF_CHAINS) if self.run.config.image_shape else None)
+            frames = np.asarray(self.render(self.run, res))
+            pngs = [png_bytes(f) for f in frames]
+        finally:
+            self._set_busy(False)
+        self.result, self.frames, self.frames_png = res, frames, pngs
+        self._notify("walk")
+        if self._name_auto:
+            arch = self.run.config.model.arch
+            self.settings.filename = gif_name(self.run.config, chains, steps, s.eps, recipe.start_kind or s.noise,
+                                              extra="" if arch == "mlp" else f"_{arch}")
+            self._notify("filename")
+        start = "the data's covariance" if recipe.start_kind == "data" else f"{s.noise} noise"
+        self._say(f"sampled {chains} chains x {steps} steps from {start}, sampling seed {seed} ({len(pngs)} frames, "
+                  f"every {every} step(s)): drag the frame slider or press play", "ok")
+
+    def export(self) -> None:
+        """Write the walk as a GIF to ``out_dir``; an existing file only with ``overwrite`` set."""
+        self._guard(self._export)
+
+    def _export(self) -> None:
+        if self.result is None:
+            raise KalsError("nothing to export yet: press Sample first")
+        s = self.settings
+        path, existed = gif_target(self.out_dir, s.filename, fps=s.fps, overwrite=s.overwrite)
+        # the frames shown are the GIF's frames: write them
+        self.gif_path = save_gif(self.frames, path, fps=s.fps, hold_last=GIF_HOLD_LAST).resolve()
+        self.saved = {"path": self.gif_path, "kib": path.stat().st_size / 1024, "fps": s.fps, "replaced": existed}
+        self._notify("saved")
+        self._say(f"wrote {self.gif_path}", "ok")
