@@ -1,10 +1,13 @@
 """kals_utils: Generative Kaleidoscopic Networks (Shrivastava, 2024, arXiv 2402.11793).
 
 data -> fit -> sample -> render: ``load_data`` / ``points``, ``train_run`` (``train.fit``),
-``sample_run`` (``sample.kaleidoscope``), ``evaluate_run`` (``metrics``), ``export_gif``.
-Modules, lowest first (each imports only those before it): errors, files, device, model, data,
-checkpoint, train, sample, recipes, metrics, pipeline, plots, render, experiments, widgets, cli.
-The core (up to pipeline) imports neither matplotlib nor ipywidgets.
+``sample_run`` (``sample.kaleidoscope``), ``export_gif``; ``evaluate_run`` measures a walk.
+Four layers, each importing only those before it (tests/test_layout.py):
+- the core helper: errors, presets (every default), files, device, precision, nets, model, data,
+  checkpoint, train, sample, recipes, render, pipeline — no metrics, no studies, no matplotlib;
+- measures: prdc, features, metrics, evaluate, tables;
+- studies (``kals_utils.studies``): ensemble, corner, sweeps, compare, architectures;
+- faces: plots, export, pace, panel, widgets, walkthrough, cli.
 """
 
 from .data import Data, load_data, points
