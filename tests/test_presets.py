@@ -74,3 +74,11 @@ def test_panel_defaults_follow_the_preset(shallow_points1d):
     view = KaleidoscopePanel(points(dim=1))  # no other argument: the data set's (changed) preset
     assert (view.depth.value, view.width.value, view.epochs.value) == (3, 6, 50)
     assert KaleidoscopePanel(points(dim=1), depth=2).depth.value == 2  # a given value still wins
+
+
+def test_demo_follows_the_points2d_preset(monkeypatch, tmp_path):
+    monkeypatch.setitem(presets.PRESETS, "points2d",
+                        dataclasses.replace(presets.PRESETS["points2d"], depth=3, width=8, epochs=20, steps=4))
+    assert main(["demo", "--out", str(tmp_path), "--no-progress"]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert any(n.startswith("points2d_L3_H8_") and "_T4_" in n and n.endswith(".gif") for n in names), names
