@@ -5,7 +5,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "kals_utils"
 ORDER = ["errors", "files", "device", "precision", "nets", "model", "data", "checkpoint", "train", "ensemble", "sample", "recipes", "prdc", "features", "metrics",
-         "pipeline", "render", "plots", "export", "experiments", "widgets", "cli"]
+         "pipeline", "render", "plots", "export", "experiments", "widgets", "cli", "book"]
 MAX_LINES = 70
 
 
