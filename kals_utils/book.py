@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -66,6 +67,13 @@ TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\w*Error: ", re.M)
 VOLATILE_CELL_KEYS = ("papermill", "execution", "ExecuteTime")
 VOLATILE_NB_KEYS = ("papermill", "widgets")
 WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def read(path):
+    """A notebook, without nbformat's warning about cells that have no id (ours predate them)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return nbformat.read(path, as_version=4)
 
 
 def notebook_path(name: str) -> Path:
@@ -233,19 +241,19 @@ def execute(name: str, *, dest=None, smoke: bool = False, params=None, env=None)
     src = notebook_path(name)
     name = src.stem
     params = dict(SETTINGS.get(name, {}) if params is None else params)
-    unknown = set(params) - _parameter_names(nbformat.read(src, as_version=4))
+    unknown = set(params) - _parameter_names(read(src))
     if unknown:
         raise KalsError(f"{name}: its parameters cell has no {', '.join(sorted(unknown))}; fix SETTINGS in {__name__}")
     run_env = {"PYTHONHASHSEED": "0", "KALS_SMOKE": "1" if smoke else "0", **ENV.get(name, {}), **(env or {})}
     dest = Path(dest or src)
     with tempfile.TemporaryDirectory() as tmp:
-        executed = Path(tmp) / src.name
-        clean_src = Path(tmp) / f"clean_{src.name}"
-        nbformat.write(clean(nbformat.read(src, as_version=4)), clean_src)
+        executed, clean_src = Path(tmp) / src.name, Path(tmp) / "clean" / src.name
+        clean_src.parent.mkdir()
+        nbformat.write(clean(read(src)), clean_src)
         t0 = time.monotonic()
         _run_papermill(clean_src, executed, params, run_env)
         samples = out_dir(run_env.get("KALS_OUT", ""))  # where the notebook wrote its GIFs
-        nb = tidy(nbformat.read(executed, as_version=4), name, params, smoke=smoke, seconds=time.monotonic() - t0,
+        nb = tidy(read(executed), name, params, smoke=smoke, seconds=time.monotonic() - t0,
                   samples=samples, folder=dest.parent)
     with atomic_path(dest) as tmp_dest:
         nbformat.write(nb, tmp_dest)
@@ -290,7 +298,7 @@ def problems(path) -> list:
     path = Path(path)
     raw = path.read_bytes()
     bad = [f"{len(raw) / 1e6:.1f} MB (limit {MAX_BYTES / 1e6:.0f} MB)"] if len(raw) > MAX_BYTES else []
-    nb = nbformat.reads(raw.decode(), as_version=4)
+    nb = read(io.StringIO(raw.decode()))
     code = [c for c in nb.cells if c.cell_type == "code"]
     executed = nb.metadata.get("kals", {}).get("executed", False)
     if not executed:
@@ -335,9 +343,22 @@ def _names(names) -> list:
 def _check(names) -> int:
     found = {n: problems(notebook_path(n)) for n in _names(names)}
     for n, bad in found.items():
-        state = "executed" if nbformat.read(notebook_path(n), as_version=4).metadata.get("kals") else "clean"
+        state = "executed" if read(notebook_path(n)).metadata.get("kals") else "clean"
         print(f"{n}: " + ("; ".join(bad) if bad else f"ok ({state})"))
     return 1 if any(found.values()) else 0
+
+
+def _execute_one(name: str) -> bool:
+    """Execute one notebook in place, saying what happened; False if it failed or is not clean."""
+    print(f"{name}: executing with {settings_text(SETTINGS.get(name, {}))} ...", flush=True)
+    try:
+        path = execute(name)
+    except KalsError as e:
+        print(f"{name}: FAILED: {e}", flush=True)
+        return False
+    bad = problems(path)
+    print(f"{name}: written to {path.relative_to(ROOT)}" + (f"; NOT clean: {'; '.join(bad)}" if bad else ""), flush=True)
+    return not bad
 
 
 def main(argv=None) -> int:
@@ -346,7 +367,6 @@ def main(argv=None) -> int:
     ex = sub.add_parser("execute", help="run notebooks in place at their SETTINGS (all if none named)")
     ex.add_argument("names", nargs="*", help="e.g. 01_synthetic_1d or 01")
     ex.add_argument("--check", action="store_true", help="only check the committed files; run nothing")
-    ex.add_argument("--smoke", action="store_true", help="CI sizes (SMOKE = True), for trying the command")
     ch = sub.add_parser("check", help="check the committed notebooks; run nothing")
     ch.add_argument("names", nargs="*")
     bu = sub.add_parser("build", help=f"build the docs site into {SITE.relative_to(ROOT)}")
@@ -358,12 +378,10 @@ def main(argv=None) -> int:
         if args.command == "build":
             print(f"site: {build(out=args.out)}")
             return 0
-        for n in _names(args.names):
-            print(f"{n}: executing with {settings_text(SETTINGS.get(n, {}), args.smoke)} ...", flush=True)
-            path = execute(n, smoke=args.smoke)
-            bad = problems(path)
-            print(f"{n}: written to {path.relative_to(ROOT)}" + (f"; NOT clean: {'; '.join(bad)}" if bad else ""))
-        return 0
+        failed = [n for n in _names(args.names) if not _execute_one(n)]
+        if failed:
+            print(f"kals: error: not executed: {', '.join(failed)} (see above)", file=sys.stderr)
+        return 1 if failed else 0
     except KalsError as e:
         print(f"kals: error: {e}", file=sys.stderr)
         return 2
