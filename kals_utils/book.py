@@ -178,9 +178,9 @@ def _tidy_output(out, gifs: dict, folder: Path):
 
 def banner(name: str, params: dict, *, smoke: bool, seconds: float, day: str, device: str):
     """The first output of the first code cell: how, when and where this notebook was executed."""
-    text = (f"Executed with {settings_text(params, smoke)} on {day}, {device}; the whole notebook ran in "
-            f"{seconds:.0f} s. Re-run: `python -m kals_utils.book execute {name}` (the cell after the "
-            f"parameters cell shows what was passed).")
+    passed = " (papermill's cell after the parameters cell sets them)" if params else ""
+    text = (f"Executed with {settings_text(params, smoke)}{passed} on {day}, {device}; the whole notebook "
+            f"ran in {seconds:.0f} s. Re-run: `python -m kals_utils.book execute {name}`.")
     return nbformat.v4.new_output("display_data", data={"text/markdown": f"*{text}*", "text/plain": text})
 
 
