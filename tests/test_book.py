@@ -67,7 +67,7 @@ def test_tidy_makes_a_papermill_notebook_fit_to_commit(tmp_path):
     path, nb = _executed_fake(tmp_path)
     assert problems(path) == []
     first, run = nb.cells[1].outputs, nb.cells[2].outputs
-    assert first[0].data["text/plain"].startswith("Executed with QUICK = True on ")
+    assert first[0].data["text/plain"].startswith("Executed with QUICK = True (papermill's cell after the parameters cell sets them) on ")
     assert nb.metadata.kals["executed"] and nb.metadata.kals["settings"] == {"QUICK": True}
     assert "papermill" not in nb.metadata and not {"papermill", "execution"} & set(nb.cells[2].metadata)
     assert len(run) == 4, "the tqdm bar is dropped"
