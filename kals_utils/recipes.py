@@ -4,30 +4,19 @@ a recipe is put to work is :mod:`kals_utils.pipeline`.
 ``paper`` (the default) is the paper's procedure exactly: plain MSE ``f(x) ~= x`` on the clean
 data, Adam, start noise as asked (uniform by default), constant zero-mean jitter ``eps``.
 
-``improved`` changes two things, both needed (ablation on real Fashion-MNIST 16x16, 300 images,
-L=10, H=256, 3000 epochs at lr 1e-3, 300 chains x 100 steps, eps 0.01, seed 0; class-histogram
-TV / coverage / median NN distance / copies):
-
-    paper training, uniform start          0.41 / 0.13 / 0.118 / 0.23   (= the paper recipe)
-    paper training, data-covariance start  0.20 / 0.19 / 0.116 / 0.14
-    denoising,      uniform start          0.34 / 0.26 / 0.069 / 0.15
-    denoising,      data-covariance start  0.14 / 0.40 / 0.078 / 0.02   (= improved)
+``improved`` changes two things, both needed (the ablation and the measurements are on the docs'
+Results page, docs/results/recipes.md):
 
 - **Denoising training**: ``f(clip(x + sigma * n)) ~= x`` with the clean ``x`` as target,
   ``n`` ~ N(0, I), ``sigma`` log-uniform in [0.6, 1.2] per training row (data scale), no clean-data
-  term (with one, 0.17-0.22 of the samples were copies instead of 0.01-0.02). The noise range was
-  [0.2, 0.8] until the field's metrics showed that it memorises: the frontier study
-  (``experiments.recipe_frontier``; Fashion-MNIST 300 images 16x16, L=10, H=256, 3000 epochs, 300
-  chains, seeds 0 and 1) measured coverage / memorised 0.81-0.89 / 0.49-0.58 for [0.2, 0.8] and
-  0.71-0.77 / 0.16-0.18 for [0.6, 1.2] (precision 1.0 for both; targets coverage >= 0.7, memorised
-  <= 0.2). At 28x28 [0.6, 1.2] still memorised 0.28 (coverage 0.74-0.77).
+  term (it made more copies). The noise range was [0.2, 0.8] until the field's metrics showed that
+  it memorises; the frontier study (``experiments.recipe_frontier``) moved it to [0.6, 1.2].
 - **Start noise with the data's covariance** (:func:`sample.data_start`, deviations x1.3): uniform
   noise lies nearest a few blob-like images, so the paper's chains pile onto one or two classes;
   these starts look like coarse, varied images of every class.
 
-Measured and dropped (seed 0, same data; the code is gone, the numbers stay): annealed jitter (TV
--0.01 to +0.12, mostly worse), a Jacobian contraction penalty (within the seed spread at twice the
-training time), per-pixel mean/std starts (TV 0.76), chain restarts (no chain stalled off the data).
+Tried and dropped (see the Results page): annealed jitter, a Jacobian contraction penalty, per-pixel
+mean/std starts, chain restarts.
 """
 
 import math

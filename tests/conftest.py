@@ -39,3 +39,22 @@ def tiny_folder(tmp_path):
     for i in range(12):
         Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(folder / f"img{i:02d}.png")
     return folder
+
+
+@pytest.fixture(scope="session")
+def executed_smoke(tmp_path_factory):
+    """A copy of the repository's notebooks/ and saved_samples/ (links to the files) in a temp folder,
+    with ``01_synthetic_1d`` executed there by ``kals_utils.book.execute`` at SMOKE sizes (its GIF
+    written to that saved_samples/). Returns the temp folder; used by test_book and test_docs."""
+    import os
+    import shutil
+    from pathlib import Path
+    from kals_utils import book
+    root = tmp_path_factory.mktemp("book")
+    shutil.copytree(book.NB_DIR, root / "notebooks")
+    (root / "saved_samples").mkdir()
+    for f in book.SAMPLES.iterdir():
+        os.symlink(f, root / "saved_samples" / f.name)
+    book.execute("01_synthetic_1d", dest=root / "notebooks" / "01_synthetic_1d.ipynb", smoke=True,
+                 env={"KALS_OUT": str(root / "saved_samples"), "OMP_NUM_THREADS": "1"})
+    return root

@@ -15,15 +15,16 @@ panel goes to ``test-artifacts/browser_panel_<notebook>.png``.
 
 import json
 import re
-import shutil
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 import fakedata
 from browser_jupyter import (ARTIFACTS, BLOB_HASH_JS, KERNEL_STATE_JS, REPO, chromium_page, drag_slider,
                              jupyter_lab, require_chromium, wait_for)
+from kals_utils import book
 
 NB_DIR = REPO / "notebooks"
 NOTEBOOK = NB_DIR / "02_synthetic_2d.ipynb"
@@ -45,7 +46,8 @@ def copy_notebook(src: Path, root: Path) -> str:
     meta = json.loads(src.read_text())["metadata"]
     assert meta.get("kernelspec", {}).get("name"), f"{src.name} has no kernelspec: JupyterLab would ask for one"
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(src, root / src.name)
+    # as its author wrote it: an executed notebook's outputs and injected settings removed
+    nbformat.write(book.clean(nbformat.read(src, as_version=4)), root / src.name)
     return src.name
 
 

@@ -12,6 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import fakedata  # noqa: E402
+from kals_utils import book  # noqa: E402
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = ["01_synthetic_1d", "02_synthetic_2d", "03_mnist", "04_cifar_dogs", "05_celeba", "06_architectures"]
@@ -31,7 +32,9 @@ RUNS = {
 
 
 def load(name):
-    return nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
+    """The notebook as its author wrote it: outputs and papermill-injected settings of an executed
+    notebook (``python -m kals_utils.book execute``) removed (tests/test_book.py checks those)."""
+    return book.clean(nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4))
 
 
 def code_cells(nb):
@@ -48,8 +51,10 @@ def test_notebook_is_committed_clean_and_thin(name):
     nbformat.validate(nb)
     assert nb.metadata.kernelspec == {"name": "kals", "display_name": "Python (kals)", "language": "python"}
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
-    for c in code_cells(nb):
-        assert c.outputs == [] and c.execution_count is None, f"{name}: strip the outputs before committing"
+    raw = nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
+    if not raw.metadata.get("kals", {}).get("executed"):  # outputs only from `python -m kals_utils.book execute`
+        for c in code_cells(raw):
+            assert c.outputs == [] and c.execution_count is None, f"{name}: strip the outputs before committing"
     assert any("%matplotlib inline" in c.source for c in code_cells(nb)[:2])
     tagged = [c for c in code_cells(nb) if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
@@ -96,8 +101,9 @@ def test_notebook_runs_with_smoke(name, data_root, tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny nets: one thread is fastest and shares the 2 cores
     monkeypatch.setenv("MPLBACKEND", "agg")
     params = {k: v.format(root=data_root) for k, v in params.items()}
-    executed = tmp_path / f"{name}.ipynb"
-    papermill.execute_notebook(str(NB_DIR / f"{name}.ipynb"), str(executed), parameters=params, kernel_name="kals",
+    executed, source = tmp_path / f"{name}.ipynb", tmp_path / f"source_{name}.ipynb"
+    nbformat.write(load(name), source)  # the committed notebook, without an executed run's outputs and settings
+    papermill.execute_notebook(str(source), str(executed), parameters=params, kernel_name="kals",
                                cwd=str(NB_DIR), progress_bar=False, log_output=False)  # raises if a cell fails
     nb = nbformat.read(executed, as_version=4)
     outputs = [o for c in code_cells(nb) for o in c.outputs]
@@ -131,11 +137,14 @@ def test_notebook_from_the_repository_root_writes_only_inside_it(tmp_path, monke
     gifs_before = set((root / "saved_samples").glob("*.gif"))
     monkeypatch.chdir(root)
     try:
-        papermill.execute_notebook("notebooks/01_synthetic_1d.ipynb", str(tmp_path / "out.ipynb"), kernel_name="kals",
+        source = NB_DIR / "source_01.ipynb"  # the committed notebook without outputs, beside it (removed below)
+        nbformat.write(load("01_synthetic_1d"), source)
+        papermill.execute_notebook("notebooks/source_01.ipynb", str(tmp_path / "out.ipynb"), kernel_name="kals",
                                    progress_bar=False, log_output=False)
         new = set((root / "saved_samples").glob("*.gif")) - gifs_before
         assert [g.name for g in new] == ["points1d_L7_H10_c10_T8_eps0_normal.gif"]
         assert sorted(p.name for p in root.parent.iterdir()) == outside_before
     finally:
+        (NB_DIR / "source_01.ipynb").unlink(missing_ok=True)
         for g in set((root / "saved_samples").glob("*.gif")) - gifs_before:
             g.unlink()
