@@ -60,7 +60,8 @@ SETTINGS = {
 }
 # Environment per notebook (the kernel inherits it): where data sets lie that torchvision cannot fetch
 # offline. Debian's package dataset-fashion-mnist is read where it lies; nothing is written there.
-ENV = {"03_mnist": {"KALS_DATA": "/usr/share/datasets/fashion-mnist"}}
+DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"
+ENV = {"03_mnist": {"KALS_DATA": DEBIAN_FASHION}, "06_architectures": {"KALS_DATA": DEBIAN_FASHION}}
 # Paths of a machine that must not appear in a committed output (besides this checkout's own path).
 MACHINE_PATH = re.compile(r"(/tmp/|/root/|/home/[a-z]|/Users/[A-Za-z]|[A-Za-z]:\\Users\\)")
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\w*Error: ", re.M)
