@@ -85,8 +85,10 @@ def _train_parser(sub):
     p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: full batch)")
     p.add_argument("--resume", default=None, help="continue training from this checkpoint (optimiser state included)")
     p.add_argument("--recipe", choices=RECIPE_NAMES, default=None,
-                   help="paper (default: the paper's procedure) or improved (denoising training + data-covariance "
-                        "start noise); stored in the checkpoint, so `sample` uses it too")
+                   help="paper (default: the paper's procedure), improved (denoising training + data-covariance "
+                        "start noise) or sequence (f(x_i) = x_(i+1 mod n): the points in the order given, or a "
+                        "folder's images in sorted file-name order, replayed as a loop); stored in the checkpoint, "
+                        "so `sample` uses it too")
     p.add_argument("--out", required=True, help="checkpoint file to write")
     _common(p)
 
