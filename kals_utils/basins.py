@@ -334,7 +334,9 @@ class Replay:
     one_step: share of i with f(x_i) at x_(i+1) (within ``tol`` and nearer it than any other point);
     from_points: share of starts x_i whose next n states are x_(i+1), ..., x_(i+n) in turn;
     from_random: share of random starts that, after ``burn`` steps, sit on some x_j and then follow the
-    loop for n steps without a miss; max_error: largest RMS |f(x_i) - x_(i+1)|.
+    loop for n steps without a miss; max_error: largest RMS |f(x_i) - x_(i+1)|; random_dist: median
+    RMS distance of the random chains (after ``burn``) to their nearest point — near 0 when the loop's
+    points attract, larger when the chains run round a nearby loop (e.g. a whole circle that f rotates).
     """
 
     n: int
@@ -345,6 +347,7 @@ class Replay:
     tol: float
     burn: int
     chains: int
+    random_dist: float = float("nan")
 
     @property
     def replays(self) -> bool:
@@ -382,8 +385,9 @@ def sequence_replay(model: nn.Module, seq, *, tol: float = TOL, chains: int = RE
     d, idx = nearest_neighbours(iterate(model, seq, steps=1), seq)
     one = (d < tol) & (idx == (torch.arange(len(seq)) + 1) % len(seq))
     starts = start_noise(check_int("chains", chains, 1), cfg.dim, noise, cfg.value_range, seed)
-    rand = _follows(model, iterate(model, starts, steps=burn), seq, tol)
+    burnt = iterate(model, starts, steps=burn)
+    rand = _follows(model, burnt, seq, tol)
     return Replay(n=len(seq), one_step=float(one.float().mean()),
                   from_points=float(_follows(model, seq, seq, tol).float().mean()),
                   from_random=float(rand.float().mean()), max_error=float(err.max()), tol=tol, burn=burn,
-                  chains=len(starts))
+                  chains=len(starts), random_dist=float(nearest_neighbours(burnt, seq)[0].median()))

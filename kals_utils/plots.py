@@ -597,13 +597,13 @@ def plot_basins_1d(bmap, model, *, title: str = "basins of attraction"):
 
 
 def plot_basins_by_depth(items, *, title: str = "basins by depth"):
-    """Basin maps side by side, ``items`` = [(depth, model, map), ...] (e.g. from
+    """Basin maps side by side, ``items`` = [(depth, model or run, map), ...] (e.g. from
     ``studies.capacity.basins_by_depth``): each panel titled by L, each training point's share
     written beside it, one legend for the colours."""
     fig, axes = new_figure(len(items), size=(3.2, 3.7))
     axes = np.atleast_1d(axes)
     for i, (a, (depth, model, bmap)) in enumerate(zip(axes, items)):
-        plot_basins_2d(bmap, model, ax=a, title=f"L = {depth}", legend=False, annotate=True)
+        plot_basins_2d(bmap, getattr(model, "model", model), ax=a, title=f"L = {depth}", legend=False, annotate=True)
         if i:
             a.set_ylabel("")
             a.tick_params(labelleft=False)

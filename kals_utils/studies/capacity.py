@@ -90,6 +90,19 @@ def basins_by_depth(data: Data, *, depths: Sequence[int] = (2, 4, 7, 10), width:
     return [(d, r, basin_map(r.model, data.x, grid=grid, steps=steps)) for d, r in zip(depths, runs)]
 
 
+def basin_rows(items) -> list:
+    """One row per (depth, run, map) of :func:`basins_by_depth`: depth, the area share of each
+    training point's basin (``basins``, in the data's order), spurious, unsettled, and how many
+    training points are stable attractors."""
+    rows = []
+    for depth, run, bmap in items:
+        k = len(bmap.train)
+        rows.append({"depth": depth, "loss": run.result.best_loss, "basins": bmap.fractions[:k].tolist(),
+                     "spurious": float(bmap.fractions[k:-1].sum()), "unsettled": float(bmap.fractions[-1]),
+                     "attractors": int(bmap.stable.sum())})
+    return rows
+
+
 def snapshot_epochs(epochs: int, count: int = SNAPSHOTS) -> list:
     """``count`` log-spaced epoch numbers from 1 to ``epochs`` (distinct, increasing)."""
     epochs = check_int("epochs", epochs, 1)
