@@ -17,7 +17,7 @@ with the ``sequence`` recipe (f(x_i) ~= x_(i+1 mod n)) plays its loop. Headless;
 core and :mod:`metrics`.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import torch

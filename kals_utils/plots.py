@@ -656,23 +656,26 @@ def plot_capacity(rows, *, ax=None, key: str = "attractors", title: str = "store
 
 
 def plot_basin_stats(stats, *, class_names=None, title: str = "basin sizes of training images"):
-    """Two panels for ``basins.basin_statistics``: the share of random starts that end on each class
-    (bars) against the class's share of the training set (dots), and each image's basin size against
-    the distance to its nearest other training image (colour: class)."""
+    """Two panels for ``basins.basin_statistics``: of the random starts that ended on a training image,
+    the share on each class (bars, one colour per class) against the class's share of the training set
+    (dots), and each image's basin size (share of all starts) against the distance to its nearest other
+    training image (dots in the colour of their class)."""
     fig, (a, b) = new_figure(2, size=(4.6, 3.8))
     frac, nn = stats.fraction.numpy(), stats.nn_dist.numpy()
     if stats.classes is not None:
         cls = stats.classes.numpy()
         ks = sorted(set(cls.tolist()))
         names = [class_names[c] if class_names else str(c) for c in ks]
-        a.bar(range(len(ks)), [frac[cls == c].sum() for c in ks], color="tab:blue", label="starts ending there")
+        reached = max(float(frac.sum()), 1e-12)
+        a.bar(range(len(ks)), [frac[cls == c].sum() / reached for c in ks], color=[f"C{c % 10}" for c in ks],
+              label="starts that reached an image")
         a.scatter(range(len(ks)), [(cls == c).mean() for c in ks], color="black", zorder=3, s=18,
                   label="share of training set")
         a.set_xticks(range(len(ks)), names, rotation=60, ha="right", fontsize=8)
         b.scatter(nn, frac, c=[f"C{c % 10}" for c in cls], s=16, alpha=0.8)
     else:
         b.scatter(nn, frac, s=16, color="tab:blue")
-    a.set(ylabel="share of random starts", title="by class")
+    a.set(ylabel="share", title="by class")
     a.legend(fontsize=7)
     b.set(xlabel="RMS distance to nearest other training image", ylabel="basin size (share of starts)",
           title=f"by isolation (Spearman {stats.rank_nn:.2f})")
