@@ -1,4 +1,4 @@
-"""Command line: ``python -m kals_utils {demo,train,sample,evaluate}``, and the ``.npz`` samples file
+"""Command line: ``python -m kals_utils {demo,train,sample,evaluate,basins}``, and the ``.npz`` samples file
 (written by ``sample --save-samples``, read by ``evaluate``).
 
 User mistakes print one line ``kals: error: ...`` and exit 2; Ctrl-C during ``train`` saves the best
@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from .basins import BASIN_STEPS, basin_map
 from .checkpoint import load_checkpoint
 from .data import dataset_help, load_data, points
 from .errors import KalsError, check_float, check_int, check_seed
@@ -23,7 +24,7 @@ from .features import FEATURES
 from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL
 from .model import ARCH_HELP, ARCHS, PATCH, out_range
 from .pipeline import load_run, sample_run, save_run, train_run
-from .plots import fig_to_array, plot_2d
+from .plots import fig_to_array, plot_2d, plot_basins_1d, plot_basins_2d
 from .precision import PRECISIONS
 from .recipes import RECIPES
 from .render import GIF_CHAINS, GIF_FPS, gif_name, save_png
@@ -36,7 +37,7 @@ EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 RECIPE_NAMES = tuple(RECIPES)
 
 
-COMMANDS = ("demo", "train", "sample", "evaluate")
+COMMANDS = ("demo", "train", "sample", "evaluate", "basins")
 DEMO_CHAINS = 64  # chains drawn in the demo's GIF and PNG
 
 
@@ -100,9 +101,10 @@ def _train_parser(sub):
                    help="mini-batch size (default: the preset, " + _preset_help("batch_size") + "; None = full batch)")
     p.add_argument("--resume", default=None, help="continue training from this checkpoint (optimiser state included; default: start afresh)")
     p.add_argument("--recipe", choices=RECIPE_NAMES, default=None,
-                   help="paper (the paper's procedure) or improved (denoising training + data-covariance start "
-                        "noise); stored in the checkpoint, so `sample` uses it too (default: the preset, " +
-                        _preset_help("recipe") + ")")
+                   help="paper (the paper's procedure), improved (denoising training + data-covariance start "
+                        "noise) or sequence (f(x_i) = x_(i+1 mod n): the points in the order given, or a folder's "
+                        "images in sorted file-name order, replayed as a loop); stored in the checkpoint, so "
+                        "`sample` uses it too (default: the preset, " + _preset_help("recipe") + ")")
     p.add_argument("--out", required=True, help="checkpoint file to write")
     _common(p)
 
@@ -152,6 +154,20 @@ def _evaluate_parser(sub):
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto: CUDA, MPS, CPU)")
 
 
+def _basins_parser(sub):
+    p = sub.add_parser("basins", help="basin map of a 1D/2D checkpoint: where every start on a grid ends (PNG, JSON)")
+    p.add_argument("--checkpoint", required=True, help="a 1D or 2D run (points1d/points2d)")
+    p.add_argument("--png", default=None, help="write the basin map here (.png; default: no picture)")
+    p.add_argument("--json", action="store_true",
+                   help="print every attractor (training points, spurious fixed points, unsettled) with its location "
+                        "and its basin's area fraction (they sum to 1)")
+    p.add_argument("--grid", type=int, default=None, help="starts per side (default 256 in 2D, 1024 in 1D)")
+    p.add_argument("--steps", type=int, default=BASIN_STEPS, help=f"applications of f per start (default {BASIN_STEPS})")
+    p.add_argument("--tol", type=float, default=TOL,
+                   help=f"RMS distance that counts as 'at a training point' (default {TOL:g})")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto: CUDA, MPS, CPU)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m kals_utils", description="Generative Kaleidoscopic Networks: train f(x)≈x, then iterate f from noise.")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=_Parser)
@@ -162,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _sample_parser(sub)
     _evaluate_parser(sub)
+    _basins_parser(sub)
     return ap
 
 
@@ -311,11 +328,40 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_basins(args) -> int:
+    """CLI entry: the basin map of a 1D/2D checkpoint, as a PNG and/or JSON on stdout."""
+    png = ensure_writable(args.png, "PNG file") if args.png else None
+    if png is not None and png.suffix.lower() != ".png":
+        raise KalsError(f"--png {args.png}: the map is written as a PNG; give a name ending in .png")
+    if png is None and not args.json:
+        raise KalsError("nothing to write: pass --png FILE.png, --json, or both")
+    run = load_run(args.checkpoint, device=args.device)
+    if run.config.dim not in (1, 2):
+        raise KalsError(f"{args.checkpoint} is a D={run.config.dim} run; basin maps are for 1D and 2D points "
+                        "(for images use kals_utils.basins.basin_statistics)")
+    t0 = time.time()
+    bmap = basin_map(run.model, run.data.x, grid=args.grid, steps=check_int("--steps", args.steps, 0),
+                     tol=check_float("--tol", args.tol, 0.0, strict=True))
+    if png is not None:
+        title = f"basins: {run.config.dataset}, L={run.config.depth}, H={run.config.width}"
+        fig = (plot_basins_1d(bmap, run.model, title=title) if bmap.dim == 1
+               else plot_basins_2d(bmap, run.model, title=title))
+        save_png(fig_to_array(fig), png)
+    if args.json:
+        out = {"checkpoint": str(args.checkpoint), **bmap.to_json(), "seconds": time.time() - t0}
+        json.dump(_json_ready(out), sys.stdout, indent=1, allow_nan=False)
+        print()
+    if png is not None:
+        print(f"basin map written to {png}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        args.seed = check_seed(args.seed)
-        return {"demo": cmd_demo, "train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}[args.cmd](args)
+        args.seed = check_seed(getattr(args, "seed", 0))  # basins has no seed
+        return {"demo": cmd_demo, "train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
+                "basins": cmd_basins}[args.cmd](args)
     except KalsError as e:
         print(f"kals: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -20,7 +20,7 @@ from .errors import KalsError, check_int
 from .model import ModelConfig, RunConfig, act_for_range, build_model, count_weights, train_bytes
 from .precision import resolve_precision
 from .presets import CHAINS, EPOCHS, EPS, EVERY, LR, NOISE, PRECISION, RECIPE, SEED, STEPS
-from .recipes import get_recipe, recipe_loss
+from .recipes import get_recipe, recipe_loss, recipe_target
 from .sample import NOISES, SampleResult, data_start, kaleidoscope
 from .train import TrainResult, check_in_range, fit
 
@@ -50,15 +50,17 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
               epochs: int = EPOCHS, lr: float = LR,
               batch_size: Optional[int] = None, seed: int = SEED, device="auto", out_act: Optional[str] = None,
               recipe: str = RECIPE, precision: str = PRECISION, progress: bool = True, resume: Optional[dict] = None,
-              model: Optional[nn.Module] = None, on_start: Optional[Callable[[], None]] = None, **fit_kw) -> Run:
+              model: Optional[nn.Module] = None, on_start: Optional[Callable[[], None]] = None,
+              target: Optional[torch.Tensor] = None, **fit_kw) -> Run:
     """Build an L x H model for ``data`` (weights from ``seed``) and fit it the way ``recipe`` says.
 
     arch: mlp (default), cnn, unet or transformer (``model.ARCH_HELP`` says what L and H mean in
     each); arch_kw: its settings, e.g. ``{"patch": 4}``.
     precision: fp32, bf16 or auto (:mod:`precision`; auto = bf16 where the device multiplies bf16
     natively and the net is large enough to gain); what was used is stored in the config.
-    recipe: ``paper`` (plain MSE) or ``improved`` (its own objective); stored in the config, so
-    sampling uses it too. resume: a checkpoint's ``train_state`` to continue from. on_start: called
+    recipe: ``paper`` (plain MSE), ``improved`` (its own objective) or ``sequence`` (f(x_i) ~= x_(i+1),
+    the data's rows in order as a loop); stored in the config, so sampling uses it too. target:
+    the rows f(data.x) should reach (default: the recipe's — the data itself, or the next row). resume: a checkpoint's ``train_state`` to continue from. on_start: called
     once every setting has been checked (memory included), right before training. ``fit_kw`` go to
     :func:`train.fit` (callback, should_stop).
     """
@@ -74,8 +76,9 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     if on_start is not None:
         on_start()
     cfg.precision = resolve_precision(precision, device=dev, n_weights=count_weights(cfg.model))
+    target = recipe_target(recipe_def, data.x) if target is None else target
     result = fit(model, data.x, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress,
-                 resume=resume, loss_fn=recipe_loss(recipe_def), precision=cfg.precision, **fit_kw)
+                 resume=resume, loss_fn=recipe_loss(recipe_def), precision=cfg.precision, target=target, **fit_kw)
     cfg.epochs = result.epochs_done
     return Run(model=model, config=cfg, result=result, data=data)
 

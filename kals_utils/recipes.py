@@ -15,6 +15,11 @@ Results page, docs/results/recipes.md):
   noise lies nearest a few blob-like images, so the paper's chains pile onto one or two classes;
   these starts look like coarse, varied images of every class.
 
+``sequence`` stores an ordered set as a loop instead of as fixed points: plain MSE with the
+target ``f(x_i) ~= x_((i+1) mod n)`` (Radhakrishnan, Belkin, Uhler, PNAS 2020,
+https://doi.org/10.1073/pnas.2005013117), so iterating f from any start that falls onto the loop
+replays the sequence. The order is the data's: the points as given, a folder's sorted file names.
+
 Tried and dropped (see the Results page): annealed jitter, a Jacobian contraction penalty, per-pixel
 mean/std starts, chain restarts.
 """
@@ -29,6 +34,9 @@ from torch import nn
 from .errors import KalsError
 
 
+TARGETS = ("self", "next")  # what f(x_i) is trained to reach: x_i itself, or the next row x_(i+1 mod n)
+
+
 @dataclass(frozen=True)
 class Recipe:
     """A training objective plus a start distribution. Defaults are the paper's procedure.
@@ -36,6 +44,8 @@ class Recipe:
     sigma: (sigma_min, sigma_max) trains f as a denoiser, sigma log-uniform per row (RMS per
     coordinate, data scale); () is plain MSE on the clean data. start_kind: None (the caller's start
     noise) or ``"data"`` (Gaussian with the training set's mean and covariance, times start_scale).
+    target: what f(x_i) should reach: ``"self"`` (x_i, the paper) or ``"next"`` (x_(i+1 mod n), a
+    stored sequence).
     """
 
     name: str
@@ -43,22 +53,26 @@ class Recipe:
     sigma: tuple = ()
     start_kind: Optional[str] = None
     start_scale: float = 1.0
+    target: str = "self"
 
     def __post_init__(self):
         if self.sigma and not (len(self.sigma) == 2 and 0 < self.sigma[0] <= self.sigma[1]):
             raise KalsError(f"recipe {self.name}: sigma must be (sigma_min, sigma_max) with 0 < min <= max")
         if self.start_kind not in (None, "data"):
             raise KalsError(f"recipe {self.name}: start_kind must be None or 'data', not {self.start_kind!r}")
+        if self.target not in TARGETS:
+            raise KalsError(f"recipe {self.name}: target must be one of {', '.join(TARGETS)}, not {self.target!r}")
 
 
 PAPER = Recipe("paper", "the paper: MSE on clean data, Adam, start noise as given, constant eps")
 IMPROVED = Recipe("improved", "denoising training (sigma 0.6..1.2) + start noise with the data's covariance (x1.3)",
                   sigma=(0.6, 1.2), start_kind="data", start_scale=1.3)
-RECIPES = {r.name: r for r in (PAPER, IMPROVED)}
+SEQUENCE = Recipe("sequence", "f(x_i) = x_(i+1 mod n): the ordered training set replayed as a loop", target="next")
+RECIPES = {r.name: r for r in (PAPER, IMPROVED, SEQUENCE)}
 
 
 def get_recipe(recipe) -> Recipe:
-    """A :class:`Recipe` from its name (``paper``, ``improved``) or the recipe itself."""
+    """A :class:`Recipe` from its name (``paper``, ``improved``, ``sequence``) or the recipe itself."""
     if isinstance(recipe, Recipe):
         return recipe
     if recipe not in RECIPES:
@@ -89,3 +103,9 @@ def recipe_loss(recipe) -> Optional[Callable]:
         noisy = noisy_inputs(xb, recipe.sigma, gen, model.config.value_range)
         return ((model(noisy).float() - xb) ** 2).mean()
     return loss_fn
+
+
+def recipe_target(recipe, x: torch.Tensor) -> Optional[torch.Tensor]:
+    """The rows f(x) is trained to reach under ``recipe``: None for the identity (``train.fit``'s
+    default), or x shifted one row up, ``x[(i + 1) % n]``, for a stored sequence."""
+    return None if get_recipe(recipe).target == "self" else torch.roll(x, -1, dims=0)

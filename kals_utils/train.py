@@ -80,21 +80,31 @@ def make_adam(model: nn.Module, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
 
 
-def full_loss(model: nn.Module, x: torch.Tensor) -> float:
-    """Mean squared error of f(x) vs x over all rows of ``x`` (N, D): a float32 sum, divided in
-    double (ensemble.fit_many measures its nets the same way, so the two agree bit for bit)."""
-    return float(residual(model, x).float().pow(2).sum()) / x.numel()
+def full_loss(model: nn.Module, x: torch.Tensor, target: Optional[torch.Tensor] = None) -> float:
+    """Mean squared error of f(x) vs x (or vs ``target``) over all rows of ``x`` (N, D): a float32
+    sum, divided in double (ensemble.fit_many measures its nets the same way, so the two agree bit for bit)."""
+    return float(miss(model, x, target).float().pow(2).sum()) / x.numel()
 
 
 @torch.no_grad()
-def diagnose(model: nn.Module, x: torch.Tensor) -> tuple:
+def miss(model: nn.Module, x: torch.Tensor, target: Optional[torch.Tensor] = None, chunk: int = 4096) -> torch.Tensor:
+    """``f(x) - target`` per row; without a target ``f(x) - x`` (:func:`model.residual`)."""
+    if target is None:
+        return residual(model, x)
+    return torch.cat([model(x[i:i + chunk]) - target[i:i + chunk] for i in range(0, len(x), chunk)])
+
+
+@torch.no_grad()
+def diagnose(model: nn.Module, x: torch.Tensor, target: Optional[torch.Tensor] = None) -> tuple:
     """(status, message, learnt): ``collapsed`` if f(x) barely varies over distinct training points,
-    ``partial`` if some training points are not reproduced within CONVERGED_TOL, else ``ok``."""
-    res = residual(model, x)
+    ``partial`` if some training points are not reproduced (f(x) within CONVERGED_TOL of x, or of
+    their ``target``), else ``ok``."""
+    res = miss(model, x, target)
     learnt = int((rms(res) < CONVERGED_TOL).sum())
     if len(x) > 1:
         x = x.to(res.device)
-        spread_x, spread_y = float(x.var(dim=0).sum()), float((x + res).var(dim=0).sum())
+        out = x + res if target is None else target.to(res.device) + res
+        spread_x, spread_y = float(x.var(dim=0).sum()), float(out.var(dim=0).sum())
         if spread_x > 1e-8 and spread_y < 1e-3 * spread_x:
             return "collapsed", ("the net maps every input to nearly the same output (dead ReLUs?); "
                                  "retrain with another seed or a smaller depth / larger width"), learnt
@@ -104,8 +114,14 @@ def diagnose(model: nn.Module, x: torch.Tensor) -> tuple:
     return "ok", "", learnt
 
 
-def _mse(model: nn.Module, xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    return ((model(xb).float() - xb) ** 2).mean()  # .float(): a no-op in fp32, an fp32 loss under bf16
+def _mse(model: nn.Module, xb: torch.Tensor, gen: torch.Generator, target: Optional[torch.Tensor] = None):
+    # .float(): a no-op in fp32, an fp32 loss under bf16
+    return ((model(xb).float() - (xb if target is None else target)) ** 2).mean()
+
+
+def _loss(loss_fn, model, xb, gen, target):
+    """The objective on one batch: ``loss_fn(model, xb, gen)``, with ``target=`` only when there is one."""
+    return loss_fn(model, xb, gen) if target is None else loss_fn(model, xb, gen, target=target)
 
 
 class _Best:
@@ -126,6 +142,18 @@ class _Best:
         self.loss, self.epoch = value, epochs_done
 
 
+def _checked_target(target: Optional[torch.Tensor], x: torch.Tensor, value_range) -> Optional[torch.Tensor]:
+    """``target`` on x's device as float32, the shape of ``x`` and in range, or KalsError."""
+    if target is None:
+        return None
+    target = torch.as_tensor(target).to(device=x.device, dtype=torch.float32)
+    if target.shape != x.shape:
+        raise KalsError(f"the target has shape {tuple(target.shape)} but the training data {tuple(x.shape)}; "
+                        "give one target row per training row")
+    check_in_range(target, value_range, "the target")
+    return target
+
+
 def _checked_data(model: nn.Module, x: torch.Tensor, batch_size: Optional[int]) -> tuple:
     """(x on the model's device as float32, batch size) or KalsError."""
     cfg = config_of(model)
@@ -140,15 +168,16 @@ def _checked_data(model: nn.Module, x: torch.Tensor, batch_size: Optional[int]) 
 
 
 def _epoch(model, opt, x, bs: int, gen, loss_fn, measure_first: bool, precision: str, best: _Best,
-           epoch: int) -> float:
+           epoch: int, target: Optional[torch.Tensor] = None) -> float:
     """One pass over ``x``; returns the clean whole-set MSE and offers the weights it measured to
     ``best``: before the step when the step's own loss is that MSE (full batch, plain MSE: the
     weights after ``epoch`` epochs), else after the epoch (``epoch + 1``). Forward passes run under
-    ``precision`` (bf16: autocast; weights, Adam and the loss stay fp32)."""
+    ``precision`` (bf16: autocast; weights, Adam and the loss stay fp32). ``target``: the rows
+    f(x) should reach (None: x itself), batched with x."""
     device = x.device
     if measure_first:
         with autocast(precision, device):
-            loss = loss_fn(model, x, gen)
+            loss = _loss(loss_fn, model, x, gen, target)
         value = float(loss.detach())
         best.offer(model, value, epoch)  # the weights before this step
         if math.isfinite(value):
@@ -159,12 +188,13 @@ def _epoch(model, opt, x, bs: int, gen, loss_fn, measure_first: bool, precision:
     perm = torch.randperm(len(x), generator=gen).to(x.device)
     for i in range(0, len(x), bs):
         with autocast(precision, device):
-            loss = loss_fn(model, x[perm[i:i + bs]], gen)
+            rows = perm[i:i + bs]
+            loss = _loss(loss_fn, model, x[rows], gen, None if target is None else target[rows])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     with autocast(precision, device):
-        value = full_loss(model, x)  # whole-set clean MSE after the epoch, not a batch's or a custom loss's
+        value = full_loss(model, x, target)  # whole-set clean MSE after the epoch, not a batch's or a custom loss's
     best.offer(model, value, epoch + 1)
     return value
 
@@ -183,7 +213,8 @@ def _resume(model, opt, resume: dict, lr: float) -> tuple:
 def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = LR, batch_size: Optional[int] = None,
         seed: int = 0, progress: bool = True, resume: Optional[dict] = None,
         callback: Optional[Callable[[int, float], None]] = None, loss_fn: Optional[Callable] = None,
-        should_stop: Optional[Callable[[], bool]] = None, precision: str = PRECISION) -> TrainResult:
+        should_stop: Optional[Callable[[], bool]] = None, precision: str = PRECISION,
+        target: Optional[torch.Tensor] = None) -> TrainResult:
     """Fit ``model`` so that ``model(x) ~= x`` (MSE, Adam). Trains in place; returns the best weights.
 
     x: (N, D) float tensor in the output activation's range, on any device (moved to the model's).
@@ -196,10 +227,15 @@ def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = 
     of the clean data; ``best_epoch`` counts the epochs completed when the best weights were measured.
     precision: ``fp32`` | ``bf16`` | ``auto`` (:mod:`precision`): bf16 runs every forward under
     autocast with fp32 master weights, fp32 Adam state and an fp32 loss; fp32 is today's arithmetic.
+    target: (N, D) rows that f(x) should reach instead of x itself — e.g. the next point of an
+    ordered set, so that iterating f replays a sequence (Radhakrishnan, Belkin, Uhler, PNAS 2020,
+    https://doi.org/10.1073/pnas.2005013117); the loss, the best weights and the diagnosis are then
+    judged against it. A custom ``loss_fn`` gets it as ``target=``. None: the identity, as always.
     """
     epochs = check_int("epochs", epochs, 0)
     lr = check_float("learning rate", lr, 0.0, strict=True)
     x, bs = _checked_data(model, x, batch_size)
+    target = _checked_target(target, x, config_of(model).value_range)
     precision = resolve_precision(precision, device=x.device, n_weights=n_weights(model))
     opt = make_adam(model, lr)
     start, losses, best = _resume(model, opt, resume, lr) if resume else (0, [], _Best())
@@ -213,7 +249,7 @@ def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = 
         try:
             for epoch in range(start, start + epochs):
                 gen.manual_seed(seed * 1_000_003 + epoch)
-                value = _epoch(model, opt, x, bs, gen, loss_fn, measure_first, precision, best, epoch)
+                value = _epoch(model, opt, x, bs, gen, loss_fn, measure_first, precision, best, epoch, target)
                 if not math.isfinite(value):
                     status, message = "diverged", f"loss became {value} at epoch {epoch}; kept the last good weights"
                     break
@@ -230,11 +266,12 @@ def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = 
         except KeyboardInterrupt:
             status, message = "interrupted", f"interrupted at epoch {done}; kept the best weights so far"
     if measure_first and status != "diverged" and done > start:
-        best.offer(model, full_loss(model, x), done)  # the weights after the last step, never measured in the loop
-    return _finish(model, x, opt, best, losses, done, status, message)
+        best.offer(model, full_loss(model, x, target), done)  # the weights after the last step, never measured in the loop
+    return _finish(model, x, opt, best, losses, done, status, message, target)
 
 
-def _finish(model, x, opt, best: _Best, losses: list, done: int, status: str, message: str) -> TrainResult:
+def _finish(model, x, opt, best: _Best, losses: list, done: int, status: str, message: str,
+            target: Optional[torch.Tensor] = None) -> TrainResult:
     """Keep the resume state, load the best weights, diagnose them."""
     train_state = {"last_state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
                    "optimizer": copy.deepcopy(opt.state_dict()), "epoch": done, "losses": list(losses),
@@ -245,7 +282,7 @@ def _finish(model, x, opt, best: _Best, losses: list, done: int, status: str, me
         message += "; no finite loss was ever reached: the weights are unusable"
     train_state["best_state_dict"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
     model.eval()
-    diag_status, diag_message, learnt = diagnose(model, x)
+    diag_status, diag_message, learnt = diagnose(model, x, target)
     if status == "ok":
         status, message = diag_status, diag_message
     return TrainResult(model=model, losses=losses, best_loss=best.loss, best_epoch=best.epoch,

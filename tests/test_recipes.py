@@ -30,10 +30,10 @@ def _images(n=24, dim=16, seed=0):
 
 
 def test_names_and_defaults():
-    assert tuple(RECIPES) == RECIPE_NAMES == ("paper", "improved")
+    assert tuple(RECIPES) == RECIPE_NAMES == ("paper", "improved", "sequence")
     assert get_recipe("paper") is PAPER and get_recipe(IMPROVED) is IMPROVED
     assert not PAPER.sigma and recipe_loss("paper") is None and PAPER.start_kind is None
-    with pytest.raises(KalsError, match="unknown recipe 'fancy'; choose one of paper, improved"):
+    with pytest.raises(KalsError, match="unknown recipe 'fancy'; choose one of paper, improved, sequence"):
         get_recipe("fancy")
     with pytest.raises(KalsError, match="sigma_min, sigma_max"):
         Recipe("bad", sigma=(0.5, 0.1))
