@@ -3,13 +3,18 @@ progress, staleness and time estimates, in plain Python (:mod:`widgets` only sho
 
 ``Panel(data, render=...)`` starts from the data set's preset (:func:`presets.preset_for`); code
 changes a setting with ``panel.set(depth=3)`` and presses a button with ``panel.train()``,
-``panel.sample()``, ``panel.export()`` or ``panel.stop()``. A view subscribes with
+``panel.sample()``, ``panel.basins()``, ``panel.export()`` or ``panel.stop()``. A view subscribes with
 ``panel.observe(fn)``: after each change the panel calls ``fn(name)`` with one of :data:`SHOWN`
 and the view reads the attribute of that name. Frames are drawn by the ``render(run, walk)``
 callable the view passes in (:func:`export.frames_of` in the widgets), so this module imports
 neither ipywidgets nor matplotlib. A user's mistake never raises: it becomes the ``status`` line.
+
+For 1D/2D points, training keeps the weights at a few log-spaced epochs
+(:func:`studies.capacity.snapshot_epochs`) and ``basins()`` maps where every start ends for each of
+them (:func:`basins.basin_map`): the basins forming over training, for the view's epoch slider.
 """
 
+import copy
 import math
 import re
 import threading
@@ -21,15 +26,17 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import pipeline, presets
+from .basins import basin_map
 from .data import Data
 from .device import DEVICES, pick_device
 from .errors import KalsError, check_int
 from .files import out_dir as default_out_dir
-from .model import ARCHS
+from .model import ARCHS, build_model
 from .recipes import get_recipe
 from .render import GIF_CHAINS, GIF_FPS, GIF_HOLD_LAST, gif_name, png_bytes, save_gif
 from .pace import Trainer, long_training
 from .sample import NOISES
+from .studies.capacity import SNAPSHOTS, snapshot_epochs
 
 MAX_FRAMES = 100        # recorded steps a walk keeps for the scrubber (every k-th step beyond that)
 FPS_MAX = 100.0         # GIF timing is in hundredths of a second
@@ -39,7 +46,9 @@ COST = ("depth", "width", "arch", "epochs", "batch_size", "device")   # a change
 _FLAG_NAMES = {"device": "device", "batch-size": "batch size", "depth": "depth L", "width": "width H",
                "epochs": "epochs", "lr": "learning rate", "seed": "training seed", "arch": "architecture",
                "recipe": "recipe", "chains": "chains", "steps": "steps", "eps": "eps", "noise": "start noise"}
-SHOWN = ("status", "warning", "progress", "losses", "busy", "walk", "filename", "saved")   # what observers hear
+BASIN_GRID = 96         # starts per side of the panel's 2D basin maps (96 x 96; 1D: basins.GRID_1D)
+SHOWN = ("status", "warning", "progress", "losses", "busy", "walk", "filename", "saved",
+         "basins")   # what observers hear
 
 
 @dataclass
@@ -162,6 +171,7 @@ class Panel:
         self.data, self.run, self.render, self.background = data, run, render, background
         self.out_dir = default_out_dir(out_dir or "")
         self.result, self.frames, self.frames_png, self.gif_path, self.saved = None, None, [], None, None
+        self.snapshots, self.basin_maps = {}, []   # {epoch: weights} of the last training; [(epoch, model, map)]
         self.status, self.status_kind, self.status_detail, self.warning = "", "info", "", ""
         self.losses, self.losses_title, self.busy, self.device_used = [], "training loss", False, "cpu"
         epochs = self.settings.epochs
@@ -295,12 +305,36 @@ class Panel:
         self.losses_title = f"training loss (epoch {done})"
         self._notify("losses")
 
+    def _keeper(self, kw: dict, kept: dict) -> Optional[Callable[[int], None]]:
+        """For 1D/2D points: build the net ``train_run`` would build into ``kw`` and return
+        ``keep(epoch)``, which copies its weights into ``kept`` at :func:`snapshot_epochs`; else None."""
+        if self.data.image_shape is not None or self.data.dim > 2:
+            return None
+        when = set(snapshot_epochs(kw["epochs"], SNAPSHOTS))
+        kw["model"] = model = build_model(pipeline.make_config(self.data, kw["depth"], kw["width"],
+                                                               arch=kw["arch"]).model, seed=kw["seed"])
+
+        def keep(epoch: int) -> None:  # epoch is 0-based: the weights after epoch + 1 epochs
+            if epoch + 1 in when:
+                kept[epoch + 1] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        return keep
+
     def _train_job(self, job: Trainer, kw: dict) -> None:
+        kept: dict = {}
+        keep = self._keeper(kw, kept)
+
+        def epoch(i: int, loss: float) -> None:
+            job.epoch(i, loss)
+            if keep is not None:
+                keep(i)
+
         def finish():
-            run = pipeline.train_run(self.data, progress=False, callback=job.epoch, on_start=job.started,
+            run = pipeline.train_run(self.data, progress=False, callback=epoch, on_start=job.started,
                                      should_stop=self._stop.is_set, **kw)
             self.run, self.result, self.frames, self.frames_png = run, None, None, []
-            self._notify("walk")  # the old walk belonged to the old model
+            self.snapshots, self.basin_maps = kept, []
+            self._notify("walk")  # the old walk and basins belonged to the old model
+            self._notify("basins")
             r = run.result
             self._progress(r.epochs_done, job.total, job.line(r.epochs_done, "done" if r.epochs_done == job.total
                                                                else r.status), "success" if r.ok else "warning")
@@ -361,6 +395,44 @@ class Panel:
         start = "the data's covariance" if recipe.start_kind == "data" else f"{s.noise} noise"
         self._say(f"sampled {chains} chains x {steps} steps from {start}, sampling seed {seed} ({len(pngs)} frames, "
                   f"every {every} step(s)): drag the frame slider or press play", "ok")
+
+    def basins(self, *, grid: Optional[int] = None) -> None:
+        """Map the basins of attraction (1D/2D points) of each kept snapshot: ``basin_maps`` becomes
+        [(epoch, model, :class:`basins.BasinMap`)], ``grid`` starts per side (default :data:`BASIN_GRID`
+        in 2D, :data:`basins.GRID_1D` in 1D)."""
+        if self.busy:
+            return self._say("training is running: wait for it or press Stop", "warn")
+        self._guard(lambda: self._basins(grid))
+
+    def _basins(self, grid: Optional[int]) -> None:
+        if self.data.image_shape is not None or self.data.dim > 2:
+            kind = "images" if self.data.image_shape is not None else "points"
+            raise KalsError(f"basin maps are drawn for 1D and 2D points; these are {self.data.dim}-dimensional {kind} "
+                            "(for images, kals_utils.basins.basin_statistics gives each training image's share of "
+                            "random starts)")
+        if self.run is None:
+            raise KalsError("no model yet: press Train first")
+        if self.stale:
+            raise KalsError(f"the model is stale: it was trained with {describe(self.trained())} — press Train to "
+                            "retrain (or set the controls back)")
+        kept = self.snapshots or {self.run.result.epochs_done: self.run.model.state_dict()}  # a loaded run: its end
+        grid = grid or (BASIN_GRID if self.data.dim == 2 else None)
+        self._say(f"mapping basins at {len(kept)} epoch(s) …")
+        self._set_busy(True)
+        try:
+            maps = []
+            for e in sorted(kept):
+                m = copy.deepcopy(self.run.model).cpu()
+                m.load_state_dict(kept[e])
+                maps.append((e, m, basin_map(m, self.data.x, grid=grid)))
+        finally:
+            self._set_busy(False)
+        self.basin_maps = maps
+        self._notify("basins")
+        more = "" if self.snapshots else " (the model was trained before this panel opened: press Train to watch " \
+                                         "them form)"
+        self._say(f"mapped the basins at epoch(s) {', '.join(str(e) for e, _, _ in maps)}{more}: drag the epoch "
+                  "slider", "ok")
 
     def export(self) -> None:
         """Write the walk as a GIF to ``out_dir``; an existing file only with ``overwrite`` set."""

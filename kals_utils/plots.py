@@ -660,13 +660,17 @@ BASIN_FRAME_SIZE = (5.0, 6.0)   # inches of one basins-over-training GIF frame (
 
 
 def basin_frames(snapshots, *, title: str = "basins while training", dpi: int = FRAME_DPI) -> np.ndarray:
-    """One RGB frame per (epoch, model, map) of ``studies.capacity.basins_over_training``, all of one
-    size, for ``render.save_gif``. Returns uint8 (F, H, W, 3)."""
+    """One RGB frame per (epoch, model, map) of ``studies.capacity.basins_over_training`` (or of the
+    panel's ``basin_maps``, 1D maps too), all of one size, for ``render.save_gif``. Returns uint8
+    (F, H, W, 3)."""
     frames = []
     for epoch, model, bmap in snapshots:
-        fig, ax = new_figure(1, size=BASIN_FRAME_SIZE)
+        if bmap.dim == 1:
+            fig = plot_basins_1d(bmap, model, title=f"{title}: epoch {epoch}")
+        else:
+            fig, ax = new_figure(1, size=BASIN_FRAME_SIZE)
+            plot_basins_2d(bmap, model, ax=ax, title=f"{title}: epoch {epoch}")
         fig.set_dpi(dpi)
-        plot_basins_2d(bmap, model, ax=ax, title=f"{title}: epoch {epoch}")
         frames.append(fig_to_array(fig))
     return np.stack(frames)
 

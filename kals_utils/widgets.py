@@ -15,6 +15,10 @@ once into PNG frames (:func:`export.frames_of`) that the scrubber only swaps. Af
 panel shows a download link (a ``data:`` URL, for files up to :data:`DOWNLOAD_MAX`), so a GIF
 written on a remote Jupyter server reaches the user's machine. Every control is an attribute, so
 code (and tests) can drive the panel: ``panel.depth.value = 3; panel.train_button.click()``.
+
+For 1D/2D points a **Basins** button maps where every start ends at a few epochs of the last
+training (:meth:`panel.Panel.basins`); the maps are rendered once into PNGs
+(:func:`basin_pngs`) that the **epoch** slider only swaps: the basins forming over training.
 """
 
 import base64
@@ -29,7 +33,7 @@ from .data import Data
 from .export import frames_of
 from .model import ARCH_HELP, ARCHS
 from .panel import FPS_MAX, SHOWN, Panel, available_devices
-from .plots import fig_to_array, plot_losses
+from .plots import basin_frames, fig_to_array, plot_losses
 from .precision import PRECISIONS
 from .recipes import RECIPES, get_recipe
 from .render import GIF_SCALE, png_bytes
@@ -39,6 +43,7 @@ DOWNLOAD_MAX = 20 * 2**20   # GIFs up to this size get a download link (base64 i
 IMAGE_ARCHS = tuple(a for a in ARCHS if a != "mlp")
 COLORS = {"info": "inherit", "ok": "green", "warn": "#b36b00", "error": "#c00"}   # status line by kind
 STYLE = {"description_width": "100px"}
+BASIN_DPI = 72              # the panel's basin maps: 360 x 432 px in 2D, 461 x 331 px in 1D
 
 
 def _in_kernel() -> bool:
@@ -61,6 +66,11 @@ def download_link(path: Path, limit: int = DOWNLOAD_MAX) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return (f'<a class="kals-download-link" download="{name}" href="data:image/gif;base64,{data}" '
             f'style="color:#1565c0;text-decoration:underline">⬇ download {name}</a>')
+
+
+def basin_pngs(maps, *, dpi: int = BASIN_DPI) -> list:
+    """PNG bytes of each (epoch, model, map) of :attr:`panel.Panel.basin_maps`, as the panel shows them."""
+    return [png_bytes(f) for f in basin_frames(maps, title="basins", dpi=dpi)] if maps else []
 
 
 def _note(text: str) -> str:
@@ -95,6 +105,7 @@ class KaleidoscopePanel:
         self._build_train()
         self._build_sample()
         self._build_export()
+        self._build_basins()
         self._layout()
         self._bind()
         for name in SHOWN:
@@ -192,6 +203,17 @@ class KaleidoscopePanel:
                                          style={"description_width": "50px"}, layout=_lay("360px")), "scrubber")
         W.jslink((self.play, "value"), (self.scrubber, "value"))
 
+    def _build_basins(self):
+        self.basin_png, self.basin_epochs = [], []   # rendered once per Basins press; the slider swaps them
+        self.basins_button = _cls(W.Button(description="Basins", icon="th",
+                                           tooltip="where every start ends, at a few epochs of the last training "
+                                                   "(1D/2D points)"), "basins")
+        self.basin_epoch = _cls(W.IntSlider(value=0, min=0, max=0, description="epoch", readout=False, disabled=True,
+                                            style={"description_width": "50px"}, layout=_lay("200px")),
+                                "basin-epoch")
+        self.basin_epoch_text = _cls(W.HTML(layout=_lay("110px")), "basin-epoch-text")
+        self.basin_image = _cls(W.Image(format="png", layout=W.Layout(max_width="480px")), "basin-image")
+
     def _layout(self):
         head = lambda text: W.HTML(f"<b>{text}</b>")  # noqa: E731
         wrap = lambda align: W.Layout(flex_flow="row wrap", align_items=align)  # noqa: E731
@@ -203,9 +225,13 @@ class KaleidoscopePanel:
                              self.noise_note, self.sample_seed, self.sample_button])
         export_box = W.VBox([W.HBox([self.filename, self.fps, self.overwrite, self.export_button],
                                     layout=wrap("center")), self.saved, self.download])
+        self.basins_box = W.VBox([head("basins while training"), W.HBox([self.basins_button, self.basin_epoch,
+                                                                         self.basin_epoch_text], layout=wrap("center")),
+                                  self.basin_image],   # 1D/2D points only: images have no map to draw
+                                 layout=W.Layout(display="none" if self.data.image_shape is not None else None))
         view = W.HBox([W.VBox([head("loss"), self.loss_image]),
-                       W.VBox([head("walk"), self.frame, W.HBox([self.play, self.scrubber])])],
-                      layout=wrap("flex-start"))
+                       W.VBox([head("walk"), self.frame, W.HBox([self.play, self.scrubber])]),
+                       self.basins_box], layout=wrap("flex-start"))
         self.widget = _cls(W.VBox([W.HBox([train_box, sample_box], layout=wrap("flex-start")), self.warning,
                                    export_box, self.status, view]), "panel")
 
@@ -220,10 +246,12 @@ class KaleidoscopePanel:
         self.recipe.observe(self._show_recipe, names="value")
         self.arch.observe(self._show_arch, names="value")
         self.scrubber.observe(self._on_scrub, names="value")
+        self.basin_epoch.observe(self._on_basin_epoch, names="value")
         self.train_button.on_click(lambda _: c.train())
         self.stop_button.on_click(lambda _: c.stop())
         self.sample_button.on_click(lambda _: c.sample())
         self.export_button.on_click(lambda _: c.export())
+        self.basins_button.on_click(lambda _: c.basins())
         self._show_recipe()
         self._show_arch()
 
@@ -247,6 +275,23 @@ class KaleidoscopePanel:
         if 0 <= change["new"] < len(pngs):
             self.frame.value = pngs[change["new"]]
 
+    def _on_basin_epoch(self, change) -> None:
+        i = change["new"]
+        if 0 <= i < len(self.basin_png):
+            self.basin_image.value = self.basin_png[i]
+            self.basin_epoch_text.value = f"{self.basin_epochs[i]} of {self.basin_epochs[-1]}"
+
+    def _show_basins(self) -> None:
+        maps = self.controller.basin_maps
+        self.basin_png, self.basin_epochs = basin_pngs(maps), [e for e, _, _ in maps]
+        self.basin_epoch.disabled = len(maps) < 2
+        self.basin_epoch.max = max(0, len(maps) - 1)
+        if maps:  # start at the trained model; drag left to watch its basins form
+            self.basin_epoch.value = len(maps) - 1
+            self._on_basin_epoch({"new": len(maps) - 1})
+        else:  # none yet, or the old maps of a retrained model
+            self.basin_image.value, self.basin_epoch_text.value = b"", ""
+
     def _show(self, name: str) -> None:
         """Show the controller's ``name`` (one of panel.SHOWN) in its widgets."""
         c = self.controller
@@ -265,9 +310,12 @@ class KaleidoscopePanel:
             self.loss_image.value = png_bytes(fig_to_array(fig))
         elif name == "busy":
             self.train_button.disabled = self.sample_button.disabled = c.busy
+            self.basins_button.disabled = c.busy or self.data.image_shape is not None
             self.export_button.disabled, self.stop_button.disabled = c.busy or c.result is None, not c.busy
         elif name == "walk":
             self._show_walk()
+        elif name == "basins":
+            self._show_basins()
         elif name == "filename":
             self.filename.value = c.settings.filename
         elif name == "saved" and c.saved:

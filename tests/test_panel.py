@@ -149,3 +149,50 @@ def test_the_measured_pace_replaces_the_estimate(tmp_path, monkeypatch):
     paced = [w for w in shown if "pace" in w]
     assert len(paced) == 1 and "at the pace of the first 5 epochs" in paced[0] and "on cpu" in paced[0]
     assert p.warning.startswith("about 0 s of CPU time: 30 epochs × 4 points")  # after it: the next estimate
+
+
+# ---------------------------------------------------------------- issue #24: basins forming over training
+def test_training_keeps_snapshots_and_basins_maps_each(tmp_path):
+    from kals_utils.studies.capacity import SNAPSHOTS, snapshot_epochs
+    p = tiny(tmp_path, depth=3, width=16, epochs=40)
+    p.basins()
+    assert "press Train first" in p.status and p.status_kind == "error" and p.basin_maps == []
+    heard = []
+    p.observe(heard.append)
+    p.train()
+    when = snapshot_epochs(40, SNAPSHOTS)
+    assert sorted(p.snapshots) == when and when[0] == 1 and when[-1] == 40
+    last = {k: v for k, v in p.run.model.state_dict().items()}
+    assert not all(torch.equal(p.snapshots[1][k], last[k]) for k in last)  # epoch 1 is not the end
+    p.basins(grid=12)
+    assert [e for e, _, _ in p.basin_maps] == when and "basins" in heard and p.status_kind == "ok"
+    for _, model, bmap in p.basin_maps:
+        assert bmap.labels.shape == (12, 12) and abs(float(bmap.fractions.sum()) - 1) < 1e-9
+        assert model is not p.run.model  # each snapshot is its own net
+    # the snapshot nets hold the weights kept at their epochs
+    assert all(torch.equal(p.basin_maps[0][1].state_dict()[k], p.snapshots[1][k]) for k in last)
+
+    p.set(width=20)  # stale: refused
+    p.basins(grid=12)
+    assert "stale" in p.status and len(p.basin_maps) == len(when)
+    p.set(epochs=10)
+    p.train()  # a retrain clears the old maps and keeps its own snapshots
+    assert p.basin_maps == [] and sorted(p.snapshots) == snapshot_epochs(10, SNAPSHOTS)
+
+
+def test_basins_of_a_loaded_run_and_of_images(tmp_path):
+    from kals_utils import train_run
+    run = train_run(points(dim=1), depth=2, width=8, epochs=15, device="cpu", progress=False)
+    p = Panel(points(dim=1), run, render=fake_render, device="cpu")
+    p.basins(grid=50)
+    assert [e for e, _, _ in p.basin_maps] == [15] and "before this panel opened" in p.status
+    assert p.basin_maps[0][2].labels.shape == (50,)
+
+    x = torch.rand(6, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    images = Data(x=x, value_range=(-1.0, 1.0), name="tiny", image_shape=(1, 4, 4))
+    q = Panel(images, render=fake_render, depth=2, width=8, epochs=5, device="cpu")
+    q.train()
+    assert q.snapshots == {}  # images: no snapshots kept
+    q.basins()
+    assert q.status_kind == "error" and "1D and 2D points" in q.status and "basin_statistics" in q.status
+    assert q.basin_maps == []

@@ -351,3 +351,29 @@ def test_precision_control_reaches_training_and_sampling(tmp_path):
     assert p.run.config.precision == "bf16"
     p.sample_button.click()
     assert str(p.result.final.dtype) == "torch.float32"
+
+
+# ---------------------------------------------------------------- issue #24: the basins' epoch slider
+def test_widget_basins_button_fills_the_epoch_slider(tmp_path, monkeypatch):
+    monkeypatch.setattr(controller, "BASIN_GRID", 16)
+    p = KaleidoscopePanel(points(dim=2), depth=3, width=16, epochs=30, device="cpu", out_dir=tmp_path)
+    assert p.basin_epoch.disabled and p.basin_image.value == b"" and p.basins_box.layout.display is None
+    p.train_button.click()
+    p.basins_button.click()
+    epochs = [e for e, _, _ in p.controller.basin_maps]
+    assert len(p.basin_png) == len(epochs) == p.basin_epoch.max + 1 > 2 and not p.basin_epoch.disabled
+    assert p.basin_png[0][:8] == b"\x89PNG\r\n\x1a\n"
+    assert p.basin_epoch.value == len(epochs) - 1 and p.basin_image.value == p.basin_png[-1]
+    assert p.basin_epoch_text.value == f"{epochs[-1]} of {epochs[-1]}"
+    p.basin_epoch.value = 0  # a slider move only swaps bytes
+    assert p.basin_image.value == p.basin_png[0] != p.basin_png[-1]
+    assert p.basin_epoch_text.value == f"1 of {epochs[-1]}"
+    p.train_button.click()  # retrained: the old maps go
+    assert p.basin_png == [] and p.basin_image.value == b"" and p.basin_epoch.max == 0
+
+
+def test_widget_basins_are_hidden_for_images(tmp_path):
+    p = KaleidoscopePanel(tiny_images(), depth=2, width=8, epochs=5, device="cpu", out_dir=tmp_path)
+    assert p.basins_button.disabled and p.basins_box.layout.display == "none"
+    p.controller.basins()
+    assert "1D and 2D points" in p.status.value and p.basin_png == []
