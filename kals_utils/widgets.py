@@ -286,6 +286,7 @@ class KaleidoscopePanel:
         self.basin_png, self.basin_epochs = basin_pngs(maps), [e for e, _, _ in maps]
         self.basin_epoch.disabled = len(maps) < 2
         self.basin_epoch.max = max(0, len(maps) - 1)
+        self.basin_image.layout.display = None if maps else "none"   # no empty (broken) image before Basins
         if maps:  # start at the trained model; drag left to watch its basins form
             self.basin_epoch.value = len(maps) - 1
             self._on_basin_epoch({"new": len(maps) - 1})

@@ -362,7 +362,7 @@ def test_widget_basins_button_fills_the_epoch_slider(tmp_path, monkeypatch):
     p.basins_button.click()
     epochs = [e for e, _, _ in p.controller.basin_maps]
     assert len(p.basin_png) == len(epochs) == p.basin_epoch.max + 1 > 2 and not p.basin_epoch.disabled
-    assert p.basin_png[0][:8] == b"\x89PNG\r\n\x1a\n"
+    assert p.basin_png[0][:8] == b"\x89PNG\r\n\x1a\n" and p.basin_image.layout.display is None
     assert p.basin_epoch.value == len(epochs) - 1 and p.basin_image.value == p.basin_png[-1]
     assert p.basin_epoch_text.value == f"{epochs[-1]} of {epochs[-1]}"
     p.basin_epoch.value = 0  # a slider move only swaps bytes
@@ -370,6 +370,7 @@ def test_widget_basins_button_fills_the_epoch_slider(tmp_path, monkeypatch):
     assert p.basin_epoch_text.value == f"1 of {epochs[-1]}"
     p.train_button.click()  # retrained: the old maps go
     assert p.basin_png == [] and p.basin_image.value == b"" and p.basin_epoch.max == 0
+    assert p.basin_image.layout.display == "none"
 
 
 def test_widget_basins_are_hidden_for_images(tmp_path):
