@@ -429,10 +429,10 @@ class Panel:
             self._set_busy(False)
         self.basin_maps = maps
         self._notify("basins")
-        more = "" if self.snapshots else " (the model was trained before this panel opened: press Train to watch " \
-                                         "them form)"
-        self._say(f"mapped the basins at epoch(s) {', '.join(str(e) for e, _, _ in maps)}{more}: drag the epoch "
-                  "slider", "ok")
+        more = ": drag the epoch slider" if len(maps) > 1 else (
+            "" if self.snapshots else " (the model was trained before this panel opened: press Train to watch them "
+                                      "form)")
+        self._say(f"mapped the basins at epoch(s) {', '.join(str(e) for e, _, _ in maps)}{more}", "ok")
 
     def export(self) -> None:
         """Write the walk as a GIF to ``out_dir``; an existing file only with ``overwrite`` set."""

@@ -43,7 +43,7 @@ DOWNLOAD_MAX = 20 * 2**20   # GIFs up to this size get a download link (base64 i
 IMAGE_ARCHS = tuple(a for a in ARCHS if a != "mlp")
 COLORS = {"info": "inherit", "ok": "green", "warn": "#b36b00", "error": "#c00"}   # status line by kind
 STYLE = {"description_width": "100px"}
-BASIN_DPI = 72              # the panel's basin maps: 360 x 432 px in 2D, 461 x 331 px in 1D
+BASIN_DPI = 96              # the panel's basin maps: 480 x 576 px in 2D (the box's width), 614 x 442 px in 1D
 
 
 def _in_kernel() -> bool:
