@@ -19,13 +19,15 @@ from .device import check_memory, pick_device
 from .ensemble import fit_many
 from .errors import KalsError, check_int
 from .features import FEATURES, classifier_cache_path, embedder, load_or_train_classifier
-from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL, Evaluation, evaluate_samples
+from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL, Evaluation, data_spread, evaluate_samples, nearest_neighbours
 from .model import ModelConfig, RunConfig, act_for_range, build_model, count_weights, train_bytes
 from .precision import resolve_precision
-from .recipes import get_recipe, recipe_loss
+from .recipes import HeldoutStop, denoises, get_recipe, recipe_loss, resolve_sigma, sampler_scale, split_holdout
 from .sample import CHAINS, NOISES, STEPS, SampleResult, data_start, kaleidoscope
-from .train import EPOCHS, LR, TrainResult, check_in_range, fit
+from .train import EPOCHS, LR, TrainResult, check_in_range, diagnose, fit, full_loss
 
+SPREAD_EXACT = 4000        # data_spread on every point up to this many; above, from SPREAD_QUERIES of them
+SPREAD_QUERIES = 2000
 RECORD = 256               # chains recorded by evaluate_run's own walk, for the burn-in curve
 CLASSIFIER_TRAIN = 10_000  # labelled training images (seeded subset) for the feature classifier
 
@@ -78,10 +80,65 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     if on_start is not None:
         on_start()
     cfg.precision = resolve_precision(precision, device=dev, n_weights=count_weights(cfg.model))
-    result = fit(model, data.x, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress,
-                 resume=resume, loss_fn=recipe_loss(recipe_def), precision=cfg.precision, **fit_kw)
+    sigma = resolve_sigma(recipe_def, spread(data.x) if recipe_def.sigma_rel else None)
+    x_fit, stop = data.x, None
+    if denoises(recipe_def) and recipe_def.holdout > 0 and resume is None:
+        keep, held = split_holdout(len(data), recipe_def.holdout, seed)
+        if len(held):
+            x_fit = data.x[keep]
+            stop = HeldoutStop(model, data.x[held], sigma, steps_per_epoch=-(-len(keep) // min(batch, len(keep))),
+                               seed=seed)
+            fit_kw = _with_stop(fit_kw, stop)
+    result = fit(model, x_fit, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress,
+                 resume=resume, loss_fn=recipe_loss(recipe_def, sigma), precision=cfg.precision, **fit_kw)
+    if stop is not None:
+        result = _stopped(result, stop, x_fit)
+        cfg.extra.update(holdout=len(data) - len(x_fit), stopped_at=result.best_epoch)
+    if sigma:
+        cfg.extra["sigma"] = [float(v) for v in sigma]
     cfg.epochs = result.epochs_done
     return Run(model=model, config=cfg, result=result, data=data)
+
+
+def spread(x: torch.Tensor) -> float:
+    """The data's spread (:func:`metrics.data_spread`); above SPREAD_EXACT points, estimated from
+    SPREAD_QUERIES seeded points against all the others (O(N) instead of O(N^2))."""
+    if len(x) <= SPREAD_EXACT:
+        return data_spread(x)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    q = x[perm[:SPREAD_QUERIES]]  # nearest other point: among the other queries or among the rest
+    d = torch.minimum(nearest_neighbours(q, q, exclude_self=True)[0], nearest_neighbours(q, x[perm[SPREAD_QUERIES:]])[0])
+    return float(d.median())
+
+
+def _with_stop(fit_kw: dict, stop: HeldoutStop) -> dict:
+    """fit options with the stopping rule's callback and stop test chained after the caller's own."""
+    user_cb, user_stop = fit_kw.get("callback"), fit_kw.get("should_stop")
+
+    def callback(epoch, loss):
+        if user_cb is not None:
+            user_cb(epoch, loss)
+        stop.callback(epoch, loss)
+    return dict(fit_kw, callback=callback,
+                should_stop=lambda: stop.should_stop() or (user_stop is not None and user_stop()))
+
+
+def _stopped(result: TrainResult, stop: HeldoutStop, x: torch.Tensor) -> TrainResult:
+    """The fit's result with the weights the stopping rule chose (lowest held-out denoising loss)."""
+    if not stop.restore():
+        return result
+    model = result.model
+    status, message, learnt = diagnose(model, x)
+    note = (f"kept the weights of epoch {stop.best_epoch} (lowest denoising loss on {len(stop.clean) // 4} "
+            f"held-out images, {stop.best:.4g})")
+    if result.status in ("interrupted", "diverged") and not stop.should_stop():
+        status, message = result.status, result.message  # the user's Ctrl-C or a NaN, not the rule
+    result.train_state["best_state_dict"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    result.model.eval()
+    result.status, result.learnt, result.best_epoch = status, learnt, stop.best_epoch
+    result.best_loss = full_loss(model, x)
+    result.message = "; ".join(m for m in (note, message) if m)
+    return result
 
 
 def train_many(datas, *, depths, width: int, seeds, epochs, lr: float = LR, batch_sizes=None, device="cpu",
@@ -113,8 +170,19 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
     if recipe_def.start_kind == "data" and kw.get("start") is None:
         kw["start"] = data_start(run.data.x, check_int("chains", chains, 0), scale=recipe_def.start_scale, seed=seed,
                                  value_range=run.config.value_range)
+    kw.setdefault("sampler", recipe_def.sampler if eps == 0 else "walk")
+    if kw["sampler"] != "walk" and kw.get("scale") is None:
+        kw["scale"] = run_scale(run)
     return kaleidoscope(run.model, chains=chains, steps=steps, every=every, noise=noise, eps=eps, seed=seed,
                         record=record, **kw)
+
+
+def run_scale(run: Run) -> float:
+    """The noise scale of a run's moving samplers: the centre of its denoiser's training noise
+    (:func:`recipes.sampler_scale`); for a net trained without noise, that of the improved recipe
+    on this run's data."""
+    sigma = run.config.extra.get("sigma") or resolve_sigma("improved", spread(run.data.x))
+    return sampler_scale(sigma)
 
 
 def evaluate_run(run: Run, walk: Optional[SampleResult] = None, *, chains: int = 300, steps: int = 100,

@@ -23,6 +23,10 @@ from .precision import autocast, resolve_precision
 CHAINS = 100                     # chains in a walk
 STEPS = 100                      # applications of f
 NOISES = ("uniform", "normal")   # start noise and between-step jitter: uniform on the range / [-1, 1], or normal
+SAMPLERS = ("walk", "dae", "langevin", "annealed")  # walk: the paper's z <- f(z) (+ eps jitter); the rest: issue #21
+ANNEAL_PERIOD = 10               # steps per cycle of the annealed sampler's noise (scale down to scale * ANNEAL_LOW)
+ANNEAL_LOW = 0.5                 # the annealed sampler's lowest noise, as a fraction of ``scale``
+LANGEVIN_RATE = 0.5              # Langevin step delta as a fraction of scale^2 (1 would be the DAE chain's size)
 
 
 @dataclass
@@ -92,6 +96,31 @@ def data_start(train: torch.Tensor, chains: int, *, scale: float = 1.0, seed: in
     return (mean + scale * (w @ (train - mean)) / math.sqrt(len(train) - 1)).clamp_(*value_range)
 
 
+def sampler_noise(sampler: str, scale: float, t: int) -> float:
+    """The noise level of step ``t`` (1-based) of ``sampler`` with base ``scale``: constant for
+    ``dae`` and ``langevin``; for ``annealed`` cycles of ANNEAL_PERIOD steps falling geometrically
+    from ``scale`` to ``scale * ANNEAL_LOW`` (a kick that crosses basins, then steps that settle)."""
+    if sampler != "annealed":
+        return scale
+    phase = ((t - 1) % ANNEAL_PERIOD) / max(1, ANNEAL_PERIOD - 1)
+    return scale * ANNEAL_LOW ** phase
+
+
+def next_state(sampler: str, z: torch.Tensor, y: torch.Tensor, noise: torch.Tensor, scale: float,
+               value_range) -> torch.Tensor:
+    """The chain's next input from its input ``z``, its output ``y = f(z)`` and N(0, I) ``noise``.
+
+    dae / annealed: ``clip(y + scale * noise)`` — the denoising-autoencoder Markov chain (corrupt
+    with the training noise, reconstruct with f; Bengio et al. 2013, arXiv 1305.6663).
+    langevin: a Langevin step on the score the denoiser implies, (f(z) - z) / scale^2 (Alain &
+    Bengio 2014, arXiv 1211.4246): ``z + delta * score + sqrt(2 delta) * noise`` with
+    delta = LANGEVIN_RATE * scale^2, clipped to the range."""
+    lo, hi = value_range
+    if sampler == "langevin":
+        return (z + LANGEVIN_RATE * (y - z) + (2 * LANGEVIN_RATE) ** 0.5 * scale * noise).clamp_(lo, hi)
+    return (y + scale * noise).clamp_(lo, hi)
+
+
 def walk_bytes(cfg, chains: int, record: int, n_frames: int, frame_itemsize: int) -> int:
     """Rough memory of a walk: the chain states (start, z, f(z), jitter) and a forward pass's
     activations per chain, plus the recorded frames."""
@@ -107,7 +136,8 @@ def recorded_steps(steps: int, every: int) -> list:
 def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, every: int = 1,
                  noise: str = "uniform", eps: float = 0.0, jitter: str = "uniform", seed: int = 0,
                  record: Optional[int] = None, start: Optional[torch.Tensor] = None,
-                 frame_dtype: torch.dtype = torch.float32, precision: str = "fp32") -> SampleResult:
+                 frame_dtype: torch.dtype = torch.float32, precision: str = "fp32", sampler: str = "walk",
+                 scale: Optional[float] = None) -> SampleResult:
     """Run ``chains`` Markov chains of ``steps`` applications of the frozen ``model``.
 
     noise: start distribution (see :func:`start_noise`), ignored if ``start`` (N, D) is given.
@@ -118,6 +148,10 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
     memory, GIF-ready); float32 keeps them exact (for metrics).
     precision: ``fp32`` | ``bf16`` | ``auto`` (:mod:`precision`): f runs under bf16 autocast; the
     chain state (start, jitter, clipping, frames) stays fp32.
+    sampler: ``walk`` (the paper's ``z <- f(z)``, plus ``eps`` jitter), or a chain that keeps
+    moving (:func:`next_state`): ``dae``, ``langevin``, ``annealed``, with noise ``scale`` (RMS per
+    coordinate, the data's scale; tie it to the denoiser's training noise). Frames are always f's
+    outputs, never the noisy inputs.
     """
     cfg = config_of(model)
     lo, hi = cfg.value_range
@@ -127,6 +161,12 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
         raise KalsError(f"unknown jitter {jitter!r}; choose uniform or normal")
     if frame_dtype not in (torch.float32, torch.uint8):
         raise KalsError("frame_dtype must be torch.float32 or torch.uint8")
+    if sampler not in SAMPLERS:
+        raise KalsError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if sampler != "walk":
+        if scale is None:
+            raise KalsError(f"the {sampler} sampler needs a noise scale (e.g. the denoiser's training noise)")
+        scale = check_float("sampler scale", scale, 0.0)
     device = model_device(model)
     precision = resolve_precision(precision, device=device, n_weights=n_weights(model))
     n = check_int("chains", chains, 0) if start is None else len(start)
@@ -151,7 +191,11 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
             if k < len(rec_steps) and rec_steps[k] == t:
                 frames[k] = keep(y[:r])
                 k += 1
-            z = (y + eps * _noise(y.shape, jitter, gen, device)).clamp_(lo, hi) if eps > 0 and t < steps else y
+            if sampler != "walk" and t < steps:
+                z = next_state(sampler, z, y, _noise(y.shape, "normal", gen, device), sampler_noise(sampler, scale, t),
+                               (lo, hi))
+            else:
+                z = (y + eps * _noise(y.shape, jitter, gen, device)).clamp_(lo, hi) if eps > 0 and t < steps else y
     model.train(was_training)
     return SampleResult(start=start_z.cpu(), final=y.cpu(), frames=frames.cpu(), steps=rec_steps,
                         value_range=(lo, hi))
