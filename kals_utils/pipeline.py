@@ -163,14 +163,17 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
                **kw) -> SampleResult:
     """Kaleidoscopic sampling (:func:`sample.kaleidoscope`) from a run's model, started the way
     ``recipe`` says (default: the recipe the run was trained with). A recipe with its own start
-    ignores ``noise``; an explicit ``start=`` tensor wins over both."""
+    ignores ``noise``; an explicit ``start=`` tensor wins over both. ``sampler=`` (in ``kw``):
+    default the recipe's (``improved``: the DAE chain at the run's :func:`run_scale`), ``walk``
+    whenever ``eps`` > 0; ``scale=`` overrides the run's noise scale."""
     recipe_def = get_recipe(recipe or run.config.recipe)
     if noise not in NOISES:
         raise KalsError(f"unknown start noise {noise!r}; choose uniform or normal")
     if recipe_def.start_kind == "data" and kw.get("start") is None:
         kw["start"] = data_start(run.data.x, check_int("chains", chains, 0), scale=recipe_def.start_scale, seed=seed,
                                  value_range=run.config.value_range)
-    kw.setdefault("sampler", recipe_def.sampler if eps == 0 else "walk")
+    if kw.get("sampler") is None:  # the recipe's own sampler; an explicit eps asks for the paper's jittered walk
+        kw["sampler"] = recipe_def.sampler if eps == 0 else "walk"
     if kw["sampler"] != "walk" and kw.get("scale") is None:
         kw["scale"] = run_scale(run)
     return kaleidoscope(run.model, chains=chains, steps=steps, every=every, noise=noise, eps=eps, seed=seed,
