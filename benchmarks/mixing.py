@@ -76,12 +76,14 @@ def get_run(args, data: Data):
 
 
 def sampler_specs(names, scale: float) -> list:
-    """One spec per sampler name: the paper's walk, or a moving sampler at the run's scale (the
-    Langevin and annealed ones as measured in issue #21: at the centre and 1.4x the scale)."""
+    """One spec per sampler name: the paper's walk, the walk with restarts, or a moving sampler at
+    the run's scale (Langevin at scale / 1.41, about the centre of the training noise)."""
     specs = {"walk": {"label": "walk (paper)", "sampler": "walk"},
              "dae": {"label": f"dae s={scale:.2f}", "sampler": "dae", "scale": scale},
              "langevin": {"label": f"langevin s={scale / 1.41:.2f}", "sampler": "langevin", "scale": scale / 1.41},
-             "annealed": {"label": f"annealed s={scale:.2f}", "sampler": "annealed", "scale": scale}}
+             "annealed": {"label": f"annealed s={scale:.2f}", "sampler": "annealed", "scale": scale},
+             "settle": {"label": f"settle s={scale:.2f}", "sampler": "settle", "scale": scale},
+             "restart": {"label": "restart every 10", "sampler": "restart"}}
     return [specs[n] for n in names]
 
 
@@ -130,7 +132,7 @@ def main(argv=None):
     p.add_argument("--recipe", default="improved")
     p.add_argument("--train-seed", type=int, default=0)
     p.add_argument("--checkpoint", default="")
-    p.add_argument("--samplers", nargs="+", default=["walk", "dae", "langevin", "annealed"])
+    p.add_argument("--samplers", nargs="+", default=["walk", "restart", "dae", "langevin"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--chains", type=int, default=200)
     p.add_argument("--steps", type=int, default=100)

@@ -23,7 +23,7 @@ from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL, Evaluation, data_spread
 from .model import ModelConfig, RunConfig, act_for_range, build_model, count_weights, train_bytes
 from .precision import resolve_precision
 from .recipes import HeldoutStop, denoises, get_recipe, recipe_loss, resolve_sigma, sampler_scale, split_holdout
-from .sample import CHAINS, NOISES, STEPS, SampleResult, data_start, kaleidoscope
+from .sample import CHAINS, NOISES, RESTART, STEPS, SampleResult, data_start, kaleidoscope
 from .train import EPOCHS, LR, TrainResult, check_in_range, diagnose, fit, full_loss
 
 SPREAD_EXACT = 4000        # data_spread on every point up to this many; above, from SPREAD_QUERIES of them
@@ -174,8 +174,11 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
                                  value_range=run.config.value_range)
     if kw.get("sampler") is None:  # the recipe's own sampler; an explicit eps asks for the paper's jittered walk
         kw["sampler"] = recipe_def.sampler if eps == 0 else "walk"
-    if kw["sampler"] != "walk" and kw.get("scale") is None:
+    if kw["sampler"] not in ("walk", "restart") and kw.get("scale") is None:
         kw["scale"] = run_scale(run)
+    if kw["sampler"] == "restart" and recipe_def.start_kind == "data" and kw.get("fresh") is None:
+        kw["fresh"] = data_start(run.data.x, chains * (steps // RESTART + 1), scale=recipe_def.start_scale,
+                                 seed=seed + 1, value_range=run.config.value_range)
     return kaleidoscope(run.model, chains=chains, steps=steps, every=every, noise=noise, eps=eps, seed=seed,
                         record=record, **kw)
 

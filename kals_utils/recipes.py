@@ -74,8 +74,8 @@ class Recipe:
 
 PAPER = Recipe("paper", "the paper: MSE on clean data, Adam, start noise as given, constant eps")
 IMPROVED = Recipe("improved", "denoising training (sigma 2..4 x the data's spread, early stopping on a held-out "
-                  "tenth) + start noise with the data's covariance (x1.3) + the denoising-autoencoder chain",
-                  sigma_rel=(2.0, 4.0), holdout=0.1, start_kind="data", start_scale=1.3, sampler="dae")
+                  "tenth) + start noise with the data's covariance (x1.3) + chains restarted every 10 steps",
+                  sigma_rel=(2.0, 4.0), holdout=0.1, start_kind="data", start_scale=1.3, sampler="restart")
 RECIPES = {r.name: r for r in (PAPER, IMPROVED)}
 
 

@@ -118,7 +118,7 @@ def test_walk_mixing_and_targets(corners):
 
 
 def test_improved_noise_comes_from_the_data():
-    assert IMPROVED.sigma_rel and IMPROVED.holdout > 0 and IMPROVED.sampler == "dae"
+    assert IMPROVED.sigma_rel and IMPROVED.holdout > 0 and IMPROVED.sampler == "restart"
     assert resolve_sigma("improved", 0.5) == pytest.approx((IMPROVED.sigma_rel[0] * 0.5, IMPROVED.sigma_rel[1] * 0.5))
     assert resolve_sigma("paper", None) == ()
     with pytest.raises(KalsError, match="spread"):
@@ -130,7 +130,7 @@ def test_improved_noise_comes_from_the_data():
     assert spread(x) == pytest.approx(data_spread(x), rel=0.05)
 
 
-def test_improved_run_stops_on_held_out_loss_and_samples_with_the_dae_chain():
+def test_improved_run_stops_on_held_out_loss_and_samples_with_restarts():
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(200, 16, generator=g) * 2 - 1) * 0.5
     data = Data(x=x, value_range=(-1.0, 1.0), name="toy")
@@ -141,7 +141,25 @@ def test_improved_run_stops_on_held_out_loss_and_samples_with_the_dae_chain():
     assert ex["sigma"][0] == pytest.approx(IMPROVED.sigma_rel[0] * spread(x))
     assert "held-out" in run.result.message and run.result.best_epoch == ex["stopped_at"]
     assert run_scale(run) == pytest.approx(ex["sigma"][1])
-    a = sample_run(run, chains=8, steps=5, seed=0)
+    a = sample_run(run, chains=8, steps=5, seed=0, sampler="dae")
     b = kaleidoscope(run.model, start=a.start, steps=5, seed=0, sampler="dae", scale=ex["sigma"][1])
     assert torch.equal(a.frames, b.frames)
-    assert not torch.equal(sample_run(run, chains=8, steps=5, seed=0, sampler="walk").frames, a.frames)
+    own = sample_run(run, chains=8, steps=25, seed=0)              # the recipe's own: restarts
+    walk = sample_run(run, chains=8, steps=25, seed=0, sampler="walk")
+    assert torch.equal(own.frames[:2], walk.frames[:2]) and not torch.equal(own.frames, walk.frames)
+
+
+def test_restart_sampler_restarts_each_chain_every_restart_steps():
+    from kals_utils.sample import RESTART, RESTART_BURN
+    model = build_model(ModelConfig(dim=2, depth=3, width=16, out_act="sigmoid"), seed=0)
+    fresh = torch.rand(40, 2, generator=torch.Generator().manual_seed(1))
+    w = kaleidoscope(model, chains=3, steps=2 * RESTART + 3, sampler="restart", fresh=fresh, seed=0)
+    plain = kaleidoscope(model, chains=3, steps=2 * RESTART + 3, start=w.start, seed=0)
+    assert torch.equal(w.frames[:RESTART - 1], plain.frames[:RESTART - 1])  # chain 2 restarts first, at step 8
+    z = fresh[(RESTART * 3) // RESTART].clone()                 # chain 0 restarts at step RESTART, next fresh row
+    with torch.no_grad():
+        for _ in range(RESTART_BURN + 1):
+            z = model(z[None])[0]
+    assert torch.allclose(w.frames[RESTART + 1, 0], z, atol=1e-6)
+    idx = nn_indices(w.frames[1:], fresh)
+    assert idx.shape == (2 * RESTART + 3, 3)
