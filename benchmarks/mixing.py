@@ -1,6 +1,6 @@
 """Does the kaleidoscope keep turning? Mixing of samplers on one trained net (issue #21).
 
-    python benchmarks/mixing.py [--data fashion-mnist] [--root data/fashion-mnist] [--images 1000]
+    python benchmarks/mixing.py [--data fashion-mnist] [--root /usr/share/datasets/fashion-mnist] [--images 1000]
         [--image-size 28] [--depth 10] [--width 500] [--epochs 400] [--batch-size 100] [--lr 1e-3]
         [--recipe improved] [--train-seed 0] [--checkpoint runs/mixing_fashion-mnist.pt]
         [--samplers walk dae langevin annealed] [--seeds 0 1 2] [--chains 200] [--steps 100]
@@ -121,7 +121,8 @@ def table(rows) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default="fashion-mnist")
-    p.add_argument("--root", default="data/fashion-mnist")
+    p.add_argument("--root", default="/usr/share/datasets/fashion-mnist",
+                   help="data folder (a writable copy or symlinks lets the classifier be cached in it)")
     p.add_argument("--images", type=int, default=1000)
     p.add_argument("--image-size", type=int, default=28)
     p.add_argument("--depth", type=int, default=10)
