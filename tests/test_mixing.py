@@ -89,6 +89,7 @@ def corners():
     data = Data(x=pts, value_range=(0.0, 1.0), name="points")
     run = train_run(data, depth=4, width=64, epochs=1500, recipe=Recipe("test", sigma=(0.1, 0.2)), seed=0,
                     progress=False, device="cpu")
+    run.config.recipe = "paper"  # sample_run resolves recipes by name; this one only shaped the training
     return run
 
 
@@ -163,3 +164,13 @@ def test_restart_sampler_restarts_each_chain_every_restart_steps():
     assert torch.allclose(w.frames[RESTART + 1, 0], z, atol=1e-6)
     idx = nn_indices(w.frames[1:], fresh)
     assert idx.shape == (2 * RESTART + 3, 3)
+
+
+def test_mixing_study_rows(corners):
+    from kals_utils.studies.mixing import mixing_study
+    specs = [{"label": "walk", "sampler": "walk"}, {"label": "dae", "sampler": "dae", "scale": 0.15}]
+    rows = mixing_study(corners, specs, seeds=(0, 1), chains=12, steps=20, burn=4, pool=8, k=3)
+    assert [(r["label"], r["seed"]) for r in rows] == [("walk", 0), ("walk", 1), ("dae", 0), ("dae", 1)]
+    walk, dae = rows[0], rows[2]
+    assert walk["visited"] <= dae["visited"] and walk["tau_censored"] and "class_change" not in walk
+    assert len(dae["frames"]["memorized"]) == 20 - 4 and 0 <= dae["pooled_coverage"] <= 1

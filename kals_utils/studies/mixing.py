@@ -63,7 +63,7 @@ def meets(row: dict) -> dict:
 
 def mixing_study(run: Run, samplers: Sequence[dict], *, seeds: Sequence[int] = (0, 1, 2), chains: int = 200,
                  steps: int = 100, burn: int = BURN, pool: int = POOL, features: Optional[dict] = None,
-                 log=None) -> list:
+                 k: int = K, log=None) -> list:
     """One row per (sampler, seed): ``samplers`` are dicts of :func:`pipeline.sample_run` options
     plus a ``label`` (e.g. ``{"label": "dae 0.5", "sampler": "dae", "scale": 0.3}``); ``features``:
     {name: embedding callable or None} for precision/coverage (default pixels only)."""
@@ -76,7 +76,7 @@ def mixing_study(run: Run, samplers: Sequence[dict], *, seeds: Sequence[int] = (
             row = {"label": spec.get("label", opts.get("sampler", "walk")), "seed": seed, "chains": chains,
                    "steps": steps, "burn": burn, "pool": pool, **{k: v for k, v in opts.items() if k != "start"}}
             for name, embed in features.items():
-                m = walk_mixing(walk.frames, run.data.x, labels=run.data.labels, burn=burn, pool=pool,
+                m = walk_mixing(walk.frames, run.data.x, labels=run.data.labels, burn=burn, pool=pool, k=k,
                                 features=embed, seed=seed)
                 row.update({(key if name == "pixels" else f"{name}_{key}"): v for key, v in m.items()
                             if name == "pixels" or key.startswith(("precision", "coverage", "pooled", "frames"))})
