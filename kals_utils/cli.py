@@ -30,7 +30,7 @@ from .recipes import RECIPES
 from .render import GIF_CHAINS, GIF_FPS, gif_name, save_png
 from .presets import (ARCH, CHAINS, EPS, EVERY, JITTER, NOISE, OUT_DIR, PRECISION, PRESETS, SEED, STEPS,
                       preset_for)
-from .sample import NOISES
+from .sample import NOISES, SAMPLERS
 from .tables import format_evaluation
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -121,6 +121,12 @@ def _sample_parser(sub):
     p.add_argument("--jitter", choices=NOISES, default=JITTER,
                    help="between-step noise: uniform on [-eps, eps] or normal N(0, eps^2) (default uniform); "
                         "normal with eps near the training noise of the improved recipe keeps chains moving")
+    p.add_argument("--sampler", choices=SAMPLERS, default=None,
+                   help="walk (the paper's z <- f(z)), restart (the walk, each chain restarted every few steps) or a "
+                        "chain that keeps moving: dae, langevin, annealed, settle (default: the recipe's own; "
+                        "paper: walk, improved: restart)")
+    p.add_argument("--scale", type=float, default=None,
+                   help="noise of dae/langevin/annealed/settle (default: the top of the run's training noise)")
     p.add_argument("--gif", default=None, help="write the walk as a GIF here (default: no GIF)")
     p.add_argument("--fps", type=float, default=GIF_FPS, help=f"GIF frames per second (default {GIF_FPS:g})")
     p.add_argument("--save-samples", default=None, help="write final samples + training set to this .npz (default: none)")
@@ -248,7 +254,7 @@ def cmd_sample(args) -> int:
     recipe = args.recipe or run.config.recipe
     res = sample_run(run, chains=args.chains, steps=args.steps, every=args.every, noise=args.noise,
                      eps=args.eps, jitter=args.jitter, seed=args.seed, record=record, recipe=recipe,
-                     precision=args.precision)
+                     precision=args.precision, sampler=args.sampler, scale=args.scale)
     print(f"sampled {args.chains} chains x {args.steps} steps from {args.checkpoint} "
           f"({run.config.dataset}, L={run.config.depth}, H={run.config.width}, recipe {recipe})")
     if gif:

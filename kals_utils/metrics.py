@@ -17,61 +17,16 @@ from torch import nn
 
 from .errors import KalsError, check_float, check_int
 from .model import model_device, residual, rms
-from .prdc import ceilings, real_reference, sample_metrics
+from .neighbours import CHUNK, _float2d, data_spread, nearest_neighbours, rms_distance  # noqa: F401 (re-exported)
+from .prdc import ceilings, knn_radii, memorized_fraction, prdc, real_reference, sample_metrics
 from .train import CONVERGED_TOL
 
 TOL = CONVERGED_TOL        # RMS distance under which a sample counts as a copy of / converged to a point
 BURN_TOL = 0.01            # mean RMS step size under which a walk counts as burnt in
 EXACT_MAX_DIM = 64         # exact Jacobian eigenvalues up to this D; power iteration above
-CHUNK = 1024
 CURVE_STEPS = (5, 10)      # steps whose converged fraction the summary reports
 ATTRACTOR_POINTS = 1000    # the Jacobian test looks at most at this many (seeded) training points
 K = 5                      # neighbours of the precision/recall/density/coverage balls (Naeem et al. 2020)
-
-
-def _float2d(x, what: str, device=None) -> torch.Tensor:
-    """(N, D) float32 tensor (a plain one, not an inference-mode tensor) on ``device``."""
-    x = torch.as_tensor(x)
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2:
-        raise KalsError(f"{what} must be a 2D array (N, D); got shape {tuple(x.shape)}")
-    return x.detach().to(device=device, dtype=torch.float32).clone()
-
-
-def rms_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Row-wise RMS distance ``||a_i - b_i|| / sqrt(D)`` of two (N, D) tensors -> (N,)."""
-    return rms(a - b)
-
-
-# ---------------------------------------------------------------- nearest neighbours
-def nearest_neighbours(samples, train, chunk: int = CHUNK, exclude_self: bool = False) -> tuple:
-    """Nearest training point of every sample: (dist (N,), idx (N,)), dist RMS per coordinate.
-
-    samples (N, D), train (M, D), on the device of ``train``. Squared distances come from one
-    matrix product per chunk; the chosen neighbour's distance is then recomputed exactly, so copies
-    read as 0 (not as rounding noise). ``exclude_self``: samples *are* train (leave-one-out).
-    """
-    train = _float2d(train, "train")
-    samples = _float2d(samples, "samples", train.device)
-    if samples.shape[1] != train.shape[1]:
-        raise KalsError(f"samples have D={samples.shape[1]} but the training set has D={train.shape[1]}; "
-                        "they must come from the same data set")
-    if len(train) == 0 or (exclude_self and len(train) < 2):
-        raise KalsError("nearest neighbours need at least one (two for leave-one-out) training points")
-    sq_t = train.pow(2).sum(dim=1)
-    chunk = max(1, min(chunk, 2 ** 24 // len(train)))  # at most 16M distances in memory at once
-    dists, idxs = [], []
-    for i in range(0, len(samples), chunk):
-        s = samples[i:i + chunk]
-        d2 = s.pow(2).sum(dim=1, keepdim=True) - 2 * s @ train.T + sq_t
-        if exclude_self:
-            rows = torch.arange(len(s), device=d2.device)
-            d2[rows, rows + i] = float("inf")
-        idx = d2.argmin(dim=1)
-        dists.append(rms_distance(s, train[idx]))
-        idxs.append(idx)
-    return torch.cat(dists).cpu(), torch.cat(idxs).cpu()
 
 
 def coverage(idx: torch.Tensor, n_train: int, mask: Optional[torch.Tensor] = None) -> float:
@@ -115,13 +70,6 @@ def class_histogram(idx: torch.Tensor, labels, n_classes: Optional[int] = None) 
     top = int(ratio.argmax())
     return ClassBias(sample=sample.tolist(), train=train.tolist(), tv=0.5 * float((sample - train).abs().sum()),
                      top=top, top_ratio=float(ratio[top]))
-
-
-def data_spread(train, chunk: int = CHUNK) -> float:
-    """Median RMS distance from each training point to its nearest *other* training point (nan if N < 2)."""
-    if len(train) < 2:
-        return float("nan")
-    return float(nearest_neighbours(train, train, chunk, exclude_self=True)[0].median())
 
 
 @dataclass
@@ -422,6 +370,112 @@ def transition_counts(frames, train, steps=None, tol: float = TOL, burn: int = 0
     span = (steps[keep[-1]] - steps[keep[0]]) if len(keep) > 1 else 0
     return Mixing(counts=counts, hops=hops, visited=visited, occupancy=occupancy.float(),
                   unassigned=float((state < 0).float().mean()), hop_rate=float(hops.sum()) / max(1, r * span), tol=tol)
+
+
+# ---------------------------------------------------------------- mixing of a walk, frame by frame (issue #21)
+IAT_WINDOW = 5.0   # Sokal's automatic window: sum autocorrelations up to the first lag M >= IAT_WINDOW * tau(M)
+
+
+def nn_indices(frames, train) -> torch.Tensor:
+    """(F, R) index of the nearest training point of every recorded state of a walk (F, R, D)."""
+    frames = torch.as_tensor(frames).float()
+    if frames.ndim != 3:
+        raise KalsError(f"a walk's frames must be (F, R, D); got shape {tuple(frames.shape)}")
+    return nearest_neighbours(frames.reshape(-1, frames.shape[-1]), train)[1].reshape(frames.shape[:2])
+
+
+def distinct_visits(idx: torch.Tensor) -> torch.Tensor:
+    """(R,) distinct training points each chain's nearest neighbour took over the frames of ``idx`` (F, R)."""
+    return torch.tensor([len(torch.unique(idx[:, c])) for c in range(idx.shape[1])], dtype=torch.long)
+
+
+def class_changes(idx: torch.Tensor, labels) -> torch.Tensor:
+    """(R,) bool: the chain's nearest training point changed class (its label) at least once over the
+    frames of ``idx`` (F, R)."""
+    lab = torch.as_tensor(labels).long().cpu()[idx.long().cpu()]
+    return (lab != lab[:1]).any(dim=0)
+
+
+def autocorrelation(idx: torch.Tensor, max_lag: Optional[int] = None) -> torch.Tensor:
+    """rho(0..max_lag) of the one-hot nearest-neighbour state e_{idx_t} of chains ``idx`` (F, R).
+
+    For the one-hot process, ``E[<e_s, e_{s+k}>]`` = P(same neighbour k steps apart) and the mean
+    vector is the occupancy p (pooled over chains and frames), so the normalised autocovariance
+    summed over coordinates is rho(k) = (P(idx_t = idx_{t+k}) - sum p^2) / (1 - sum p^2): 0 for
+    independent draws from p, 1 for a chain that never moves. Chains that all sit on one point
+    (sum p^2 = 1) read 1 at every lag."""
+    idx = torch.as_tensor(idx).long().cpu()
+    f = idx.shape[0]
+    max_lag = f - 1 if max_lag is None else min(int(max_lag), f - 1)
+    p = torch.bincount(idx.reshape(-1)).double() / idx.numel()
+    base = float(p.pow(2).sum())
+    same = torch.tensor([1.0] + [float((idx[k:] == idx[:-k]).double().mean()) for k in range(1, max_lag + 1)])
+    if base >= 1 - 1e-12:
+        return torch.ones(max_lag + 1, dtype=torch.float64)
+    return ((same - base) / (1 - base)).double()
+
+
+def autocorrelation_time(idx: torch.Tensor, *, window: float = IAT_WINDOW) -> tuple:
+    """(tau, censored): integrated autocorrelation time tau = 1 + 2 sum_{k=1..M} rho(k) of the
+    chains' nearest-neighbour index (:func:`autocorrelation`), M by Sokal's automatic window (the
+    first M with M >= window * tau(M); Sokal 1997, Madras & Sokal 1988), lags up to F // 2.
+
+    tau is in steps between frames: 1 for chains that draw a fresh neighbour every frame, (1+q)/(1-q)
+    for chains that keep theirs with probability q per frame. ``censored`` is True when no lag up to
+    F // 2 met the window: tau is then a lower bound (the walk is too short to see it mix)."""
+    idx = torch.as_tensor(idx)
+    if idx.ndim != 2 or idx.shape[0] < 4:
+        raise KalsError(f"the autocorrelation time needs at least 4 frames of (F, R) indices; got {tuple(idx.shape)}")
+    rho = autocorrelation(idx, idx.shape[0] // 2)
+    tau = 1.0
+    for m in range(1, len(rho)):
+        tau += 2 * float(rho[m])
+        if m >= window * tau:
+            return tau, False
+    return tau, True
+
+
+def pooled_coverage(samples, train, *, k: int = K, features=None, chunk: int = CHUNK) -> dict:
+    """PRDC precision and coverage (Naeem et al. 2020) of many ``samples`` (e.g. every chain over the
+    last 50 steps) against the *whole* training set as the real set, k-NN balls of the training
+    points among themselves. Cheaper than :func:`prdc.prdc` for many samples (no sample balls, so no
+    recall or density). ``features``: embedding callable or None for the data themselves."""
+    embed = features if features is not None else (lambda v: v)
+    real, fake = (torch.as_tensor(embed(_float2d(v, what))).double() for v, what in ((train, "train"), (samples, "samples")))
+    mean = real.mean(dim=0)
+    real, fake = real - mean, fake - mean
+    radii = knn_radii(real, k)
+    sq = real.pow(2).sum(dim=1)
+    nearest_fake = torch.full((len(real),), float("inf"), dtype=torch.float64)
+    inside = []
+    rows = max(1, chunk // max(1, len(real)))
+    for i in range(0, len(fake), rows):
+        f = fake[i:i + rows]
+        d = (f.pow(2).sum(dim=1, keepdim=True) - 2 * f @ real.T + sq).clamp_(min=0).sqrt_()
+        inside.append((d < radii).any(dim=1))
+        nearest_fake = torch.minimum(nearest_fake, d.min(dim=0).values)
+    return {"precision": float(torch.cat(inside).double().mean()), "coverage": float((nearest_fake < radii).double().mean()),
+            "k": k, "n_real": len(real), "n_fake": len(fake)}
+
+
+def framewise_quality(frames, train, *, k: int = K, features=None, seed: int = 0) -> dict:
+    """Per recorded frame of a walk (F, R, D): PRDC precision and coverage of its R states against a
+    seeded subset of R training points (:func:`sample_quality`'s convention, no Fréchet distance) in
+    ``features`` space, and the memorised fraction (pixels). Returns lists ``precision``,
+    ``coverage``, ``memorized``."""
+    frames = torch.as_tensor(frames).float().cpu()
+    train = _float2d(train, "train").cpu()
+    embed = features if features is not None else (lambda v: v)
+    real = embed(real_reference(train, frames.shape[1], seed=seed))
+    if min(len(real), frames.shape[1]) <= k:
+        raise KalsError(f"frame-wise quality needs more than k={k} chains and training points")
+    out = {"precision": [], "coverage": [], "memorized": []}
+    for fr in frames:
+        q = prdc(real, embed(fr), k=k)
+        out["precision"].append(q["precision"])
+        out["coverage"].append(q["coverage"])
+        out["memorized"].append(memorized_fraction(fr, train))
+    return out
 
 
 # ---------------------------------------------------------------- everything at once

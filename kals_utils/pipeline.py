@@ -20,8 +20,9 @@ from .errors import KalsError, check_int
 from .model import ModelConfig, RunConfig, act_for_range, build_model, count_weights, train_bytes
 from .precision import resolve_precision
 from .presets import CHAINS, EPOCHS, EPS, EVERY, LR, NOISE, PRECISION, RECIPE, SEED, STEPS
-from .recipes import get_recipe, recipe_loss, recipe_target
-from .sample import NOISES, SampleResult, data_start, kaleidoscope
+from .neighbours import spread
+from .recipes import get_recipe, holdout_stop, recipe_loss, recipe_target, resolve_sigma, sampler_scale
+from .sample import NOISES, RESTART, SampleResult, data_start, kaleidoscope
 from .train import TrainResult, check_in_range, fit
 
 
@@ -76,9 +77,18 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     if on_start is not None:
         on_start()
     cfg.precision = resolve_precision(precision, device=dev, n_weights=count_weights(cfg.model))
-    target = recipe_target(recipe_def, data.x) if target is None else target
-    result = fit(model, data.x, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress,
-                 resume=resume, loss_fn=recipe_loss(recipe_def), precision=cfg.precision, target=target, **fit_kw)
+    sigma = resolve_sigma(recipe_def, spread(data.x) if recipe_def.sigma_rel else None)
+    x_fit, stop = (data.x, None) if resume is not None else holdout_stop(recipe_def, model, data.x, sigma,
+                                                                          batch=batch, seed=seed)
+    target = recipe_target(recipe_def, x_fit) if target is None else target
+    result = fit(model, x_fit, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress,
+                 resume=resume, loss_fn=recipe_loss(recipe_def, sigma), precision=cfg.precision, target=target,
+                 **(fit_kw if stop is None else stop.wrap(fit_kw)))
+    if stop is not None:
+        result = stop.finish(result, x_fit)
+        cfg.extra.update(holdout=len(data) - len(x_fit), stopped_at=result.best_epoch)
+    if sigma:
+        cfg.extra["sigma"] = [float(v) for v in sigma]
     cfg.epochs = result.epochs_done
     return Run(model=model, config=cfg, result=result, data=data)
 
@@ -88,15 +98,32 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
                **kw) -> SampleResult:
     """Kaleidoscopic sampling (:func:`sample.kaleidoscope`) from a run's model, started the way
     ``recipe`` says (default: the recipe the run was trained with). A recipe with its own start
-    ignores ``noise``; an explicit ``start=`` tensor wins over both."""
+    ignores ``noise``; an explicit ``start=`` tensor wins over both. ``sampler=`` (in ``kw``):
+    default the recipe's (``improved``: chains restarted every RESTART steps; the moving samplers take the run's :func:`run_scale`), ``walk``
+    whenever ``eps`` > 0; ``scale=`` overrides the run's noise scale."""
     recipe_def = get_recipe(recipe or run.config.recipe)
     if noise not in NOISES:
         raise KalsError(f"unknown start noise {noise!r}; choose uniform or normal")
     if recipe_def.start_kind == "data" and kw.get("start") is None:
         kw["start"] = data_start(run.data.x, check_int("chains", chains, 0), scale=recipe_def.start_scale, seed=seed,
                                  value_range=run.config.value_range)
+    if kw.get("sampler") is None:  # the recipe's own sampler; an explicit eps asks for the paper's jittered walk
+        kw["sampler"] = recipe_def.sampler if eps == 0 else "walk"
+    if kw["sampler"] not in ("walk", "restart") and kw.get("scale") is None:
+        kw["scale"] = run_scale(run)
+    if kw["sampler"] == "restart" and recipe_def.start_kind == "data" and kw.get("fresh") is None:
+        kw["fresh"] = data_start(run.data.x, chains * (steps // RESTART + 1), scale=recipe_def.start_scale,
+                                 seed=seed + 1, value_range=run.config.value_range)
     return kaleidoscope(run.model, chains=chains, steps=steps, every=every, noise=noise, eps=eps, seed=seed,
                         record=record, **kw)
+
+
+def run_scale(run: Run) -> float:
+    """The noise scale of a run's moving samplers: the centre of its denoiser's training noise
+    (:func:`recipes.sampler_scale`); for a net trained without noise, that of the improved recipe
+    on this run's data."""
+    sigma = run.config.extra.get("sigma") or resolve_sigma("improved", spread(run.data.x))
+    return sampler_scale(sigma)
 
 
 def save_run(run: Run, path, *, keep_train_state: bool = True) -> Path:

@@ -22,6 +22,13 @@ from .precision import autocast, resolve_precision
 from .presets import CHAINS, EPS, EVERY, JITTER, NOISE, PRECISION, SEED, STEPS
 
 NOISES = ("uniform", "normal")   # start noise and between-step jitter: uniform on the range / [-1, 1], or normal
+SAMPLERS = ("walk", "dae", "settle", "langevin", "annealed", "restart")  # walk: the paper's z <- f(z) (+ eps jitter); the rest: issue #21
+SETTLE = 5                       # applications of f after each kick of the settle sampler
+RESTART = 10                     # steps between two restarts of a chain of the restart sampler (staggered over chains)
+RESTART_BURN = 5                 # unrecorded applications of f to a restarted chain (its burn-in, not shown)
+ANNEAL_PERIOD = 10               # steps per cycle of the annealed sampler's noise (scale down to scale * ANNEAL_LOW)
+ANNEAL_LOW = 0.5                 # the annealed sampler's lowest noise, as a fraction of ``scale``
+LANGEVIN_RATE = 0.5              # Langevin step delta as a fraction of scale^2 (1 would be the DAE chain's size)
 
 
 @dataclass
@@ -91,6 +98,32 @@ def data_start(train: torch.Tensor, chains: int, *, scale: float = 1.0, seed: in
     return (mean + scale * (w @ (train - mean)) / math.sqrt(len(train) - 1)).clamp_(*value_range)
 
 
+def sampler_noise(sampler: str, scale: float, t: int) -> float:
+    """The noise level of step ``t`` (1-based) of ``sampler`` with base ``scale``: constant for
+    ``dae`` and ``langevin``; for ``annealed`` cycles of ANNEAL_PERIOD steps falling geometrically
+    from ``scale`` to ``scale * ANNEAL_LOW`` (a kick that crosses basins, then steps that settle)."""
+    if sampler != "annealed":
+        return scale
+    phase = ((t - 1) % ANNEAL_PERIOD) / max(1, ANNEAL_PERIOD - 1)
+    return scale * ANNEAL_LOW ** phase
+
+
+def next_state(sampler: str, z: torch.Tensor, y: torch.Tensor, noise: torch.Tensor, scale: float,
+               value_range) -> torch.Tensor:
+    """The chain's next input from its input ``z``, its output ``y = f(z)`` and N(0, I) ``noise``.
+
+    dae / settle / annealed: ``clip(y + scale * noise)`` — the denoising-autoencoder Markov chain
+    (corrupt with the training noise, reconstruct with f; Bengio et al. 2013, arXiv 1305.6663);
+    ``settle`` reconstructs with SETTLE applications of f (a short paper walk from the kick).
+    langevin: a Langevin step on the score the denoiser implies, (f(z) - z) / scale^2 (Alain &
+    Bengio 2014, arXiv 1211.4246): ``z + delta * score + sqrt(2 delta) * noise`` with
+    delta = LANGEVIN_RATE * scale^2, clipped to the range."""
+    lo, hi = value_range
+    if sampler == "langevin":
+        return (z + LANGEVIN_RATE * (y - z) + (2 * LANGEVIN_RATE) ** 0.5 * scale * noise).clamp_(lo, hi)
+    return (y + scale * noise).clamp_(lo, hi)
+
+
 def walk_bytes(cfg, chains: int, record: int, n_frames: int, frame_itemsize: int) -> int:
     """Rough memory of a walk: the chain states (start, z, f(z), jitter) and a forward pass's
     activations per chain, plus the recorded frames."""
@@ -106,7 +139,8 @@ def recorded_steps(steps: int, every: int) -> list:
 def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, every: int = EVERY,
                  noise: str = NOISE, eps: float = EPS, jitter: str = JITTER, seed: int = SEED,
                  record: Optional[int] = None, start: Optional[torch.Tensor] = None,
-                 frame_dtype: torch.dtype = torch.float32, precision: str = PRECISION) -> SampleResult:
+                 frame_dtype: torch.dtype = torch.float32, precision: str = PRECISION, sampler: str = "walk",
+                 scale: Optional[float] = None, fresh: Optional[torch.Tensor] = None) -> SampleResult:
     """Run ``chains`` Markov chains of ``steps`` applications of the frozen ``model``.
 
     noise: start distribution (see :func:`start_noise`), ignored if ``start`` (N, D) is given.
@@ -117,6 +151,11 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
     memory, GIF-ready); float32 keeps them exact (for metrics).
     precision: ``fp32`` | ``bf16`` | ``auto`` (:mod:`precision`): f runs under bf16 autocast; the
     chain state (start, jitter, clipping, frames) stays fp32.
+    sampler: ``walk`` (the paper's ``z <- f(z)``, plus ``eps`` jitter); ``dae``, ``settle``, ``langevin``,
+    ``annealed`` (:func:`next_state`, noise ``scale``: RMS per coordinate, tie it to the denoiser's
+    training noise); ``restart``: the walk, chain c restarted at the steps t with (t + c) % RESTART
+    == 0 from the next row of ``fresh`` (M, D) (default: fresh ``noise`` starts) after RESTART_BURN
+    unrecorded steps (its burn-in). Frames are always f's outputs, never noisy inputs.
     """
     cfg = config_of(model)
     lo, hi = cfg.value_range
@@ -126,6 +165,7 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
         raise KalsError(f"unknown jitter {jitter!r}; choose uniform or normal")
     if frame_dtype not in (torch.float32, torch.uint8):
         raise KalsError("frame_dtype must be torch.float32 or torch.uint8")
+    scale = _checked_sampler(sampler, scale)
     device = model_device(model)
     precision = resolve_precision(precision, device=device, n_weights=n_weights(model))
     n = check_int("chains", chains, 0) if start is None else len(start)
@@ -147,13 +187,51 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
         for t in range(1, steps + 1):
             with autocast(precision, device):
                 y = model(z).float()  # the state stays fp32 under bf16
+                for _ in range(SETTLE - 1 if sampler == "settle" else 0):
+                    y = model(y).float()
             if k < len(rec_steps) and rec_steps[k] == t:
                 frames[k] = keep(y[:r])
                 k += 1
-            z = (y + eps * _noise(y.shape, jitter, gen, device)).clamp_(lo, hi) if eps > 0 and t < steps else y
+            if sampler == "restart" and t < steps:
+                z, rows = _restarted(y, t, fresh, noise, (lo, hi), seed)
+                with autocast(precision, device):
+                    for _ in range(RESTART_BURN if len(rows) else 0):
+                        z[rows] = model(z[rows]).float()
+            elif sampler != "walk" and t < steps:
+                z = next_state(sampler, z, y, _noise(y.shape, "normal", gen, device), sampler_noise(sampler, scale, t),
+                               (lo, hi))
+            else:  # the paper's walk, exactly as before
+                z = (y + eps * _noise(y.shape, jitter, gen, device)).clamp_(lo, hi) if eps > 0 and t < steps else y
     model.train(was_training)
     return SampleResult(start=start_z.cpu(), final=y.cpu(), frames=frames.cpu(), steps=rec_steps,
                         value_range=(lo, hi))
+
+
+def _checked_sampler(sampler: str, scale: Optional[float]) -> Optional[float]:
+    """The sampler's noise scale, checked (None for the walk and restarts, which need none)."""
+    if sampler not in SAMPLERS:
+        raise KalsError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if sampler in ("walk", "restart"):
+        return scale
+    if scale is None:
+        raise KalsError(f"the {sampler} sampler needs a noise scale (e.g. the denoiser's training noise)")
+    return check_float("sampler scale", scale, 0.0)
+
+
+def _restarted(y: torch.Tensor, t: int, fresh: Optional[torch.Tensor], noise: str, value_range, seed: int):
+    """(inputs, restarted rows): y, except for the chains whose turn it is at step t, which take
+    the next unused rows of ``fresh`` (or fresh ``noise`` starts seeded by t)."""
+    rows = ((torch.arange(len(y), device=y.device) + t) % RESTART == 0).nonzero()[:, 0]
+    if len(rows) == 0:
+        return y, rows
+    if fresh is None:
+        new = start_noise(len(rows), y.shape[1], noise, value_range, seed + 7919 * t, y.device)
+    else:
+        first = (t * len(y)) // RESTART
+        new = fresh[(first + torch.arange(len(rows))) % len(fresh)].to(y.device)
+    z = y.clone()
+    z[rows] = new
+    return z, rows
 
 
 def _checked_start(start: torch.Tensor, cfg, device) -> torch.Tensor:

@@ -18,6 +18,9 @@ from kals_utils.sample import data_start
 from kals_utils.train import full_loss
 
 
+SIGMA = (0.6, 1.2)  # the improved recipe's noise on data of spread 0.3 (it takes it from the data's spread)
+
+
 def _images(n=24, dim=16, seed=0):
     """n labelled 'images' in [-1, 1] (two classes: bright left half / bright right half)."""
     g = torch.Generator().manual_seed(seed)
@@ -51,11 +54,11 @@ def test_denoising_loss_uses_noisy_inputs_and_clean_targets():
     m = build_model(ModelConfig(d.dim, 3, 16, "tanh"), seed=0)
     seen = []
     m.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach().clone()))
-    loss = recipe_loss(IMPROVED)(m, d.x, torch.Generator().manual_seed(5))
+    loss = recipe_loss(IMPROVED, SIGMA)(m, d.x, torch.Generator().manual_seed(5))
     (noisy,) = seen  # improved: the noisy inputs only
     assert not torch.allclose(noisy, d.x) and noisy.min() >= -1 and noisy.max() <= 1
     # the same draw, reproduced: targets are the *clean* images
-    expected_noisy = noisy_inputs(d.x, IMPROVED.sigma, torch.Generator().manual_seed(5), (-1, 1))
+    expected_noisy = noisy_inputs(d.x, SIGMA, torch.Generator().manual_seed(5), (-1, 1))
     assert torch.equal(noisy, expected_noisy)
     with torch.no_grad():
         assert math.isclose(float(loss.detach()), float(((m(noisy) - d.x) ** 2).mean()), rel_tol=1e-5)
@@ -72,13 +75,13 @@ def test_noise_levels_are_log_uniform_in_range():
 def test_fit_with_recipe_keeps_best_by_clean_mse():
     d = _images()
     m = build_model(ModelConfig(d.dim, 3, 16, "tanh"), seed=0)
-    r = fit(m, d.x, epochs=40, lr=1e-2, seed=0, progress=False, loss_fn=recipe_loss(IMPROVED))
+    r = fit(m, d.x, epochs=40, lr=1e-2, seed=0, progress=False, loss_fn=recipe_loss(IMPROVED, SIGMA))
     assert len(r.losses) == 40
     assert math.isclose(r.best_loss, min(r.losses), rel_tol=1e-6)  # history = clean MSE after each epoch
     assert math.isclose(full_loss(m, d.x), r.best_loss, rel_tol=1e-5)  # the returned weights are that best
     # reproducible: the noise comes from fit's per-epoch seeded generator
     m2 = build_model(ModelConfig(d.dim, 3, 16, "tanh"), seed=0)
-    assert fit(m2, d.x, epochs=40, lr=1e-2, seed=0, progress=False, loss_fn=recipe_loss(IMPROVED)).losses == r.losses
+    assert fit(m2, d.x, epochs=40, lr=1e-2, seed=0, progress=False, loss_fn=recipe_loss(IMPROVED, SIGMA)).losses == r.losses
 
 
 def test_data_start_has_the_data_mean_and_covariance():

@@ -1,0 +1,167 @@
+"""Does the kaleidoscope keep turning? Mixing of samplers on one trained net (issue #21).
+
+    python benchmarks/mixing.py [--data fashion-mnist] [--root /usr/share/datasets/fashion-mnist] [--images 1000]
+        [--image-size 28] [--depth 10] [--width 500] [--epochs 400] [--batch-size 100] [--lr 1e-3]
+        [--recipe improved] [--train-seed 0] [--checkpoint runs/mixing_fashion-mnist.pt]
+        [--samplers walk dae langevin annealed] [--seeds 0 1 2] [--chains 200] [--steps 100]
+        [--features pixels classifier] [--json saved_samples/mixing_fashion-mnist.json]
+
+Trains (or loads from ``--checkpoint``) one net with ``train_run(recipe=...)``, then for every
+sampler and sampling seed walks ``--chains`` chains for ``--steps`` steps from the recipe's start
+(every step recorded; the frames are f's outputs) and measures, with
+:func:`kals_utils.studies.mixing.walk_mixing`: distinct nearest training images per chain,
+the fraction of chains that change class, the integrated autocorrelation time of the
+nearest-neighbour index, frame-by-frame precision / coverage / memorised fraction after the
+burn-in, and precision / coverage pooled over the last 50 steps of all chains. ``--data digits``
+(scikit-learn's bundled 8x8 digits) and ``--data lfw`` (scikit-image's bundled faces) check that
+the recipe travels. The held-out ceiling (real test images in place of a frame) is printed too.
+Writes the rows as JSON and prints a markdown table (mean and range over the seeds).
+"""
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kals_utils import train_run  # noqa: E402
+from kals_utils.data import Data, load_data  # noqa: E402
+from kals_utils.metrics import framewise_quality  # noqa: E402
+from kals_utils.pipeline import feature_space, load_run, run_scale, save_run  # noqa: E402
+from kals_utils.studies.mixing import TARGETS, mixing_study  # noqa: E402
+
+COLS = (("precision_min", "precision (min frame)"), ("classifier_precision_min", "cls precision (min frame)"),
+        ("pooled_coverage", "coverage (last 50)"), ("classifier_pooled_coverage", "cls coverage (last 50)"),
+        ("memorized_max", "memorised (max frame)"), ("visited", "visited / chain"),
+        ("class_change", "chains changing class"), ("tau", "tau (steps)"))
+
+
+def sklearn_data(name: str, n: int, seed: int) -> Data:
+    """scikit-learn's 8x8 digits or scikit-image's LFW faces (25x25 grey), scaled to [-1, 1]."""
+    if name == "digits":
+        from sklearn.datasets import load_digits
+        b = load_digits()
+        x, labels, shape = torch.tensor(b.data, dtype=torch.float32) / 16.0, torch.tensor(b.target), (1, 8, 8)
+    else:
+        from skimage.data import lfw_subset
+        imgs = torch.tensor(lfw_subset(), dtype=torch.float32)  # (200, 25, 25) in [0, 1]
+        x, labels, shape = imgs.reshape(len(imgs), -1), None, (1, 25, 25)
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return Data(x=x[idx] * 2 - 1, value_range=(-1.0, 1.0), name=name, image_shape=shape,
+                labels=None if labels is None else labels[idx], subset=n, seed=seed)
+
+
+def get_data(args) -> Data:
+    if args.data in ("digits", "lfw"):
+        return sklearn_data(args.data, args.images, 0)
+    size = None if args.image_size == 28 else args.image_size
+    return load_data(args.data, root=args.root, subset=args.images, seed=0, value_range=(-1, 1), image_size=size)
+
+
+def get_run(args, data: Data):
+    """The checkpoint if it exists (same settings assumed), else a fresh train_run saved there."""
+    if args.checkpoint and Path(args.checkpoint).is_file():
+        return load_run(args.checkpoint, device="cpu"), None
+    t = time.perf_counter()
+    run = train_run(data, depth=args.depth, width=args.width, epochs=args.epochs, batch_size=args.batch_size or None,
+                    lr=args.lr, recipe=args.recipe, precision="auto", progress=False, device="cpu", seed=args.train_seed)
+    wall = time.perf_counter() - t
+    if args.checkpoint:
+        save_run(run, args.checkpoint, keep_train_state=False)
+    return run, wall
+
+
+def sampler_specs(names, scale: float) -> list:
+    """One spec per sampler name: the paper's walk, the walk with restarts, or a moving sampler at
+    the run's scale (Langevin at scale / 1.41, about the centre of the training noise)."""
+    specs = {"walk": {"label": "walk (paper)", "sampler": "walk"},
+             "dae": {"label": f"dae s={scale:.2f}", "sampler": "dae", "scale": scale},
+             "langevin": {"label": f"langevin s={scale / 1.41:.2f}", "sampler": "langevin", "scale": scale / 1.41},
+             "annealed": {"label": f"annealed s={scale:.2f}", "sampler": "annealed", "scale": scale},
+             "settle": {"label": f"settle s={scale:.2f}", "sampler": "settle", "scale": scale},
+             "restart": {"label": "restart every 10", "sampler": "restart"}}
+    return [specs[n] for n in names]
+
+
+def ceiling(args, run, features) -> dict:
+    """Frame metrics for held-out real images in place of a frame (the best a generator can read)."""
+    if args.data in ("digits", "lfw"):
+        return {}
+    size = None if args.image_size == 28 else args.image_size
+    test = load_data(args.data, root=args.root, subset=args.chains, seed=1, value_range=(-1, 1), image_size=size,
+                     train=False)
+    out = {}
+    for name, embed in features.items():
+        q = framewise_quality(test.x[None], run.data.x, features=embed)
+        out.update({(k if name == "pixels" else f"{name}_{k}"): v[0] for k, v in q.items()})
+    return out
+
+
+def table(rows) -> str:
+    cols = [c for c in COLS if any(c[0] in r for r in rows)]
+    out = ["| sampler | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for label in dict.fromkeys(r["label"] for r in rows):
+        rs = [r for r in rows if r["label"] == label]
+        cells = []
+        for key, _ in cols:
+            v = [r[key] for r in rs]
+            mark = ""
+            if key in TARGETS:
+                op, bound = TARGETS[key]
+                mark = " ✓" if all((x >= bound) if op == ">=" else (x <= bound) for x in v) else " ✗"
+            cells.append(f"{sum(v) / len(v):.2f} ({min(v):.2f}–{max(v):.2f}){mark}" if len(v) > 1 else f"{v[0]:.2f}{mark}")
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", default="fashion-mnist")
+    p.add_argument("--root", default="/usr/share/datasets/fashion-mnist",
+                   help="data folder (a writable copy or symlinks lets the classifier be cached in it)")
+    p.add_argument("--images", type=int, default=1000)
+    p.add_argument("--image-size", type=int, default=28)
+    p.add_argument("--depth", type=int, default=10)
+    p.add_argument("--width", type=int, default=500)
+    p.add_argument("--epochs", type=int, default=400)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--recipe", default="improved")
+    p.add_argument("--train-seed", type=int, default=0)
+    p.add_argument("--checkpoint", default="")
+    p.add_argument("--samplers", nargs="+", default=["walk", "restart", "dae", "langevin"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--chains", type=int, default=200)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--features", nargs="+", default=["pixels", "classifier"])
+    p.add_argument("--json", default="")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    data = get_data(args)
+    run, train_wall = get_run(args, data)
+    features = {f: feature_space(run.config, f, data_root=args.root) for f in args.features
+                if f == "pixels" or run.data.labels is not None and args.data not in ("digits", "lfw")}
+    rows = mixing_study(run, sampler_specs(args.samplers, run_scale(run)), seeds=args.seeds, chains=args.chains,
+                        steps=args.steps, features=features)
+    ceil = ceiling(args, run, features)
+    out = {"machine": f"2-core AMD EPYC (shared), torch {torch.__version__}, 1 thread, {platform.python_version()}",
+           "date": time.strftime("%Y-%m-%d"), "settings": vars(args), "train": run.result.report(),
+           "config_extra": run.config.extra, "train_wall_s": train_wall, "ceiling": ceil,
+           "wall_s": time.perf_counter() - t0, "rows": rows}
+    path = Path(args.json or f"saved_samples/mixing_{args.data}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1))
+    print(run.result.report(), run.config.extra)
+    print("held-out ceiling (one frame of real test images):", {k: round(v, 3) for k, v in ceil.items()})
+    print(table(rows))
+    print(f"wall {out['wall_s']:.0f} s; rows in {path}")
+
+
+if __name__ == "__main__":
+    main()
