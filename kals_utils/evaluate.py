@@ -86,7 +86,8 @@ def save_samples(path, run, res, *, steps: int, eps: float, seed: int, noise: st
         np.savez_compressed(f, samples=res.final.numpy(), train=run.data.x.cpu().numpy(),
                             start=res.start.numpy(), value_range=np.array(run.config.value_range),
                             image_shape=np.array(run.config.image_shape or ()), steps=steps,
-                            eps=eps, jitter=jitter, seed=seed, noise=noise, recipe=recipe, **extra)
+                            eps=eps, jitter=jitter, seed=seed, noise=noise, recipe=recipe, sampler=res.sampler,
+                            scale=np.nan if res.scale is None else res.scale, **extra)
     return Path(path)
 
 
@@ -113,7 +114,9 @@ def load_samples(path) -> dict:
             "eps": float(z["eps"]) if "eps" in keys else 0.0,
             "jitter": str(z["jitter"]) if "jitter" in keys else "uniform",
             "labels": torch.from_numpy(z["labels"]) if "labels" in keys else None,
-            "seed": int(z["seed"]) if "seed" in keys else 0}
+            "seed": int(z["seed"]) if "seed" in keys else 0,
+            "sampler": str(z["sampler"]) if "sampler" in keys else "walk",
+            "scale": float(z["scale"]) if "scale" in keys and np.isfinite(z["scale"]) else None}
 
 
 def evaluate_npz(samples_path, checkpoint=None, *, device="auto", tol: float = TOL, burn_tol: float = BURN_TOL,
@@ -137,7 +140,8 @@ def evaluate_npz(samples_path, checkpoint=None, *, device="auto", tol: float = T
         model, config = run.model, run.config
         if s["start"] is not None and s["steps"]:
             walk = sample_run(run, steps=s["steps"], eps=s["eps"], jitter=s["jitter"], seed=s["seed"],
-                              start=s["start"], record=min(len(s["start"]), RECORD))
+                              start=s["start"], record=min(len(s["start"]), RECORD), sampler=s["sampler"],
+                              scale=s["scale"])
     return _measure(s["samples"], s["train"], config, labels=s["labels"], model=model, walk=walk, tol=tol,
                     burn_tol=burn_tol, method=method, max_points=max_points, with_norm=with_norm, seed=seed, k=k,
                     features=features, data_root=data_root, log=log)

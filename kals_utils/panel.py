@@ -35,12 +35,13 @@ from .model import ARCHS, build_model
 from .recipes import get_recipe
 from .render import GIF_CHAINS, GIF_FPS, GIF_HOLD_LAST, gif_name, png_bytes, save_gif
 from .pace import Trainer, long_training
-from .sample import NOISES
+from .sample import NOISES, SAMPLERS
 from .studies.capacity import SNAPSHOTS, snapshot_epochs
 
 MAX_FRAMES = 100        # recorded steps a walk keeps for the scrubber (every k-th step beyond that)
 FPS_MAX = 100.0         # GIF timing is in hundredths of a second
 FILENAME = "kaleidoscope.gif"   # the GIF's name until Sample names it
+RECIPE_SAMPLER = "recipe"       # the sampler menu's first entry: whatever the trained recipe samples with
 MODEL = ("depth", "width", "arch", "recipe")                     # a change makes the trained model stale
 COST = ("depth", "width", "arch", "epochs", "batch_size", "device")   # a change re-estimates the CPU time
 _FLAG_NAMES = {"device": "device", "batch-size": "batch size", "depth": "depth L", "width": "width H",
@@ -70,6 +71,7 @@ class Settings:
     eps: float
     noise: str
     sample_seed: int
+    sampler: str = RECIPE_SAMPLER  # "recipe": the recipe's own sampler (sample.SAMPLERS otherwise)
     filename: str = FILENAME
     fps: float = GIF_FPS
     overwrite: bool = False
@@ -97,6 +99,8 @@ def settings_for(data: Data, run: Optional[pipeline.Run] = None, **given) -> Set
     s.update({k: v for k, v in given.items() if v is not None})
     if s["noise"] not in NOISES:
         raise KalsError(f"unknown start noise {s['noise']!r}; choose uniform or normal")
+    if s.get("sampler", RECIPE_SAMPLER) not in (RECIPE_SAMPLER,) + SAMPLERS:
+        raise KalsError(f"unknown sampler {s['sampler']!r}; choose {RECIPE_SAMPLER} or one of {', '.join(SAMPLERS)}")
     if s["arch"] not in ARCHS:
         raise KalsError(f"unknown architecture {s['arch']!r}; choose one of {', '.join(ARCHS)}")
     s["recipe"] = get_recipe(s["recipe"]).name
@@ -380,6 +384,7 @@ class Panel:
         try:
             res = pipeline.sample_run(self.run, chains=chains, steps=steps, every=every, noise=s.noise, eps=s.eps,
                                       seed=seed, recipe=recipe.name, precision=s.precision,
+                                      sampler=None if s.sampler == RECIPE_SAMPLER else s.sampler,
                                       record=min(chains, GIF_CHAINS) if self.run.config.image_shape else None)
             frames = np.asarray(self.render(self.run, res))
             pngs = [png_bytes(f) for f in frames]
@@ -393,7 +398,8 @@ class Panel:
                                               extra="" if arch == "mlp" else f"_{arch}")
             self._notify("filename")
         start = "the data's covariance" if recipe.start_kind == "data" else f"{s.noise} noise"
-        self._say(f"sampled {chains} chains x {steps} steps from {start}, sampling seed {seed} ({len(pngs)} frames, "
+        self._say(f"sampled {chains} chains x {steps} steps from {start} with the {res.sampler} sampler, "
+                  f"sampling seed {seed} ({len(pngs)} frames, "
                   f"every {every} step(s)): drag the frame slider or press play", "ok")
 
     def basins(self, *, grid: Optional[int] = None) -> None:

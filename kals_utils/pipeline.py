@@ -112,7 +112,8 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
     if kw["sampler"] not in ("walk", "restart") and kw.get("scale") is None:
         kw["scale"] = run_scale(run)
     if kw["sampler"] == "restart" and recipe_def.start_kind == "data" and kw.get("fresh") is None:
-        kw["fresh"] = data_start(run.data.x, chains * (steps // RESTART + 1), scale=recipe_def.start_scale,
+        n = chains if kw.get("start") is None else len(kw["start"])
+        kw["fresh"] = data_start(run.data.x, n * (steps // RESTART + 1), scale=recipe_def.start_scale,
                                  seed=seed + 1, value_range=run.config.value_range)
     return kaleidoscope(run.model, chains=chains, steps=steps, every=every, noise=noise, eps=eps, seed=seed,
                         record=record, **kw)

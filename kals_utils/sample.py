@@ -45,6 +45,8 @@ class SampleResult:
     frames: torch.Tensor
     steps: list
     value_range: tuple
+    sampler: str = "walk"            # how the chains moved (SAMPLERS) ...
+    scale: Optional[float] = None    # ... and the sampler's noise scale, if it has one
 
 
 def _generator(device: torch.device, seed: int) -> torch.Generator:
@@ -204,7 +206,7 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
                 z = (y + eps * _noise(y.shape, jitter, gen, device)).clamp_(lo, hi) if eps > 0 and t < steps else y
     model.train(was_training)
     return SampleResult(start=start_z.cpu(), final=y.cpu(), frames=frames.cpu(), steps=rec_steps,
-                        value_range=(lo, hi))
+                        value_range=(lo, hi), sampler=sampler, scale=scale)
 
 
 def _checked_sampler(sampler: str, scale: Optional[float]) -> Optional[float]:

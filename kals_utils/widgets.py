@@ -32,12 +32,12 @@ from . import pipeline
 from .data import Data
 from .export import frames_of
 from .model import ARCH_HELP, ARCHS
-from .panel import FPS_MAX, SHOWN, Panel, available_devices
+from .panel import FPS_MAX, RECIPE_SAMPLER, SHOWN, Panel, available_devices
 from .plots import basin_frames, fig_to_array, plot_losses
 from .precision import PRECISIONS
 from .recipes import RECIPES, get_recipe
 from .render import GIF_SCALE, png_bytes
-from .sample import NOISES
+from .sample import NOISES, SAMPLERS
 
 DOWNLOAD_MAX = 20 * 2**20   # GIFs up to this size get a download link (base64 in the page)
 IMAGE_ARCHS = tuple(a for a in ARCHS if a != "mlp")
@@ -177,6 +177,10 @@ class KaleidoscopePanel:
         self.noise = _cls(W.ToggleButtons(options=list(NOISES), value=s.noise, description="start noise",
                                           style={**STYLE, "button_width": "110px"}), "noise")
         self.noise_note = _cls(W.HTML(layout=_lay()), "noise-note")
+        self.sampler = _cls(W.Dropdown(options=[RECIPE_SAMPLER] + list(SAMPLERS), value=s.sampler, description="sampler",
+                                       tooltip="recipe: the trained recipe's own (paper: walk, improved: restart); walk: "
+                                               "the paper's z <- f(z); restart, dae, langevin, annealed, settle: chains "
+                                               "that keep moving", style=STYLE, layout=_lay()), "sampler")
         self.sample_seed = _cls(W.BoundedIntText(value=s.sample_seed, min=0, max=2**31 - 1,
                                                  description="sampling seed", style=STYLE, layout=_lay(),
                                                  tooltip="seeds the start noise and the between-step noise"),
@@ -222,7 +226,7 @@ class KaleidoscopePanel:
                             W.HBox([self.train_button, self.stop_button]), self.progress, self.progress_text],
                            layout=W.Layout(margin="0 24px 0 0"))
         sample_box = W.VBox([head("Kaleidoscopic sampling"), self.chains, self.steps, self.eps, self.noise,
-                             self.noise_note, self.sample_seed, self.sample_button])
+                             self.noise_note, self.sampler, self.sample_seed, self.sample_button])
         export_box = W.VBox([W.HBox([self.filename, self.fps, self.overwrite, self.export_button],
                                     layout=wrap("center")), self.saved, self.download])
         self.basins_box = W.VBox([head("basins while training"), W.HBox([self.basins_button, self.basin_epoch,

@@ -174,3 +174,19 @@ def test_mixing_study_rows(corners):
     walk, dae = rows[0], rows[2]
     assert walk["visited"] <= dae["visited"] and walk["tau_censored"] and "class_change" not in walk
     assert len(dae["frames"]["memorized"]) == 20 - 4 and 0 <= dae["pooled_coverage"] <= 1
+
+
+def test_saved_samples_record_the_sampler_and_evaluate_rewalks_with_it(tmp_path):
+    """sample --save-samples stores the sampler; evaluate re-runs the same walk (same final states)."""
+    from kals_utils.cli import main
+    from kals_utils.evaluate import load_samples
+    ck, npz = tmp_path / "m.pt", tmp_path / "s.npz"
+    assert main(["train", "--data", "points2d", "-L", "3", "-H", "16", "--epochs", "300", "--recipe", "improved",
+                 "--out", str(ck), "--no-progress"]) == 0
+    assert main(["sample", "--checkpoint", str(ck), "--chains", "12", "--steps", "25", "--save-samples", str(npz)]) == 0
+    s = load_samples(npz)
+    assert s["sampler"] == "restart"
+    from kals_utils.pipeline import load_run, sample_run
+    run = load_run(ck)
+    again = sample_run(run, steps=s["steps"], seed=s["seed"], start=s["start"], sampler=s["sampler"], scale=s["scale"])
+    assert torch.allclose(again.final, s["samples"])

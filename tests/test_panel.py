@@ -196,3 +196,17 @@ def test_basins_of_a_loaded_run_and_of_images(tmp_path):
     q.basins()
     assert q.status_kind == "error" and "1D and 2D points" in q.status and "basin_statistics" in q.status
     assert q.basin_maps == []
+
+
+def test_the_sampler_menu_reaches_the_walk():
+    """'recipe' samples with the trained recipe's own sampler; a named one is used as named."""
+    from kals_utils import points
+    from kals_utils.panel import Panel
+    p = Panel(points(dim=2), render=lambda run, walk: np.zeros((len(walk.steps), 4, 4, 3), np.uint8),
+              depth=2, width=8, epochs=30, chains=6, steps=12, device="cpu", recipe="improved")
+    p.train()
+    p.sample()
+    assert p.result.sampler == "restart"
+    p.set(sampler="dae")
+    p.sample()
+    assert p.result.sampler == "dae" and p.result.scale is not None
