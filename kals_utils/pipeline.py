@@ -99,16 +99,15 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
     """Kaleidoscopic sampling (:func:`sample.kaleidoscope`) from a run's model, started the way
     ``recipe`` says (default: the recipe the run was trained with). A recipe with its own start
     ignores ``noise``; an explicit ``start=`` tensor wins over both. ``sampler=`` (in ``kw``):
-    default the recipe's (``improved``: chains restarted every RESTART steps; the moving samplers take the run's :func:`run_scale`), ``walk``
-    whenever ``eps`` > 0; ``scale=`` overrides the run's noise scale."""
+    default the recipe's (``improved``: chains restarted every RESTART steps; the moving samplers take the run's :func:`run_scale`); ``scale=`` overrides the run's noise scale."""
     recipe_def = get_recipe(recipe or run.config.recipe)
     if noise not in NOISES:
         raise KalsError(f"unknown start noise {noise!r}; choose uniform or normal")
     if recipe_def.start_kind == "data" and kw.get("start") is None:
         kw["start"] = data_start(run.data.x, check_int("chains", chains, 0), scale=recipe_def.start_scale, seed=seed,
                                  value_range=run.config.value_range)
-    if kw.get("sampler") is None:  # the recipe's own sampler; an explicit eps asks for the paper's jittered walk
-        kw["sampler"] = recipe_def.sampler if eps == 0 else "walk"
+    if kw.get("sampler") is None:  # the recipe's own sampler (eps jitters the walk and the restart sampler)
+        kw["sampler"] = recipe_def.sampler
     if kw["sampler"] not in ("walk", "restart") and kw.get("scale") is None:
         kw["scale"] = run_scale(run)
     if kw["sampler"] == "restart" and recipe_def.start_kind == "data" and kw.get("fresh") is None:

@@ -194,8 +194,9 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
             if k < len(rec_steps) and rec_steps[k] == t:
                 frames[k] = keep(y[:r])
                 k += 1
-            if sampler == "restart" and t < steps:
-                z, rows = _restarted(y, t, fresh, noise, (lo, hi), seed)
+            if sampler == "restart" and t < steps:  # the walk (with its jitter), some chains restarted
+                walked = (y + eps * _noise(y.shape, jitter, gen, device)).clamp_(lo, hi) if eps > 0 else y
+                z, rows = _restarted(walked, t, fresh, noise, (lo, hi), seed)
                 with autocast(precision, device):
                     for _ in range(RESTART_BURN if len(rows) else 0):
                         z[rows] = model(z[rows]).float()

@@ -49,6 +49,7 @@ class ImageNotebook:
     recipe: str
     seed: int
     device: str
+    sampler: Optional[str] = None   # None: the recipe's own (sample.SAMPLERS)
     data_root: str = ""
     out_dir: str = ""
     snapshots: int = 6
@@ -93,7 +94,8 @@ class ImageNotebook:
         its steps; returns the walk."""
         run = run or self.run
         walk = sample_run(run, chains=self.chains, steps=self.steps, every=self.every, noise=self.noise,
-                          eps=self.eps, seed=self.seed)
+                          eps=self.eps, seed=self.seed, sampler=self.sampler if run is self.run else None)
+        print(f"sampler: {walk.sampler}")
         if run is self.run:
             self.walk = walk
         display(plot_frames(frames_of(run, walk, title=title), walk.steps, show=self.show_steps))
