@@ -1,0 +1,86 @@
+"""The kaleidoscope beside a small diffusion model, same data, same training CPU time (issue #22).
+
+    python benchmarks/versus_diffusion.py [--root data] [--n 1000] [--budgets 60,180]
+        [--seeds 0,1,2] [--families unet,improved] [--samples 300] [--ddim-steps 50]
+        [--kals-steps 5,100] [--out saved_samples/versus_diffusion.json] [--append] [--grids DIR]
+
+Trains every family (studies.versus.FAMILIES) on the first ``--n`` training images of Fashion-MNIST
+for each budget (CPU seconds of the training loop, one torch thread), samples and measures each
+(studies.versus.measure). ``--root`` must be writable: the classifier and decoded data are cached
+under ROOT/kals_cache (a folder of symlinks to Debian's /usr/share/datasets/fashion-mnist files
+works). The JSON file is rewritten after every (family, seed), so a long run can be stopped and
+read; ``--append`` adds to the rows already in it (a later run of other families or budgets).
+``--grids DIR``: also save each row's first 16 samples as DIR/<label>_<budget>_s<seed>.pt.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kals_utils.studies.versus import (BUDGETS, DDIM_STEPS, FAMILIES, KALS_STEPS, N_SAMPLES, N_TRAIN,  # noqa: E402
+                                       VERSUS_KEYS, first_images, json_rows, versus_diffusion)
+from kals_utils.tables import format_rows  # noqa: E402
+
+
+def _floats(text):
+    return tuple(float(v) for v in text.split(",") if v)
+
+
+def _ints(text):
+    return tuple(int(v) for v in text.split(",") if v)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--root", default="data", help="writable data root holding Fashion-MNIST's IDX .gz files")
+    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--n", type=int, default=N_TRAIN, help="the first N training images")
+    p.add_argument("--budgets", type=_floats, default=BUDGETS, help="training CPU seconds, comma-separated")
+    p.add_argument("--seeds", type=_ints, default=(0, 1, 2))
+    p.add_argument("--families", default=",".join(FAMILIES))
+    p.add_argument("--samples", type=int, default=N_SAMPLES)
+    p.add_argument("--ddim-steps", type=int, default=DDIM_STEPS)
+    p.add_argument("--kals-steps", type=_ints, default=KALS_STEPS)
+    p.add_argument("--no-heldout", action="store_true", help="skip the held-out real images row")
+    p.add_argument("--out", default="saved_samples/versus_diffusion.json")
+    p.add_argument("--append", action="store_true", help="keep the rows already in --out")
+    p.add_argument("--grids", default=None, help="folder for each row's first 16 samples (.pt)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    before = json.loads(out.read_text()) if args.append and out.is_file() else []
+    data = first_images(args.dataset, args.n, root=args.root)
+    started = time.time()
+
+    def save(rows):
+        stamp = {"date": time.strftime("%Y-%m-%d"), "wall_s": round(time.time() - started, 1), "n_train": args.n,
+                 "threads": torch.get_num_threads(), "torch": torch.__version__}
+        out.write_text(json.dumps(before + [dict(r, **stamp) for r in json_rows(rows)], indent=1))
+        if args.grids:
+            Path(args.grids).mkdir(parents=True, exist_ok=True)
+            for r in rows:
+                if "grid" in r:
+                    tag = f"{r['label']}_{r['budget_s']}_s{r['seed']}".replace(" ", "_").replace("(", "").replace(")", "")
+                    torch.save(r["grid"], Path(args.grids) / f"{tag}.pt")
+
+    rows = versus_diffusion(data, data_root=args.root, families=args.families.split(","), budgets=args.budgets,
+                            seeds=args.seeds, n_samples=args.samples, ddim_steps=args.ddim_steps,
+                            kals_steps=args.kals_steps, keep=bool(args.grids), with_heldout=not args.no_heldout,
+                            log=lambda m: print(m, flush=True), on_rows=save)
+    save(rows)
+    print(format_rows(json_rows(rows), VERSUS_KEYS))
+    print(f"wrote {out} ({time.time() - started:.0f} s wall)")
+
+
+if __name__ == "__main__":
+    main()
