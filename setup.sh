@@ -2,7 +2,8 @@
 # The single install path for kals.
 #   bash setup.sh           -> .venv with torch, torchvision, numpy, matplotlib, ipywidgets, imageio,
 #                              jupyter, kals_utils (editable) and a Jupyter kernel named "kals"
-#   bash setup.sh --test    -> also test tools (pytest, papermill, playwright) and, as root on
+#   bash setup.sh --test    -> also test tools (pytest, papermill, playwright), the diffusion baseline
+#                              (diffusers, the `baseline` extra) and, as root on
 #                              Debian, the system packages the tests use (chromium, fashion-mnist)
 #   bash setup.sh --conda   -> use environment.yml with conda instead of a venv (env "kals")
 # Re-running is cheap: a stamp file skips pip when nothing changed.

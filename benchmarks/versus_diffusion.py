@@ -24,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kals_utils.studies.versus import (BUDGETS, DDIM_STEPS, FAMILIES, KALS_STEPS, N_SAMPLES, N_TRAIN,  # noqa: E402
                                        VERSUS_KEYS, first_images, json_rows, versus_diffusion)
+from kals_utils.errors import KalsError  # noqa: E402
 from kals_utils.tables import format_rows  # noqa: E402
 
 
@@ -83,4 +84,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KalsError as e:   # a missing extra or a wrong setting: one line, not a traceback
+        print(f"versus_diffusion: {e}", file=sys.stderr)
+        sys.exit(2)

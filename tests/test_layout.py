@@ -8,7 +8,8 @@ PKG = Path(__file__).resolve().parents[1] / "kals_utils"
 CORE = ["errors", "presets", "files", "device", "precision", "nets", "model", "data", "checkpoint", "train", "sample",
         "recipes", "render", "pipeline"]                       # the thin helper: data -> fit -> sample -> render
 MEASURE = ["prdc", "features", "metrics", "evaluate", "tables"]  # every measure of a run, and its tables
-STUDIES = ["studies.ensemble", "studies.corner", "studies.sweeps", "studies.compare", "studies.architectures"]
+STUDIES = ["studies.ensemble", "studies.corner", "studies.sweeps", "studies.compare", "studies.architectures",
+           "studies.versus"]
 FACES = ["plots", "export", "pace", "panel", "widgets", "walkthrough", "cli"]   # drawing, the panel, the CLI
 ORDER = CORE + MEASURE + STUDIES + FACES
 MAX_LINES = 70

@@ -62,6 +62,11 @@ DDPM = dict(lr=2e-4, batch_size=32, warmup=50, ema_decay=0.9999, ema_power=0.75,
             beta_schedule="linear")  # train_unconditional.py's recipe (lr 1e-4, batch 16, warm-up 500 there)
 MLP_BLOCKS = 4               # residual blocks of the MLP DDPM (its width is chosen to match the weights)
 TIME_DIM = 128               # sinusoidal timestep features fed to the time embedding
+# SMOKE size (tests, the notebook's CI run): every family end to end in seconds
+UNET_SMOKE = dict(block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4,
+                  down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"))
+SMOKE = dict(budgets=(0.5, 1.0), n_samples=16, ddim_steps=3, kals_steps=(2,), unet=UNET_SMOKE,
+             kals=dict(depth=3, width=32, lr=1e-3, batch_size=16))
 GRID = 16                    # samples kept per row for the side-by-side grids
 INSTALL = "pip install -e .[baseline]` (or `bash setup.sh --test`)"
 
