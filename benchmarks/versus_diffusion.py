@@ -11,6 +11,9 @@ under ROOT/kals_cache (a folder of symlinks to Debian's /usr/share/datasets/fash
 works). The JSON file is rewritten after every (family, seed), so a long run can be stopped and
 read; ``--append`` adds to the rows already in it (a later run of other families or budgets).
 ``--grids DIR``: also save each row's first 16 samples as DIR/<label>_<budget>_s<seed>.pt.
+``--report``: train nothing; read --out (and --grids), print the tables (mean and spread over seeds)
+and draw saved_samples/versus_diffusion_fd.png (quality against training CPU time) and
+saved_samples/versus_diffusion_samples_<budget>.png (sample grids side by side).
 """
 
 import argparse
@@ -51,11 +54,44 @@ def parse_args(argv=None):
     p.add_argument("--out", default="saved_samples/versus_diffusion.json")
     p.add_argument("--append", action="store_true", help="keep the rows already in --out")
     p.add_argument("--grids", default=None, help="folder for each row's first 16 samples (.pt)")
+    p.add_argument("--report", action="store_true", help="only tables and figures from --out and --grids")
     return p.parse_args(argv)
+
+
+def _tag(r) -> str:
+    return f"{r['label']}_{r['budget_s']}_s{r['seed']}".replace(" ", "_").replace("(", "").replace(")", "")
+
+
+SUMMARY = ("label", "budget_s", "runs", "train_cpu_s", "updates", "nfe", "sample_ms_cpu", "fd_classifier",
+           "fd_classifier_sd", "fd_pixels", "clf_precision", "clf_recall", "clf_coverage", "px_precision",
+           "px_coverage", "memorized", "memorized_sd", "class_tv", "recognisable")
+
+
+def report(args):
+    """Tables and figures from a finished (or partial) run's JSON and grids."""
+    from kals_utils.plots import plot_versus, plot_versus_grids
+    from kals_utils.tables import summarise
+    rows = json.loads(Path(args.out).read_text())
+    for r in rows:
+        f = Path(args.grids or "-") / f"{_tag(r)}.pt"
+        if args.grids and f.is_file():
+            r["grid"] = torch.load(f, weights_only=True)
+    keys = [k for k in SUMMARY if k not in ("label", "budget_s", "runs") and not k.endswith("_sd")]
+    table = summarise(rows, by=("label", "budget_s"), keys=keys)
+    print(format_rows(table, SUMMARY))
+    fig = plot_versus(rows, title=f"first {rows[0]['n_train']} Fashion-MNIST images: classifier Fréchet distance")
+    fig.savefig(Path(args.out).parent / "versus_diffusion_fd.png", dpi=100)
+    fig = plot_versus(rows, key="memorized", log_y=False, title="memorised fraction (pixels)")
+    fig.savefig(Path(args.out).parent / "versus_diffusion_memorized.png", dpi=100)
+    for budget in sorted({r["budget_s"] for r in rows if r["budget_s"] is not None and "grid" in r}):
+        fig = plot_versus_grids(rows, (1, 28, 28), (-1.0, 1.0), budget=budget)
+        fig.savefig(Path(args.out).parent / f"versus_diffusion_samples_{budget:g}.png", dpi=100)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.report:
+        return report(args)
     torch.set_num_threads(1)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -71,8 +107,7 @@ def main(argv=None):
             Path(args.grids).mkdir(parents=True, exist_ok=True)
             for r in rows:
                 if "grid" in r:
-                    tag = f"{r['label']}_{r['budget_s']}_s{r['seed']}".replace(" ", "_").replace("(", "").replace(")", "")
-                    torch.save(r["grid"], Path(args.grids) / f"{tag}.pt")
+                    torch.save(r["grid"], Path(args.grids) / f"{_tag(r)}.pt")
 
     rows = versus_diffusion(data, data_root=args.root, families=args.families.split(","), budgets=args.budgets,
                             seeds=args.seeds, n_samples=args.samples, ddim_steps=args.ddim_steps,

@@ -586,5 +586,5 @@ def plot_versus_grids(rows: Sequence[dict], image_shape, value_range, *, budget:
         ax.set_title(f"{r['label']}\nFD {r['fd_classifier']:.0f}, {r['nfe']} evals/image", fontsize=8)
     for ax in axes[len(show):]:
         ax.set_axis_off()
-    fig.suptitle(title or f"samples after {budget / 60:g} training CPU minutes (seed {seed})", fontsize=10)
+    fig.suptitle(title or f"samples after {budget / 60:.3g} training CPU minutes (seed {seed})", fontsize=10)
     return fig
