@@ -3,8 +3,9 @@
 #   bash setup.sh           -> .venv with torch, torchvision, numpy, matplotlib, ipywidgets, imageio,
 #                              jupyter, papermill, kals_utils (editable) and a Jupyter kernel named "kals"
 #   bash setup.sh --test    -> also test tools (pytest, playwright), the docs tools (sphinx, myst-nb,
-#                              sphinx-book-theme) and, as root on Debian, the system packages the
-#                              tests use (chromium, fashion-mnist)
+#                              sphinx-book-theme), the diffusion baseline (diffusers, the `baseline`
+#                              extra) and, as root on Debian, the system packages the tests use
+#                              (chromium, fashion-mnist)
 #   bash setup.sh --conda   -> use environment.yml with conda instead of a venv (env "kals")
 # Re-running is cheap: a stamp file skips pip when nothing changed.
 set -euo pipefail

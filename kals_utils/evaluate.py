@@ -65,6 +65,13 @@ def feature_space(config: RunConfig, kind: str, *, data_root=None, log: Optional
         return None
     if kind == "randcnn":
         return embedder("randcnn", image_shape=config.image_shape, value_range=config.value_range)
+    model = classifier_for(config, data_root=data_root, log=log)
+    return embedder("classifier", image_shape=config.image_shape, value_range=config.value_range, classifier=model)
+
+
+def classifier_for(config: RunConfig, *, data_root, log: Optional[Callable] = None):
+    """The ``classifier`` feature space's net for the run's data set: trained by kals on a seeded
+    CLASSIFIER_TRAIN-image subset of its labelled training split, cached under ``data_root/kals_cache``."""
     if config.dataset not in LABELLED or data_root is None:
         raise KalsError(f"classifier features need a labelled data set ({', '.join(LABELLED)}) and its folder "
                         f"(data root); this run is {config.dataset}. Use features randcnn or pixels")
@@ -73,7 +80,7 @@ def feature_space(config: RunConfig, kind: str, *, data_root=None, log: Optional
     model, meta = load_or_train_classifier(classifier_cache_path(data_root, config.dataset, config.image_shape),
                                            train.x[keep], train.labels[keep], image_shape=config.image_shape, x_test=test.x,
                                            labels_test=test.labels, value_range=config.value_range, log=log)
-    return embedder("classifier", image_shape=config.image_shape, value_range=config.value_range, classifier=model)
+    return model
 
 
 # ---------------------------------------------------------------- the samples file

@@ -9,7 +9,7 @@ CORE = ["errors", "presets", "files", "device", "precision", "nets", "model", "n
         "recipes", "render", "pipeline"]                       # the thin helper: data -> fit -> sample -> render
 MEASURE = ["prdc", "features", "metrics", "basins", "evaluate", "tables"]  # every measure of a run, and its tables
 STUDIES = ["studies.ensemble", "studies.corner", "studies.sweeps", "studies.compare", "studies.architectures",
-           "studies.capacity", "studies.mixing"]
+           "studies.capacity", "studies.mixing", "studies.versus"]
 FACES = ["plots", "export", "pace", "panel", "widgets", "walkthrough", "cli", "book"]   # drawing, the panel, the CLI
 ORDER = CORE + MEASURE + STUDIES + FACES
 MAX_LINES = 70

@@ -15,7 +15,8 @@ import fakedata  # noqa: E402
 from kals_utils import book  # noqa: E402
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-NOTEBOOKS = ["01_synthetic_1d", "02_synthetic_2d", "03_mnist", "04_cifar_dogs", "05_celeba", "06_architectures"]
+NOTEBOOKS = ["01_synthetic_1d", "02_synthetic_2d", "03_mnist", "04_cifar_dogs", "05_celeba", "06_architectures",
+             "07_versus_diffusion"]
 PARAMS = ("SEED", "DEVICE", "SMOKE", "DATA_ROOT", "OUT_DIR", "DEPTH", "WIDTH", "EPOCHS", "LR", "BATCH_SIZE",
           "CHAINS", "STEPS", "EPS", "NOISE")
 # (GIF name prefix, papermill parameters, text a cell must print)
@@ -28,6 +29,8 @@ RUNS = {
                   "images of shape (3, 32, 32)"),
     # fake MNIST (the IDX code path); every architecture at ~5000 weights, one GIF each
     "06_architectures": ("mnist_L4_H3_c16_T10_eps0.01_uniform_mlp", {"DATASET": "mnist"}, "transformer L=4 H=11"),
+    # fake MNIST; every family (U-Net and MLP DDPMs via diffusers, kals improved and paper) at SMOKE size
+    "07_versus_diffusion": ("mnist_L3_H32_c16_T20_eps0.01_data", {"DATASET": "mnist"}, "mnist: 64 images"),
 }
 
 
