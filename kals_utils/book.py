@@ -57,11 +57,15 @@ SETTINGS = {
     "04_cifar_dogs": {"QUICK": True},
     "05_celeba": {"QUICK": True},
     "06_architectures": {"SEEDS": [0]},   # defaults: 3 seeds, ~24 CPU minutes (the CNN); one seed ~8
+    "07_versus_diffusion": {"BUDGETS": [60]},   # defaults: 60 and 180 CPU seconds per family (~20 CPU minutes)
 }
 # Environment per notebook (the kernel inherits it): where data sets lie that torchvision cannot fetch
 # offline. Debian's package dataset-fashion-mnist is read where it lies; nothing is written there.
 DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"
-ENV = {"03_mnist": {"KALS_DATA": DEBIAN_FASHION}, "06_architectures": {"KALS_DATA": DEBIAN_FASHION}}
+# 07 trains kals' classifier (the Fréchet distance's features) and caches it under its data root, so it
+# reads <repo>/data (torchvision downloads Fashion-MNIST there; or link Debian's .gz files into it).
+ENV = {"03_mnist": {"KALS_DATA": DEBIAN_FASHION}, "06_architectures": {"KALS_DATA": DEBIAN_FASHION},
+       "07_versus_diffusion": {"KALS_DATA": str(project_dir() / "data")}}
 # Paths of a machine that must not appear in a committed output (besides this checkout's own path).
 MACHINE_PATH = re.compile(r"(/tmp/|/root/|/home/[a-z]|/Users/[A-Za-z]|[A-Za-z]:\\Users\\)")
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\w*Error: ", re.M)
