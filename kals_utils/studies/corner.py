@@ -82,10 +82,9 @@ def corner_loss_vs_points(*, ns: Sequence[int] = PAPER_NS, dims: Sequence[int] =
 
 def corner_table(points: Sequence[CornerPoint]) -> str:
     """A plain-text table of corner-experiment results, with the paper's value where it gives one."""
-    lines = [f"{'d':>2} {'n':>5} {'corner loss':>12} {'paper':>7} {'train loss':>11} {'steps':>6} {'time':>7} "
-             f"{'attractors':>10}"]
+    lines = [f"{'d':>2} {'n':>5} {'corner loss':>12} {'paper':>7} {'train loss':>11} {'steps':>6} {'attractors':>10}"]
     for p in points:
         ref = PAPER_CORNER_LOSS.get(p.dim, {}).get(p.n)
         lines.append(f"{p.dim:>2} {p.n:>5} {p.corner_loss:>12.4f} {'' if ref is None else f'{ref:.3f}':>7} "
-                     f"{p.train_loss:>11.2e} {p.steps:>6} {p.seconds:>6.1f}s {p.attractor_fraction:>10.2f}")
+                     f"{p.train_loss:>11.2e} {p.steps:>6} {p.attractor_fraction:>10.2f}")
     return "\n".join(lines)
