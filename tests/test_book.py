@@ -128,5 +128,5 @@ def test_check_command(capsys):
     assert book.main(["check"]) == 0
     assert book.main(["execute", "--check", "01"]) == 0
     assert capsys.readouterr().out.startswith("01_synthetic_1d: ok")
-    assert book.main(["execute", "--check", "07"]) == 2
-    assert "no single notebook named '07'" in capsys.readouterr().err
+    assert book.main(["execute", "--check", "09"]) == 2
+    assert "no single notebook named '09'" in capsys.readouterr().err

@@ -30,7 +30,7 @@ RUNS = {
     # fake MNIST (the IDX code path); every architecture at ~5000 weights, one GIF each
     "06_architectures": ("mnist_L4_H3_c16_T10_eps0.01_uniform_mlp", {"DATASET": "mnist"}, "transformer L=4 H=11"),
     # fake MNIST; every family (U-Net and MLP DDPMs via diffusers, kals improved and paper) at SMOKE size
-    "07_versus_diffusion": ("mnist_L3_H32_c16_T20_eps0.01_data", {"DATASET": "mnist"}, "mnist: 64 images"),
+    "07_versus_diffusion": ("mnist_L3_H32_c16_T20_eps0.01_data_versus", {"DATASET": "mnist"}, "mnist: 64 images"),
 }
 
 
