@@ -47,7 +47,7 @@ def test_study_end_to_end_at_smoke_size(mnist_root, no_network):
     for r in runs:
         assert r["train_cpu_s"] >= r["budget_s"] and r["updates"] >= 1
         assert r["nfe"] == (s["ddim_steps"] if r["family"] in versus.DIFFUSION else s["kals_steps"][0])
-        for k in ("fd_classifier", "fd_pixels", "clf_precision", "clf_coverage", "px_precision", "px_coverage",
+        for k in ("fd_classifier", "fd_heldout", "fd_pixels", "clf_precision", "clf_coverage", "px_precision", "px_coverage",
                   "memorized", "class_tv", "recognisable", "sample_ms_cpu"):
             assert math.isfinite(r[k]) and r[k] >= 0, (r["label"], k)
         assert 0 <= r["class_tv"] <= 1 and 0 <= r["memorized"] <= 1
@@ -56,6 +56,29 @@ def test_study_end_to_end_at_smoke_size(mnist_root, no_network):
     assert abs(mlp["params"] - kals["params"]) / kals["params"] < 0.02   # matched weights (one unit of width: ~1.6% here)
     assert versus.kept_run(rows).config.recipe == "improved"
     assert not any("grid" in r or "run" in r for r in versus.json_rows(rows))
+
+
+def test_a_run_its_rule_stopped_is_measured_once_for_every_larger_budget(mnist_root, monkeypatch):
+    """improved trains afresh for each budget (its stopping rule keeps the best weights so far); once
+    the rule ends a run before its budget, larger budgets are that same run, not trained again."""
+    from kals_utils import recipes
+    from kals_utils.evaluate import classifier_for
+    from kals_utils.pipeline import make_config
+    data = versus.first_images("mnist", 128, root=mnist_root)
+    clf = classifier_for(make_config(data, 1, 1), data_root=mnist_root)
+    kw = dict(seed=0, classifier=clf, n_samples=16, kals_steps=(2,), kals=versus.SMOKE["kals"])
+    trained = []
+    real_train = versus._kals_train
+    monkeypatch.setattr(versus, "_kals_train", lambda *a, **k: trained.append(k["budget"]) or real_train(*a, **k))
+    monkeypatch.setattr(recipes.HeldoutStop, "should_stop", lambda self: len(self.losses) >= 1)  # stop at the first check
+    rows = versus.kals_rows("improved", data, budgets=(30.0, 60.0), **kw)
+    assert trained == [30.0] and [r["budget_s"] for r in rows] == [30.0, 60.0]
+    assert all(r["stopped"] and r["train_cpu_s"] < 30 for r in rows)
+    assert rows[0]["fd_classifier"] == rows[1]["fd_classifier"] and rows[0]["kept_epoch"] >= 1
+    trained.clear()
+    rows = versus.kals_rows("paper", data, budgets=(0.2, 0.4), **kw)   # no rule: one run, resumed
+    assert trained == [0.2, pytest.approx(0.4 - rows[0]["train_cpu_s"])] and not any(r["stopped"] for r in rows)
+    assert rows[1]["updates"] > rows[0]["updates"]
 
 
 def test_mlp_weight_count_and_matching():

@@ -43,7 +43,8 @@ from ..evaluate import classifier_for, heldout_images
 from ..features import class_histogram, embedder, recognisable_fraction
 from ..model import count_weights
 from ..pipeline import make_config, sample_run, train_run
-from ..prdc import real_reference, sample_metrics
+from ..recipes import get_recipe
+from ..prdc import frechet_distance, real_reference, sample_metrics
 
 FAMILIES = ("unet", "mlp-ddpm", "improved", "paper")   # DIFFUSION first, then kals' recipes
 DIFFUSION = ("unet", "mlp-ddpm")
@@ -212,10 +213,13 @@ def ddim_sample(net: nn.Module, scheduler, n: int, *, image_shape, steps: int = 
 
 
 # ---------------------------------------------------------------- measuring
-def measure(samples: torch.Tensor, data: Data, *, classifier, seed: int = 0, k: int = 5) -> dict:
+def measure(samples: torch.Tensor, data: Data, *, classifier, seed: int = 0, k: int = 5,
+            heldout: Optional[torch.Tensor] = None) -> dict:
     """Every sample metric of ``samples`` against ``data`` (see the module's docstring): fd_* and
     PRDC (px_*: pixels, clf_*: classifier features) against as many real training images, memorized
-    (pixels), class_tv (classifier predictions vs the training labels), recognisable."""
+    (pixels), class_tv (classifier predictions vs the training labels), recognisable; with
+    ``heldout`` (real images no model saw), also fd_heldout: the classifier Fréchet distance to them,
+    which copies of training images do not lower."""
     real = real_reference(data.x, len(samples), seed=seed)
     emb = embedder("classifier", image_shape=data.image_shape, value_range=data.value_range, classifier=classifier)
     px = sample_metrics(samples, real, k=k, train=data.x)
@@ -227,6 +231,8 @@ def measure(samples: torch.Tensor, data: Data, *, classifier, seed: int = 0, k: 
     row.update({f"clf_{m}": cf[m] for m in ("precision", "recall", "density", "coverage")})
     row.update(memorized=px["memorized"], class_tv=0.5 * float((hist / hist.sum() - train_hist / train_hist.sum()).abs().sum()),
                recognisable=recognisable_fraction(classifier, samples, value_range=data.value_range))
+    if heldout is not None:
+        row["fd_heldout"] = frechet_distance(emb(heldout), emb(samples))
     return row
 
 
@@ -238,9 +244,9 @@ def _timed(fn: Callable):
 
 
 def _sample_row(samples, wall: float, cpu: float, nfe: int, data: Data, *, classifier, seed: int, base: dict,
-                keep: bool) -> dict:
+                keep: bool, heldout: Optional[torch.Tensor] = None) -> dict:
     row = dict(base, nfe=nfe, sample_ms_wall=1000 * wall / len(samples), sample_ms_cpu=1000 * cpu / len(samples))
-    row.update(measure(samples, data, classifier=classifier, seed=seed))
+    row.update(measure(samples, data, classifier=classifier, seed=seed, heldout=heldout))
     if keep:
         row["grid"] = samples[:GRID].clone()
     return row
@@ -249,7 +255,7 @@ def _sample_row(samples, wall: float, cpu: float, nfe: int, data: Data, *, class
 # ---------------------------------------------------------------- the families
 def diffusion_rows(family: str, data: Data, *, budgets: Sequence[float], seed: int, classifier, n_samples: int,
                    ddim_steps: int = DDIM_STEPS, unet: dict = UNET, ddpm: dict = DDPM, kals: dict = KALS,
-                   keep: bool = False, log: Optional[Callable] = None) -> list:
+                   keep: bool = False, heldout: Optional[torch.Tensor] = None, log: Optional[Callable] = None) -> list:
     """One row per budget for ``unet`` or ``mlp-ddpm``: train once through every budget (EMA
     snapshots), sample each with DDIM and measure it."""
     parts = diffusers_parts()
@@ -263,45 +269,76 @@ def diffusion_rows(family: str, data: Data, *, budgets: Sequence[float], seed: i
         base = dict(family=family, label=f"{family} (DDIM {ddim_steps})", seed=seed, budget_s=budget,
                     train_cpu_s=snap["cpu_s"], updates=snap["steps"], loss=snap["loss"], params=params)
         rows.append(_sample_row(samples, wall, cpu, ddim_steps, data, classifier=classifier, seed=seed, base=base,
-                                keep=keep))
+                                keep=keep, heldout=heldout))
     return rows
+
+
+def _kals_train(recipe: str, data: Data, *, budget: float, seed: int, kals: dict, resume=None):
+    """(run, CPU seconds spent): train_run of ``recipe`` until ``budget`` CPU seconds of training (or
+    until the recipe's own stopping rule ends it first)."""
+    clock = {}
+    run = train_run(data, depth=kals["depth"], width=kals["width"], lr=kals["lr"], batch_size=kals["batch_size"],
+                    epochs=10**9, seed=seed, device="cpu", precision="fp32", recipe=recipe, progress=False,
+                    resume=resume, on_start=lambda: clock.setdefault("t0", time.process_time()),
+                    should_stop=lambda: time.process_time() - clock["t0"] >= budget)
+    return run, time.process_time() - clock["t0"]
 
 
 def kals_rows(recipe: str, data: Data, *, budgets: Sequence[float], seed: int, classifier, n_samples: int,
               kals_steps: Sequence[int] = KALS_STEPS, kals: dict = KALS, keep: bool = False,
-              log: Optional[Callable] = None) -> list:
-    """Rows per budget x walk length for kals' ``recipe``: train_run until the budget (resumed from
-    the last one), then sample_run(run) with its defaults and ``n_samples`` chains."""
-    rows, resume, spent, run = [], None, 0.0, None
+              heldout: Optional[torch.Tensor] = None, log: Optional[Callable] = None) -> list:
+    """Rows per budget x walk length for kals' ``recipe``: the run a user gets by training for the
+    budget, sampled by sample_run(run) with its defaults and ``n_samples`` chains. A recipe without
+    a stopping rule (paper) is one run resumed from budget to budget (the same as training straight
+    through); one with a rule (improved: held-out tenth) trains afresh for each budget, since the
+    rule keeps its best weights so far; once the rule has ended a run before its budget, every
+    larger budget gives that same run (``stopped`` True), which is measured once."""
+    rows, resume, spent, run, stopped = [], None, 0.0, None, False
+    has_rule = get_recipe(recipe).holdout > 0
     for budget in sorted(budgets):
-        clock = {}
-        run = train_run(data, depth=kals["depth"], width=kals["width"], lr=kals["lr"], batch_size=kals["batch_size"],
-                        epochs=10**9, seed=seed, device="cpu", precision="fp32", recipe=recipe, progress=False,
-                        resume=resume, on_start=lambda: clock.setdefault("t0", time.process_time()),
-                        should_stop=lambda: time.process_time() - clock["t0"] >= budget - spent)
-        spent += time.process_time() - clock["t0"]
-        resume = run.result.train_state
+        if stopped:   # the rule ended training before the last budget: a larger one changes nothing
+            rows += [dict(r, budget_s=budget) for r in rows if r["budget_s"] == last]
+            last = budget
+            continue
+        run, cpu = _kals_train(recipe, data, budget=budget if has_rule else budget - spent, seed=seed, kals=kals,
+                               resume=resume)
+        spent = cpu if has_rule else spent + cpu
+        stopped = has_rule and spent < budget
+        resume, last = (None if has_rule else run.result.train_state), budget
         if log is not None:
-            log(f"  {recipe}: {run.result.epochs_done} epochs in {spent:.0f} CPU s, best loss {run.result.best_loss:.4f}")
+            log(f"  {recipe}: {run.result.epochs_done} epochs in {spent:.0f} CPU s, best loss {run.result.best_loss:.4f}"
+                + (f", stopped by its rule (kept epoch {run.config.extra.get('stopped_at')})" if stopped else ""))
+        n_fit = len(data) - run.config.extra.get("holdout", 0)   # the rows it trained on
         for steps in kals_steps:
             walk, wall, cpu = _timed(lambda: sample_run(run, chains=n_samples, steps=steps, seed=seed, record=0))
             base = dict(family=recipe, label=f"kals {recipe} ({steps} steps)", seed=seed, budget_s=budget,
-                        train_cpu_s=spent, updates=run.result.epochs_done * -(-len(data) // kals["batch_size"]),
-                        loss=run.result.best_loss, params=count_weights(run.config.model))
+                        train_cpu_s=spent, updates=run.result.epochs_done * -(-n_fit // kals["batch_size"]),
+                        loss=run.result.best_loss, params=count_weights(run.config.model), stopped=stopped,
+                        kept_epoch=run.config.extra.get("stopped_at"))
             rows.append(_sample_row(walk.final.cpu(), wall, cpu, steps, data, classifier=classifier, seed=seed,
-                                    base=base, keep=keep))
+                                    base=base, keep=keep, heldout=heldout))
     if keep and rows:
         rows[-1]["run"] = run   # the last budget's run, for the panel and a GIF
     return rows
 
 
-def heldout_row(data: Data, *, classifier, n_samples: int, data_root, seed: int = 0) -> Optional[dict]:
+def heldout_sets(data: Data, n: int, *, data_root, seed: int = 0) -> tuple:
+    """(images for the held-out row, reference for fd_heldout): two disjoint sets of ``n`` seeded
+    test-split images (halves of it when it holds fewer than 2n), or (None, None) where the data set
+    has no test split kals reads."""
+    held = heldout_images(make_config(data, 1, 1), 2 * n, data_root=data_root, seed=seed)
+    if held is None or len(held) < 4:
+        return None, None
+    n = min(n, len(held) // 2)
+    return held[:n], held[n:2 * n]
+
+
+def heldout_row(held: torch.Tensor, data: Data, *, classifier, reference: Optional[torch.Tensor] = None,
+                seed: int = 0) -> dict:
     """The same measures for held-out real images (the test split): the best a generator can read."""
-    held = heldout_images(make_config(data, 1, 1), n_samples, data_root=data_root, seed=seed)
-    if held is None:
-        return None
     base = dict(family="real", label="held-out real images", seed=seed, budget_s=None, train_cpu_s=None)
-    return _sample_row(held, 0.0, 0.0, 0, data, classifier=classifier, seed=seed, base=base, keep=True)
+    return _sample_row(held, 0.0, 0.0, 0, data, classifier=classifier, seed=seed, base=base, keep=True,
+                       heldout=reference)
 
 
 def versus_diffusion(data: Data, *, data_root, families: Sequence[str] = FAMILIES, budgets: Sequence[float] = BUDGETS,
@@ -312,7 +349,8 @@ def versus_diffusion(data: Data, *, data_root, families: Sequence[str] = FAMILIE
     """Every family for every seed at every budget (CPU seconds of training) on ``data`` (labelled
     images in [-1, 1]); one dict per (family, seed, budget, sampler), plus one ``real`` row (held-out
     images) first. keep: also ``grid`` (the first GRID samples) and, for kals, ``run`` (the last
-    budget's). on_rows(rows so far): called after each (family, seed), e.g. to save a JSON file."""
+    budget's). on_rows(rows so far): called after each (family, seed), e.g. to save a JSON file.
+    Where the data set has a test split, every row also reads fd_heldout (see :func:`measure`)."""
     bad = [f for f in families if f not in FAMILIES]
     if bad:
         raise KalsError(f"unknown families {bad}; choose from {', '.join(FAMILIES)}")
@@ -324,14 +362,14 @@ def versus_diffusion(data: Data, *, data_root, families: Sequence[str] = FAMILIE
         raise KalsError(f"n_samples {n_samples} exceeds the {len(data)} training images it is compared with")
     torch.manual_seed(0)
     classifier = classifier_for(make_config(data, 1, 1), data_root=data_root, log=log)
-    rows = [] if not with_heldout else [r for r in [heldout_row(data, classifier=classifier, n_samples=n_samples,
-                                                                 data_root=data_root)] if r is not None]
+    held, reference = heldout_sets(data, n_samples, data_root=data_root)
+    rows = [heldout_row(held, data, classifier=classifier, reference=reference)] if with_heldout and held is not None else []
     for family in families:
         for seed in seeds:
             if log is not None:
                 log(f"{family} seed {seed}, budgets {list(budgets)} CPU s")
             opts = dict(budgets=budgets, seed=seed, classifier=classifier, n_samples=n_samples, kals=kals, keep=keep,
-                        log=log)
+                        heldout=reference, log=log)
             rows += (diffusion_rows(family, data, ddim_steps=ddim_steps, unet=unet, ddpm=ddpm, **opts)
                      if family in DIFFUSION else kals_rows(family, data, kals_steps=kals_steps, **opts))
             if on_rows is not None:
@@ -340,7 +378,7 @@ def versus_diffusion(data: Data, *, data_root, families: Sequence[str] = FAMILIE
 
 
 VERSUS_KEYS = ("label", "budget_s", "train_cpu_s", "updates", "params", "nfe", "sample_ms_cpu", "fd_classifier",
-               "fd_pixels", "clf_precision", "clf_recall", "clf_density", "clf_coverage", "px_precision", "px_coverage",
+               "fd_heldout", "fd_pixels", "clf_precision", "clf_recall", "clf_density", "clf_coverage", "px_precision", "px_coverage",
                "memorized", "class_tv", "recognisable")
 
 
