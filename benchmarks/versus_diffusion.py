@@ -81,6 +81,8 @@ def report(args):
     print(format_rows(table, SUMMARY))
     fig = plot_versus(rows, title=f"first {rows[0]['n_train']} Fashion-MNIST images: classifier Fréchet distance")
     fig.savefig(Path(args.out).parent / "versus_diffusion_fd.png", dpi=100)
+    fig = plot_versus(rows, key="fd_heldout", title="classifier Fréchet distance to held-out test images")
+    fig.savefig(Path(args.out).parent / "versus_diffusion_fd_heldout.png", dpi=100)
     fig = plot_versus(rows, key="memorized", log_y=False, title="memorised fraction (pixels)")
     fig.savefig(Path(args.out).parent / "versus_diffusion_memorized.png", dpi=100)
     for budget in sorted({r["budget_s"] for r in rows if r["budget_s"] is not None and "grid" in r}):

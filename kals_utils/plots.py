@@ -396,6 +396,7 @@ def plot_corner_loss(points, ax=None, paper: Optional[dict] = None, title: str =
 
 
 SWEEP_LABELS = {"fd_classifier": "classifier Fréchet distance (lower is better)",
+                "fd_heldout": "classifier Fréchet distance to held-out images",
                 "fd_pixels": "Fréchet distance in pixels", "converged": "converged at the end", "coverage": "coverage", "median_nn": "median NN distance (RMS)",
                 "attractor_fraction": "attractor fraction",
                 "radius_median": "spectral radius at the training points (median)",
@@ -755,33 +756,37 @@ def plot_sequence_2d(model, seq: torch.Tensor, result=None, *, ax=None, title: s
 
 def plot_versus(rows: Sequence[dict], *, key: str = "fd_classifier", ax=None, log_y: bool = True,
                 title: str = "quality against training CPU time"):
-    """``key`` (default the classifier Fréchet distance; lower is better) against training CPU
-    minutes for :func:`studies.versus.versus_diffusion` rows: one line per label (mean over seeds,
-    bars: the spread of the seeds), the held-out real images' value as a dashed line."""
+    """``key`` (default the classifier Fréchet distance; lower is better) against the training
+    budget in CPU minutes for :func:`studies.versus.versus_diffusion` rows: one line per label (mean
+    over seeds, bars: the spread of the seeds; hollow markers: runs a stopping rule ended before
+    the budget), the held-out real images' value as a dashed line."""
     fig, ax = _axes(ax, size=(6.4, 4.4))
-    runs = [r for r in rows if r.get("train_cpu_s") is not None and r.get(key) is not None]
+    runs = [r for r in rows if r.get("budget_s") is not None and r.get(key) is not None]
     for i, m in enumerate(_by_label(runs, key)):
         ax.errorbar(m["x"], m["y"], yerr=m["sd"], marker="o", capsize=3, color=f"C{i}", label=m["label"])
+        hollow = [j for j, s in enumerate(m["stopped"]) if s]
+        ax.plot([m["x"][j] for j in hollow], [m["y"][j] for j in hollow], "o", mfc="white", color=f"C{i}")
     for r in rows:
         if r.get("family") == "real" and r.get(key) is not None:
             ax.axhline(r[key], ls="--", color="0.4", label="held-out real images")
     if log_y:
         ax.set_yscale("log")
-    ax.set(xscale="log", xlabel="training CPU minutes (one thread)", ylabel=metric_label(key), title=title)
+    ax.set(xscale="log", xlabel="training budget, CPU minutes (one thread)", ylabel=metric_label(key), title=title)
     ax.legend(fontsize=8)
     return fig
 
 
 def _by_label(rows: Sequence[dict], key: str) -> list:
-    """[{label, x (CPU minutes), y (mean of key), sd}] per label, budgets in order."""
+    """[{label, x (budget, CPU minutes), y (mean of key), sd, stopped (every seed's run ended by a
+    stopping rule before the budget)}] per label, budgets in order."""
     out = []
     for label in dict.fromkeys(r["label"] for r in rows):
         budgets = sorted({r["budget_s"] for r in rows if r["label"] == label})
         groups = [[r for r in rows if r["label"] == label and r["budget_s"] == b] for b in budgets]
-        x = [float(np.mean([r["train_cpu_s"] for r in g])) / 60 for g in groups]
         y = [float(np.mean([r[key] for r in g])) for g in groups]
         sd = [float(np.std([r[key] for r in g], ddof=1)) if len(g) > 1 else 0.0 for g in groups]
-        out.append(dict(label=label, x=x, y=y, sd=sd))
+        out.append(dict(label=label, x=[b / 60 for b in budgets], y=y, sd=sd,
+                        stopped=[all(r.get("stopped", False) for r in g) for g in groups]))
     return out
 
 
@@ -798,7 +803,8 @@ def plot_versus_grids(rows: Sequence[dict], image_shape, value_range, *, budget:
     axes = np.atleast_1d(axes)
     for ax, r in zip(axes, show):
         plot_images(r["grid"], image_shape, value_range, nrow=4, ax=ax)
-        ax.set_title(f"{r['label']}\nFD {r['fd_classifier']:.0f}, {r['nfe']} evals/image", fontsize=8)
+        held = f" / held-out {r['fd_heldout']:.0f}" if r.get("fd_heldout") is not None else ""
+        ax.set_title(f"{r['label']}\nFD {r['fd_classifier']:.0f}{held}, {r['nfe']} evals/image", fontsize=8)
     for ax in axes[len(show):]:
         ax.set_axis_off()
     fig.suptitle(title or f"samples after {budget / 60:.3g} training CPU minutes (seed {seed})", fontsize=10)
