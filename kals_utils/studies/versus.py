@@ -17,7 +17,8 @@ Four families, all trained on the first ``n`` training images (28x28, values in 
 * ``improved`` and ``paper`` — kals' recipes through :func:`pipeline.train_run` (resumed from budget
   to budget, which gives the same run as training straight through) and :func:`pipeline.sample_run`.
 
-Budgets are CPU seconds of the training loop (``time.process_time``; run with one torch thread).
+Budgets are CPU seconds of the training loop (``time.process_time``); :func:`versus_diffusion`
+runs every family on one torch thread (with several, idle threads' spinning counts as CPU time too).
 Every row holds: the classifier Fréchet distance and PRDC in pixels and in classifier features
 (:mod:`prdc`, :mod:`features`; the classifier is kals' own, cached under the data root), the
 memorised fraction (pixels), the class balance (total variation between the classes the classifier
@@ -364,16 +365,21 @@ def versus_diffusion(data: Data, *, data_root, families: Sequence[str] = FAMILIE
     classifier = classifier_for(make_config(data, 1, 1), data_root=data_root, log=log)
     held, reference = heldout_sets(data, n_samples, data_root=data_root)
     rows = [heldout_row(held, data, classifier=classifier, reference=reference)] if with_heldout and held is not None else []
-    for family in families:
-        for seed in seeds:
-            if log is not None:
-                log(f"{family} seed {seed}, budgets {list(budgets)} CPU s")
-            opts = dict(budgets=budgets, seed=seed, classifier=classifier, n_samples=n_samples, kals=kals, keep=keep,
-                        heldout=reference, log=log)
-            rows += (diffusion_rows(family, data, ddim_steps=ddim_steps, unet=unet, ddpm=ddpm, **opts)
-                     if family in DIFFUSION else kals_rows(family, data, kals_steps=kals_steps, **opts))
-            if on_rows is not None:
-                on_rows(rows)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)   # a CPU-second budget means the same work on any machine only for one thread
+    try:
+        for family in families:
+            for seed in seeds:
+                if log is not None:
+                    log(f"{family} seed {seed}, budgets {list(budgets)} CPU s (one thread)")
+                opts = dict(budgets=budgets, seed=seed, classifier=classifier, n_samples=n_samples, kals=kals,
+                            keep=keep, heldout=reference, log=log)
+                rows += (diffusion_rows(family, data, ddim_steps=ddim_steps, unet=unet, ddpm=ddpm, **opts)
+                         if family in DIFFUSION else kals_rows(family, data, kals_steps=kals_steps, **opts))
+                if on_rows is not None:
+                    on_rows(rows)
+    finally:
+        torch.set_num_threads(threads)
     return rows
 
 
