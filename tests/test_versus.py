@@ -79,6 +79,11 @@ def test_a_run_its_rule_stopped_is_measured_once_for_every_larger_budget(mnist_r
     rows = versus.kals_rows("paper", data, budgets=(0.2, 0.4), **kw)   # no rule: one run, resumed
     assert trained == [0.2, pytest.approx(0.4 - rows[0]["train_cpu_s"])] and not any(r["stopped"] for r in rows)
     assert rows[1]["updates"] > rows[0]["updates"]
+    trained.clear()
+    rows = versus.kals_rows("improved-nostop", data, budgets=(0.2, 0.4), keep=True, **kw)   # no rule: resumed
+    assert len(trained) == 2 and not any(r["stopped"] or r["kept_epoch"] for r in rows)
+    run = rows[-1]["run"]
+    assert "holdout" not in run.config.extra and run.config.extra["sigma"]   # all 128 images, still denoising
 
 
 def test_mlp_weight_count_and_matching():

@@ -14,8 +14,9 @@ Four families, all trained on the first ``n`` training images (28x28, values in 
 * ``mlp-ddpm`` — the like-for-like row: a time-conditioned residual MLP (:class:`TimeMLP`) with as
   many weights as the kaleidoscope, the same DDPM recipe, diffusers' scheduler and its sinusoidal
   timestep embedding.
-* ``improved`` and ``paper`` — kals' recipes through :func:`pipeline.train_run` (resumed from budget
-  to budget, which gives the same run as training straight through) and :func:`pipeline.sample_run`.
+* ``improved`` and ``paper`` — kals' recipes through :func:`pipeline.train_run` and
+  :func:`pipeline.sample_run` (see :func:`kals_rows` for how budgets meet improved's stopping rule);
+  optionally ``improved-nostop``, the improved recipe without its stopping rule.
 
 Budgets are CPU seconds of the training loop (``time.process_time``); :func:`versus_diffusion`
 runs every family on one torch thread (with several, idle threads' spinning counts as CPU time too).
@@ -32,6 +33,7 @@ the one place it is imported, and says how to install it when it is missing.
 import copy
 import os
 import time
+from dataclasses import replace
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -44,10 +46,11 @@ from ..evaluate import classifier_for, heldout_images
 from ..features import class_histogram, embedder, recognisable_fraction
 from ..model import count_weights
 from ..pipeline import make_config, sample_run, train_run
-from ..recipes import get_recipe
 from ..prdc import frechet_distance, real_reference, sample_metrics
+from ..recipes import IMPROVED, get_recipe
 
 FAMILIES = ("unet", "mlp-ddpm", "improved", "paper")   # DIFFUSION first, then kals' recipes
+OPTIONAL = ("improved-nostop",)   # improved without its stopping rule: what the rule buys (not run by default)
 DIFFUSION = ("unet", "mlp-ddpm")
 BUDGETS = (60.0, 180.0)      # training CPU seconds at which every family is measured
 N_TRAIN = 1000               # the first n training images
@@ -274,12 +277,18 @@ def diffusion_rows(family: str, data: Data, *, budgets: Sequence[float], seed: i
     return rows
 
 
+def kals_recipe(family: str):
+    """The recipe a kals family trains with: its name, or for ``improved-nostop`` the improved recipe
+    with no held-out tenth and so no stopping rule (trained for the whole budget)."""
+    return replace(IMPROVED, holdout=0.0) if family == "improved-nostop" else family
+
+
 def _kals_train(recipe: str, data: Data, *, budget: float, seed: int, kals: dict, resume=None):
     """(run, CPU seconds spent): train_run of ``recipe`` until ``budget`` CPU seconds of training (or
     until the recipe's own stopping rule ends it first)."""
     clock = {}
     run = train_run(data, depth=kals["depth"], width=kals["width"], lr=kals["lr"], batch_size=kals["batch_size"],
-                    epochs=10**9, seed=seed, device="cpu", precision="fp32", recipe=recipe, progress=False,
+                    epochs=10**9, seed=seed, device="cpu", precision="fp32", recipe=kals_recipe(recipe), progress=False,
                     resume=resume, on_start=lambda: clock.setdefault("t0", time.process_time()),
                     should_stop=lambda: time.process_time() - clock["t0"] >= budget)
     return run, time.process_time() - clock["t0"]
@@ -295,7 +304,7 @@ def kals_rows(recipe: str, data: Data, *, budgets: Sequence[float], seed: int, c
     rule keeps its best weights so far; once the rule has ended a run before its budget, every
     larger budget gives that same run (``stopped`` True), which is measured once."""
     rows, resume, spent, run, stopped = [], None, 0.0, None, False
-    has_rule = get_recipe(recipe).holdout > 0
+    has_rule = get_recipe(kals_recipe(recipe)).holdout > 0
     for budget in sorted(budgets):
         if stopped:   # the rule ended training before the last budget: a larger one changes nothing
             rows += [dict(r, budget_s=budget) for r in rows if r["budget_s"] == last]
@@ -352,9 +361,9 @@ def versus_diffusion(data: Data, *, data_root, families: Sequence[str] = FAMILIE
     images) first. keep: also ``grid`` (the first GRID samples) and, for kals, ``run`` (the last
     budget's). on_rows(rows so far): called after each (family, seed), e.g. to save a JSON file.
     Where the data set has a test split, every row also reads fd_heldout (see :func:`measure`)."""
-    bad = [f for f in families if f not in FAMILIES]
+    bad = [f for f in families if f not in FAMILIES + OPTIONAL]
     if bad:
-        raise KalsError(f"unknown families {bad}; choose from {', '.join(FAMILIES)}")
+        raise KalsError(f"unknown families {bad}; choose from {', '.join(FAMILIES + OPTIONAL)}")
     if data.labels is None or data.image_shape is None:
         raise KalsError(f"the comparison needs labelled images (class balance, classifier features); {data.name} has none")
     if any(f in DIFFUSION for f in families):
