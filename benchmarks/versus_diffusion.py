@@ -86,7 +86,7 @@ def report(args):
     fig = plot_versus(rows, key="memorized", log_y=False, title="memorised fraction (pixels)")
     fig.savefig(Path(args.out).parent / "versus_diffusion_memorized.png", dpi=100)
     for budget in sorted({r["budget_s"] for r in rows if r["budget_s"] is not None and "grid" in r}):
-        fig = plot_versus_grids(rows, (1, 28, 28), (-1.0, 1.0), budget=budget)
+        fig = plot_versus_grids(rows, (1, 28, 28), (-1.0, 1.0), budget=budget, upto=True)
         fig.savefig(Path(args.out).parent / f"versus_diffusion_samples_{budget:g}.png", dpi=100)
 
 

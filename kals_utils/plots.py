@@ -791,21 +791,26 @@ def _by_label(rows: Sequence[dict], key: str) -> list:
 
 
 def plot_versus_grids(rows: Sequence[dict], image_shape, value_range, *, budget: Optional[float] = None,
-                      seed: int = 0, ncols: int = 4, title: str = ""):
+                      seed: int = 0, ncols: int = 4, title: str = "", upto: bool = False):
     """The kept samples (``grid``) of every label side by side at ``budget`` CPU seconds (default:
     the largest any row has) for ``seed``, with the held-out real images; titled with the classifier
-    Fréchet distance and the network evaluations per image."""
+    Fréchet distance and the network evaluations per image. upto: each label at its largest budget
+    up to ``budget`` (for families measured at fewer budgets), the budget in its title."""
     kept = [r for r in rows if "grid" in r]
     budget = budget if budget is not None else max((r["budget_s"] for r in kept if r["budget_s"] is not None), default=None)
-    show = [r for r in kept if r["family"] == "real"] + \
-        [r for r in kept if r["budget_s"] == budget and r["seed"] == seed and r["family"] != "real"]
+    mine = [r for r in kept if r["family"] != "real" and r["seed"] == seed
+            and (r["budget_s"] == budget or (upto and r["budget_s"] <= budget))]
+    last = {r["label"]: max(q["budget_s"] for q in mine if q["label"] == r["label"]) for r in mine}
+    show = [r for r in kept if r["family"] == "real"] + [r for r in mine if r["budget_s"] == last[r["label"]]]
     fig, axes = new_figure(ncols, size=(2.6, 3.0), nrows=max(1, -(-len(show) // ncols)))
     axes = np.atleast_1d(axes)
     for ax, r in zip(axes, show):
         plot_images(r["grid"], image_shape, value_range, nrow=4, ax=ax)
         held = f" / held-out {r['fd_heldout']:.0f}" if r.get("fd_heldout") is not None else ""
-        ax.set_title(f"{r['label']}\nFD {r['fd_classifier']:.0f}{held}, {r['nfe']} evals/image", fontsize=8)
+        after = f", {r['budget_s'] / 60:.3g} min" if upto and r["family"] != "real" else ""
+        ax.set_title(f"{r['label']}{after}\nFD {r['fd_classifier']:.0f}{held}, {r['nfe']} evals/image", fontsize=8)
     for ax in axes[len(show):]:
         ax.set_axis_off()
-    fig.suptitle(title or f"samples after {budget / 60:.3g} training CPU minutes (seed {seed})", fontsize=10)
+    fig.suptitle(title or (f"samples after at most {budget / 60:.3g} training CPU minutes (seed {seed})" if upto else
+                           f"samples after {budget / 60:.3g} training CPU minutes (seed {seed})"), fontsize=10)
     return fig

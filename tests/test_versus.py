@@ -126,3 +126,21 @@ def test_unknown_family_and_too_many_samples(mnist_root):
         versus.versus_diffusion(data, data_root=mnist_root, families=("paper",), n_samples=100)
     with pytest.raises(KalsError, match="at most"):
         versus.first_images("mnist", 10_000, root=mnist_root)
+
+
+def test_grids_and_curves_of_families_measured_at_different_budgets():
+    """The report's figures: `upto` shows each family at its largest budget up to the one asked; a
+    budget every seed of a family reached after its stopping rule ended it is drawn hollow."""
+    from kals_utils import plots
+    g = torch.zeros(versus.GRID, 784)
+    row = dict(fd_classifier=1.0, fd_heldout=2.0, nfe=5, grid=g, seed=0)
+    rows = [dict(row, family="real", label="held-out real images", budget_s=None),
+            dict(row, family="unet", label="unet", budget_s=60.0), dict(row, family="unet", label="unet", budget_s=1800.0),
+            dict(row, family="improved", label="kals", budget_s=60.0, stopped=False),
+            dict(row, family="improved", label="kals", budget_s=600.0, stopped=True)]
+    fig = plots.plot_versus_grids(rows, (1, 28, 28), (-1.0, 1.0), budget=1800.0, upto=True)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[0].startswith("held-out") and titles[1].startswith("unet, 30 min") and titles[2].startswith("kals, 10 min")
+    assert [m["stopped"] for m in plots._by_label(rows[1:], "fd_classifier")] == [[False, False], [False, True]]
+    assert len([ax for ax in plots.plot_versus_grids(rows, (1, 28, 28), (-1.0, 1.0), budget=1800.0).axes
+                if ax.get_title()]) == 2   # without upto: only the families measured at that budget
