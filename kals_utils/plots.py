@@ -762,10 +762,14 @@ def plot_versus(rows: Sequence[dict], *, key: str = "fd_classifier", ax=None, lo
     the budget), the held-out real images' value as a dashed line."""
     fig, ax = _axes(ax, size=(6.4, 4.4))
     runs = [r for r in rows if r.get("budget_s") is not None and r.get(key) is not None]
-    for i, m in enumerate(_by_label(runs, key)):
+    curves = _by_label(runs, key)
+    if any(any(m["stopped"]) for m in curves):
+        ax.plot([], [], "o", mfc="white", mec="0.3", ls="none", label="(hollow: ended by its stopping rule)")
+    for i, m in enumerate(curves):
         ax.errorbar(m["x"], m["y"], yerr=m["sd"], marker="o", capsize=3, color=f"C{i}", label=m["label"])
         hollow = [j for j, s in enumerate(m["stopped"]) if s]
-        ax.plot([m["x"][j] for j in hollow], [m["y"][j] for j in hollow], "o", mfc="white", color=f"C{i}")
+        ax.plot([m["x"][j] for j in hollow], [m["y"][j] for j in hollow], "o", mfc="white", mec=f"C{i}", ls="none",
+                zorder=5)
     for r in rows:
         if r.get("family") == "real" and r.get(key) is not None:
             ax.axhline(r[key], ls="--", color="0.4", label="held-out real images")
