@@ -812,6 +812,7 @@ def plot_versus_grids(rows: Sequence[dict], image_shape, value_range, *, budget:
         plot_images(r["grid"], image_shape, value_range, nrow=4, ax=ax)
         held = f" / held-out {r['fd_heldout']:.0f}" if r.get("fd_heldout") is not None else ""
         after = f", {r['budget_s'] / 60:.3g} min" if upto and r["family"] != "real" else ""
+        after += f"\n(its rule stopped it at {r['train_cpu_s'] / 60:.2g} min)" if after and r.get("stopped") else ""
         ax.set_title(f"{r['label']}{after}\nFD {r['fd_classifier']:.0f}{held}, {r['nfe']} evals/image", fontsize=8)
     for ax in axes[len(show):]:
         ax.set_axis_off()
