@@ -222,8 +222,8 @@ def measure(samples: torch.Tensor, data: Data, *, classifier, seed: int = 0, k: 
     """Every sample metric of ``samples`` against ``data`` (see the module's docstring): fd_* and
     PRDC (px_*: pixels, clf_*: classifier features) against as many real training images, memorized
     (pixels), class_tv (classifier predictions vs the training labels), recognisable; with
-    ``heldout`` (real images no model saw), also fd_heldout: the classifier Fréchet distance to them,
-    which copies of training images do not lower."""
+    ``heldout`` (real images no model saw), also fd_heldout: the classifier Fréchet distance to them
+    (copies of training images lower it less than fd_classifier; check ``memorized`` too)."""
     real = real_reference(data.x, len(samples), seed=seed)
     emb = embedder("classifier", image_shape=data.image_shape, value_range=data.value_range, classifier=classifier)
     px = sample_metrics(samples, real, k=k, train=data.x)
