@@ -63,8 +63,8 @@ def _tag(r) -> str:
 
 
 SUMMARY = ("label", "budget_s", "runs", "train_cpu_s", "updates", "nfe", "sample_ms_cpu", "fd_classifier",
-           "fd_classifier_sd", "fd_heldout", "fd_heldout_sd", "fd_pixels", "clf_precision", "clf_recall", "clf_coverage", "px_precision",
-           "px_coverage", "memorized", "memorized_sd", "class_tv", "recognisable")
+           "fd_classifier_sd", "fd_heldout", "fd_heldout_sd", "fd_pixels", "clf_precision", "clf_recall",
+           "clf_coverage", "px_precision", "px_coverage", "memorized", "memorized_sd", "class_tv", "recognisable")
 
 
 def report(args):

@@ -288,8 +288,8 @@ def _kals_train(recipe: str, data: Data, *, budget: float, seed: int, kals: dict
     until the recipe's own stopping rule ends it first)."""
     clock = {}
     run = train_run(data, depth=kals["depth"], width=kals["width"], lr=kals["lr"], batch_size=kals["batch_size"],
-                    epochs=10**9, seed=seed, device="cpu", precision="fp32", recipe=kals_recipe(recipe), progress=False,
-                    resume=resume, on_start=lambda: clock.setdefault("t0", time.process_time()),
+                    epochs=10**9, seed=seed, device="cpu", precision="fp32", recipe=kals_recipe(recipe),
+                    progress=False, resume=resume, on_start=lambda: clock.setdefault("t0", time.process_time()),
                     should_stop=lambda: time.process_time() - clock["t0"] >= budget)
     return run, time.process_time() - clock["t0"]
 
@@ -373,7 +373,8 @@ def versus_diffusion(data: Data, *, data_root, families: Sequence[str] = FAMILIE
     torch.manual_seed(0)
     classifier = classifier_for(make_config(data, 1, 1), data_root=data_root, log=log)
     held, reference = heldout_sets(data, n_samples, data_root=data_root)
-    rows = [heldout_row(held, data, classifier=classifier, reference=reference)] if with_heldout and held is not None else []
+    rows = [heldout_row(held, data, classifier=classifier, reference=reference)] \
+        if with_heldout and held is not None else []
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # a CPU-second budget means the same work on any machine only for one thread
     try:
@@ -393,8 +394,8 @@ def versus_diffusion(data: Data, *, data_root, families: Sequence[str] = FAMILIE
 
 
 VERSUS_KEYS = ("label", "budget_s", "train_cpu_s", "updates", "params", "nfe", "sample_ms_cpu", "fd_classifier",
-               "fd_heldout", "fd_pixels", "clf_precision", "clf_recall", "clf_density", "clf_coverage", "px_precision", "px_coverage",
-               "memorized", "class_tv", "recognisable")
+               "fd_heldout", "fd_pixels", "clf_precision", "clf_recall", "clf_density", "clf_coverage", "px_precision",
+               "px_coverage", "memorized", "class_tv", "recognisable")
 
 
 def json_rows(rows: Sequence[dict]) -> list:
