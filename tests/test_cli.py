@@ -43,19 +43,21 @@ def test_train_sample_folder_images(tmp_path, tiny_folder):
 
 
 @pytest.mark.parametrize("argv,msg", [
-    (["train", "--data", "points1d", "--depth", "0", "--width", "5", "--out", "x.pt"], "depth L must be >= 1"),
-    (["train", "--data", "points1d", "--depth", "3", "--width", "0", "--out", "x.pt"], "width H must be >= 1"),
-    (["train", "--data", "imagenet", "--depth", "3", "--width", "5", "--out", "x.pt"], "unknown data set"),
-    (["train", "--data", "folder:/no/such/dir", "--depth", "3", "--width", "5", "--out", "x.pt"], "does not exist"),
+    (["train", "--data", "points1d", "--depth", "0", "--width", "5", "--out", "OUT"], "depth L must be >= 1"),
+    (["train", "--data", "points1d", "--depth", "3", "--width", "0", "--out", "OUT"], "width H must be >= 1"),
+    (["train", "--data", "imagenet", "--depth", "3", "--width", "5", "--out", "OUT"], "unknown data set"),
+    (["train", "--data", "folder:/no/such/dir", "--depth", "3", "--width", "5", "--out", "OUT"], "does not exist"),
     (["train", "--data", "points1d", "--depth", "3", "--width", "5", "--out", "/etc/hostname/x.pt"], "is a file, not a folder"),
-    (["train", "--data", "points1d", "--points", "0.2,0.8", "--depth", "3", "--width", "5", "--out", "x.pt"], "needs 1D points"),
+    (["train", "--data", "points1d", "--points", "0.2,0.8", "--depth", "3", "--width", "5", "--out", "OUT"], "needs 1D points"),
     (["trian", "--data", "points1d"], "did you mean 'train'"),
     (["sample"], "python -m kals_utils sample --help"),
     (["sample", "--checkpoint", "/no/such.pt"], "not found"),
     (["train", "--data", "points1d"], "required"),
 ])
-def test_bad_arguments_exit_2_with_one_line(argv, msg, capsys):
+def test_bad_arguments_exit_2_with_one_line(argv, msg, capsys, tmp_path):
+    argv = [str(tmp_path / "x.pt") if a == "OUT" else a for a in argv]   # never a checkpoint in the repo's root
     assert main(argv) == 2
+    assert not (tmp_path / "x.pt").exists()
     err = capsys.readouterr().err.strip()
     assert err.startswith("kals: error:") and msg in err and "\n" not in err
 
