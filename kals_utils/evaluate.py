@@ -162,4 +162,5 @@ def _measure(samples, train, config: RunConfig, *, labels, model, walk: Optional
     heldout = heldout_images(config, len(samples), data_root=data_root, seed=seed)
     return evaluate_samples(samples, train, labels=labels, model=model, frames=None if walk is None else walk.frames,
                             steps=None if walk is None else walk.steps, value_range=config.value_range, seed=seed,
-                            features=embed, feature_name=features, heldout=heldout, **opts)
+                            features=embed, feature_name=features, heldout=heldout,
+                            image_shape=config.image_shape, **opts)

@@ -18,6 +18,7 @@ from torch import nn
 from .errors import KalsError, check_float, check_int
 from .model import model_device, residual, rms
 from .neighbours import CHUNK, _float2d, data_spread, nearest_neighbours, rms_distance  # noqa: F401 (re-exported)
+from .collapse import collapse_measures
 from .prdc import ceilings, knn_radii, memorized_fraction, prdc, real_reference, sample_metrics
 from .train import CONVERGED_TOL
 
@@ -508,6 +509,7 @@ class Evaluation:
     sample: Optional[dict] = None     # precision/recall/density/coverage, frechet, memorized, features, k, real
     ceiling: Optional[dict] = None    # the same for held-out real images (the best a generator can read)
     visited: Optional[torch.Tensor] = field(default=None, repr=False)  # per recorded chain: distinct NN images
+    collapse: Optional[dict] = None   # distinct nearest images (standardised) and sharpness ratio (collapse.py)
 
     def summary(self) -> dict:
         """Flat dict of numbers (JSON-ready)."""
@@ -532,6 +534,8 @@ class Evaluation:
             out["memorized"] = self.sample["memorized"]
             if self.ceiling is not None:
                 out["prdc_ceiling"] = {key: self.ceiling.get(key) for key in keys + ("memorized", "n_real")}
+        if self.collapse is not None:
+            out.update(self.collapse)
         if self.spurious is not None:
             out.update(spurious=self.spurious.fraction, spurious_points=len(self.spurious.counts))
             if self.sample is not None:
@@ -571,14 +575,16 @@ def sample_quality(samples, train, *, k: int = K, features=None, feature_name: s
 def evaluate_samples(samples, train, *, labels=None, model: Optional[nn.Module] = None, frames=None, steps=None,
                      tol: float = TOL, burn_tol: float = BURN_TOL, value_range=(0.0, 1.0), method: str = "auto",
                      max_points: Optional[int] = ATTRACTOR_POINTS, with_norm: bool = False, seed: int = 0,
-                     k: int = K, features=None, feature_name: str = "pixels", heldout=None) -> Evaluation:
+                     k: int = K, features=None, feature_name: str = "pixels", heldout=None,
+                     image_shape: Optional[tuple] = None) -> Evaluation:
     """Every metric for final ``samples`` (N, D) against ``train`` (M, D) in ``value_range``.
 
     labels (M,): class labels of the training set (class histogram). model: f, for attractor
     stability of (at most ``max_points``) training points and spurious fixed points. frames, steps:
     the recorded walk (F, R, D), for the burn-in curve, the converged fraction per recorded step and
     the distinct training images each chain visits. k, features, feature_name, heldout: the sample
-    metrics and their ceilings (:func:`sample_quality`).
+    metrics and their ceilings (:func:`sample_quality`). image_shape: (C, H, W) of image data, for
+    the sharpness ratio of :func:`collapse.collapse_measures` (without it, rows count as 1-pixel-high images).
     """
     tol = check_float("tolerance", tol, 0.0, strict=True)
     dev = model_device(model) if model is not None else None
@@ -597,6 +603,7 @@ def evaluate_samples(samples, train, *, labels=None, model: Optional[nn.Module] 
         if len(labels) != len(train):
             raise KalsError(f"{len(labels)} labels for {len(train)} training points; they must match")
         ev.classes = class_histogram(idx, labels)
+    ev.collapse = collapse_measures(samples.cpu(), train.cpu(), image_shape)
     ev.sample, ev.ceiling = sample_quality(samples.cpu(), train.cpu(), k=k, features=features,
                                            feature_name=feature_name, heldout=heldout, seed=seed)
     if model is not None:

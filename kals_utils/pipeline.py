@@ -48,7 +48,7 @@ def make_config(data: Data, depth: int, width: int, out_act: Optional[str] = Non
 
 
 def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw: Optional[dict] = None,
-              epochs: int = EPOCHS, lr: float = LR,
+              epochs: int = EPOCHS, updates: Optional[int] = None, lr: float = LR,
               batch_size: Optional[int] = None, seed: int = SEED, device="auto", out_act: Optional[str] = None,
               recipe: str = RECIPE, precision: str = PRECISION, progress: bool = True, resume: Optional[dict] = None,
               model: Optional[nn.Module] = None, on_start: Optional[Callable[[], None]] = None,
@@ -57,6 +57,9 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
 
     arch: mlp (default), cnn, unet or transformer (``model.ARCH_HELP`` says what L and H mean in
     each); arch_kw: its settings, e.g. ``{"patch": 4}``.
+    epochs / updates: the budget, in passes over the data or (``updates``, when given, wins) in
+    optimizer updates: the same work on 100 images or 5,000 (``epochs = ceil(updates / batches per
+    epoch)`` over the rows trained on).
     precision: fp32, bf16 or auto (:mod:`precision`; auto = bf16 where the device multiplies bf16
     natively and the net is large enough to gain); what was used is stored in the config.
     recipe: ``paper`` (plain MSE), ``improved`` (its own objective) or ``sequence`` (f(x_i) ~= x_(i+1),
@@ -81,6 +84,9 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     x_fit, stop = (data.x, None) if resume is not None else holdout_stop(recipe_def, model, data.x, sigma,
                                                                           batch=batch, seed=seed)
     target = recipe_target(recipe_def, x_fit) if target is None else target
+    if updates is not None:
+        epochs = epochs_for(check_int("updates", updates, 0), len(x_fit), batch_size)
+        cfg.extra["updates"] = updates
     result = fit(model, x_fit, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress,
                  resume=resume, loss_fn=recipe_loss(recipe_def, sigma), precision=cfg.precision, target=target,
                  **(fit_kw if stop is None else stop.wrap(fit_kw)))
@@ -91,6 +97,13 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
         cfg.extra["sigma"] = [float(v) for v in sigma]
     cfg.epochs = result.epochs_done
     return Run(model=model, config=cfg, result=result, data=data)
+
+
+def epochs_for(updates: int, rows: int, batch_size: Optional[int]) -> int:
+    """Epochs that make at least ``updates`` optimizer updates on ``rows`` rows in batches of
+    ``batch_size`` (None: full batch, one update an epoch)."""
+    per_epoch = 1 if batch_size is None else -(-rows // min(batch_size, rows))
+    return -(-updates // per_epoch)
 
 
 def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int = EVERY, noise: str = NOISE,

@@ -57,6 +57,8 @@ TABLE = [  # (key, label, meaning)
     ("converged", "converged", "fraction within tol of a training point"),
     ("coverage", "coverage", "distinct nearest training points / min(samples, train)"),
     ("coverage_converged", "coverage (converged)", "the same, converged samples only"),
+    ("distinct", "distinct nearest images", "the same on standardised images: low = collapse onto a few"),
+    ("sharpness", "sharpness ratio", "mean image gradient, samples / training images (blur < 1)"),
     ("median_nn", "median NN distance", "RMS per coordinate, data scale"),
     ("spread", "data spread", "median distance training point -> nearest other"),
     ("novelty", "novelty", "median NN distance / data spread (0 = copies)"),

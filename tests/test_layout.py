@@ -7,7 +7,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "kals_utils"
 CORE = ["errors", "presets", "files", "device", "precision", "nets", "model", "neighbours", "data", "checkpoint", "train", "sample",
         "recipes", "render", "pipeline"]                       # the thin helper: data -> fit -> sample -> render
-MEASURE = ["prdc", "features", "metrics", "basins", "evaluate", "tables"]  # every measure of a run, and its tables
+MEASURE = ["collapse", "prdc", "features", "metrics", "basins", "evaluate", "tables"]  # every measure of a run, and its tables
 STUDIES = ["studies.ensemble", "studies.corner", "studies.sweeps", "studies.compare", "studies.architectures",
            "studies.capacity", "studies.mixing", "studies.versus"]
 FACES = ["plots", "export", "pace", "panel", "widgets", "walkthrough", "cli", "book"]   # drawing, the panel, the CLI

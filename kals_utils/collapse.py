@@ -1,0 +1,80 @@
+"""Measures that see collapse: do the samples spread over many training images, and are they as
+sharp as real images?
+
+Pixel precision and coverage reward blur: in 1,024 dimensions a blurry mean face lies closer to every
+training face than most faces do to each other, so a generator whose chains all end on a few blurry
+faces can read pixel precision and coverage 1.0 (issue #29). Two numbers catch that:
+
+* :func:`distinct_nearest` — how many *different* training images the samples are nearest to, over
+  min(#samples, #train), after standardising every image (minus its mean, over its standard
+  deviation). Standardising removes brightness and contrast, so a handful of faces that differ only
+  in brightness count as a handful, and a flat grey sample does not land near every dark image.
+  1 = every sample nearest to its own training image; 1/#samples = all on one.
+* :func:`sharpness_ratio` — the mean image gradient (RMS of horizontal and vertical neighbour
+  differences, per image) of the samples over that of the training images: about 1 for real-looking
+  images, well below 1 for blur, above 1 for noise.
+
+Both are cheap (one nearest-neighbour search, one difference per pixel) and take flat (N, D) data.
+"""
+
+from typing import Optional
+
+import torch
+
+from .errors import KalsError
+from .neighbours import _float2d, nearest_neighbours
+
+EPS = 1e-6   # standard deviation under which an image counts as flat (it is only centred, not scaled)
+
+
+def standardise(x) -> torch.Tensor:
+    """Every row minus its mean, over its standard deviation (flat rows are only centred)."""
+    x = _float2d(x, "images")
+    x = x - x.mean(dim=1, keepdim=True)
+    sd = x.pow(2).mean(dim=1, keepdim=True).sqrt()
+    return x / torch.where(sd > EPS, sd, torch.ones_like(sd))
+
+
+def distinct_nearest(samples, train) -> float:
+    """Distinct nearest training images of the standardised samples / min(#samples, #train)."""
+    samples, train = _float2d(samples, "samples"), _float2d(train, "train")
+    if len(samples) == 0 or len(train) == 0:
+        raise KalsError("distinct_nearest needs at least one sample and one training image")
+    _, idx = nearest_neighbours(standardise(samples), standardise(train))
+    return len(torch.unique(idx)) / min(len(samples), len(train))
+
+
+def _grid(x, image_shape) -> torch.Tensor:
+    """Flat (N, D) -> (N, C, H, W); data without an image shape count as one row of pixels."""
+    x = _float2d(x, "images")
+    if image_shape is None:
+        return x[:, None, None, :]
+    c, h, w = (int(v) for v in image_shape)
+    if x.shape[1] != c * h * w:
+        raise KalsError(f"data of shape {tuple(x.shape)} do not match image shape {(c, h, w)}")
+    return x.reshape(len(x), c, h, w)
+
+
+def sharpness(x, image_shape=None) -> torch.Tensor:
+    """(N,) mean image gradient per image: RMS of the differences between horizontal and vertical
+    neighbours, over every channel, on the data's own scale."""
+    g = _grid(x, image_shape)
+    parts = [g[..., :, 1:] - g[..., :, :-1]]
+    if g.shape[2] > 1:
+        parts.append(g[..., 1:, :] - g[..., :-1, :])
+    sq = sum(p.pow(2).sum(dim=(1, 2, 3)) for p in parts)
+    n = sum(p[0].numel() for p in parts)
+    return (sq / n).sqrt()
+
+
+def sharpness_ratio(samples, train, image_shape=None) -> float:
+    """Mean :func:`sharpness` of the samples / that of the training images (nan if the training
+    images are flat)."""
+    ref = float(sharpness(train, image_shape).mean())
+    return float(sharpness(samples, image_shape).mean()) / ref if ref > 0 else float("nan")
+
+
+def collapse_measures(samples, train, image_shape: Optional[tuple] = None) -> dict:
+    """``{"distinct": distinct_nearest, "sharpness": sharpness_ratio}`` of ``samples``."""
+    return {"distinct": distinct_nearest(samples, train),
+            "sharpness": sharpness_ratio(samples, train, image_shape)}
