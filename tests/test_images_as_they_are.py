@@ -91,4 +91,4 @@ def test_an_exif_rotated_photo_loads_upright(tmp_path, orientation, stored):
     assert np.abs(img - up.mean(axis=2)).max() < 40  # JPEG's ringing at the block's edge stays well below
     assert img[:6, 8:14].min() > 200 and img[-8:, -8:].max() < 60
     square = _load(tmp_path, image_size=24).x.reshape(3, 24, 24).numpy().mean(axis=0) * 255
-    assert square[:6, :6].min() > 200 and square[8:].max() < 60  # cropped after turning upright
+    assert square[:6, :6].min() > 200 and square[8:].max() < 60  # the centre square, upright
