@@ -239,16 +239,62 @@ def _center_square(img):
     return img.crop((left, top, left + s, top + s))
 
 
+_INT16_MAX, _INT32_MAX = 65535, 2**31 - 1
+_ALPHA_MODES = ("LA", "La", "PA", "RGBA", "RGBa")
+
+
+def _scaled_to_8bit(im):
+    """An ``I;16*``, ``I`` or ``F`` (one-channel, deeper than 8 bits) image as ``L``, scaled from its
+    value range to 0..255 (see :func:`_decode_images` for the ranges)."""
+    from PIL import Image
+    a = np.nan_to_num(np.asarray(im, dtype=np.float64))
+    low, high = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if im.mode == "F":
+        lo, hi = (0.0, 1.0) if 0.0 <= low and high <= 1.0 else (low, high)
+    elif im.mode == "I" and not (0 <= low and high <= _INT16_MAX):  # 32-bit values beyond 16 bits
+        lo, hi = 0.0, float(_INT32_MAX)
+    else:  # I;16, I;16B, ... and a 16-bit image read as 32-bit I
+        lo, hi = 0.0, float(_INT16_MAX)
+    u8 = np.clip(np.round((a - lo) * (255.0 / max(hi - lo, 1e-12))), 0, 255).astype(np.uint8)
+    return Image.fromarray(u8)
+
+
+def _as_8bit(im):
+    """``im`` as an 8-bit ``L`` (greyscale) or ``RGB`` image: deeper images scaled, alpha composited on black."""
+    from PIL import Image
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in _ALPHA_MODES:
+        grey = im.mode in ("LA", "La")
+        im = Image.alpha_composite(Image.new("RGBA", im.size, (0, 0, 0, 255)), im.convert("RGBA"))
+        return im.convert("L" if grey else "RGB")
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        return _scaled_to_8bit(im)
+    return im.convert("L" if im.mode in ("1", "L") else "RGB")
+
+
+def _upright(im):
+    """``im`` turned the way its EXIF orientation tag says (phone photos); unchanged if it has none
+    or the tag cannot be read."""
+    from PIL import ImageOps
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception:  # noqa: BLE001 - a broken EXIF block: keep the pixels as stored
+        return im
+
+
 def _read_image(path: Path, size: Optional[int]):
-    """One image file as a PIL image (centre-cropped and resized to ``size`` if given). A file PIL
-    cannot decode safely (not an image, truncated, empty, a decompression bomb) is one KalsError."""
+    """One image file as an 8-bit ``L`` or ``RGB`` PIL image (:func:`_decode_images` says how), upright,
+    centre-cropped and resized to ``size`` if given. A file PIL cannot decode safely (not an image,
+    truncated, empty, a decompression bomb) is one KalsError."""
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as im:
             im.load()
+            im = _as_8bit(_upright(im))
             if size is not None:  # resize at once: a folder of big photos never sits in memory whole
                 return _center_square(im).resize((size, size), Image.BICUBIC)
-            return im.copy()
+            return im
     except Image.DecompressionBombError as e:
         raise KalsError(f"image {path} is too large to decode safely ({e}); shrink it or remove it") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
@@ -257,9 +303,19 @@ def _read_image(path: Path, size: Optional[int]):
 
 
 def _decode_images(paths, size: Optional[int]) -> torch.Tensor:
-    """Decode image files to uint8 (N, C, H, W); C=1 if all are greyscale, else RGB."""
+    """Decode image files to uint8 (N, C, H, W); C=1 if all are greyscale, else RGB.
+
+    Each image is read at its own depth and scaled to kals' 256 levels, never clipped: 8-bit as is;
+    16-bit (``I;16``, ``I;16B`` ...) divided by 65535; 32-bit integer (``I``) divided by 65535 if
+    its values lie in 0..65535 (a 16-bit image read as 32 bits), else by 2^31 - 1 (negatives become 0);
+    float (``F``) taken as [0, 1] if its values lie there, else stretched from its own min to max.
+    16-bit RGB PNGs PIL already reads scaled to 8 bits. Transparency (RGBA, LA, a palette's
+    transparent colour) is composited on **black**: a pixel keeps ``alpha * colour``, so a fully
+    transparent pixel is 0 whatever colour it stores (for a white background, flatten the images
+    yourself first). The EXIF orientation tag (phone photos) is applied before the centre crop.
+    """
     imgs = [_read_image(p, size) for p in paths]
-    mode = "L" if all(im.mode in ("L", "1", "I;16") for im in imgs) else "RGB"
+    mode = "L" if all(im.mode == "L" for im in imgs) else "RGB"
     sizes = sorted({im.size for im in imgs})
     if len(sizes) > 1:
         raise KalsError(f"images have mixed sizes {sizes[:3]}{'…' if len(sizes) > 3 else ''}; "

@@ -35,6 +35,7 @@ from .model import ARCHS, build_model
 from .recipes import get_recipe
 from .render import GIF_CHAINS, GIF_FPS, GIF_HOLD_LAST, gif_name, png_bytes, save_gif
 from .pace import Trainer, long_training
+from .precision import precision_note
 from .sample import NOISES, SAMPLERS
 from .studies.capacity import SNAPSHOTS, snapshot_epochs
 
@@ -43,7 +44,7 @@ FPS_MAX = 100.0         # GIF timing is in hundredths of a second
 FILENAME = "kaleidoscope.gif"   # the GIF's name until Sample names it
 RECIPE_SAMPLER = "recipe"       # the sampler menu's first entry: whatever the trained recipe samples with
 MODEL = ("depth", "width", "arch", "recipe")                     # a change makes the trained model stale
-COST = ("depth", "width", "arch", "epochs", "batch_size", "device")   # a change re-estimates the CPU time
+COST = ("depth", "width", "arch", "epochs", "batch_size", "device", "precision")  # a change re-estimates the time
 _FLAG_NAMES = {"device": "device", "batch-size": "batch size", "depth": "depth L", "width": "width H",
                "epochs": "epochs", "lr": "learning rate", "seed": "training seed", "arch": "architecture",
                "recipe": "recipe", "chains": "chains", "steps": "steps", "eps": "eps", "noise": "start noise"}
@@ -256,18 +257,20 @@ class Panel:
                             "points: set architecture to mlp")
 
     def estimate(self) -> None:
-        """The up-front warning: a rough CPU time of the configured training (no work is done)."""
+        """The up-front warning: a rough CPU time of the configured training (no work is done), and
+        :func:`precision.precision_note` when bf16 is chosen where it is emulated."""
         if self.busy:
             return
         s = self.settings
         try:
             self._check_arch()
-            cpu = pick_device(s.device).type == "cpu"
+            device = pick_device(s.device)
             cfg = pipeline.make_config(self.data, s.depth, s.width, arch=s.arch).model
         except KalsError:
             return self._warn()
         rows = "images" if self.data.image_shape is not None else "points"
-        self._warn(long_training(cfg, len(self.data), s.epochs, rows) if cpu else "")
+        pace = long_training(cfg, len(self.data), s.epochs, rows) if device.type == "cpu" else ""
+        self._warn(" ".join(t for t in (pace, precision_note(s.precision, device)) if t))
 
     def _guard(self, job: Callable[[], None]) -> None:
         """Run ``job()``; a KalsError becomes the status line, anything else the status with its traceback."""
@@ -291,11 +294,14 @@ class Panel:
         epochs = check_int("epochs", s.epochs, 1)
         batch = check_int("batch size", s.batch_size, 1)
         kw = dict(depth=s.depth, width=s.width, arch=s.arch, epochs=epochs, lr=s.lr, seed=s.seed, device=s.device,
-                  batch_size=None if batch >= len(self.data) else batch, recipe=s.recipe, precision=s.precision)
+                  batch_size=None if batch >= len(self.data) else batch, recipe=s.recipe, precision=s.precision,
+                  note=None)  # the note is in the status line instead
         self._stop.clear()
         self._progress(0, epochs, f"epoch 0 / {epochs} · starting …", "")
         self._set_busy(True)
-        self._say(f"training {describe(self.controls())} for {epochs} epochs on {self.device_used} …")
+        note = precision_note(s.precision, self.device_used)
+        self._say(f"training {describe(self.controls())} for {epochs} epochs on {self.device_used} … {note}".strip(),
+                  "warn" if note else "info")
         job = Trainer(epochs, progress=lambda done, line: self._progress(done, epochs, line), warn=self._warn,
                       draw=self._draw if self.background else None, device=self.device_used)
         self.losses = job.losses
@@ -383,7 +389,7 @@ class Panel:
         self._set_busy(True)
         try:
             res = pipeline.sample_run(self.run, chains=chains, steps=steps, every=every, noise=s.noise, eps=s.eps,
-                                      seed=seed, recipe=recipe.name, precision=s.precision,
+                                      seed=seed, recipe=recipe.name, precision=s.precision, note=None,
                                       sampler=None if s.sampler == RECIPE_SAMPLER else s.sampler,
                                       record=min(chains, GIF_CHAINS) if self.run.config.image_shape else None)
             frames = np.asarray(self.render(self.run, res))

@@ -17,8 +17,8 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Data
 from .device import check_memory, pick_device
 from .errors import KalsError, check_int
-from .model import ModelConfig, RunConfig, act_for_range, build_model, count_weights, train_bytes
-from .precision import resolve_precision
+from .model import ModelConfig, RunConfig, act_for_range, build_model, count_weights, model_device, train_bytes
+from .precision import precision_note, resolve_precision
 from .presets import CHAINS, EPOCHS, EPS, EVERY, LR, NOISE, PRECISION, RECIPE, SEED, STEPS
 from .neighbours import spread
 from .recipes import get_recipe, holdout_stop, recipe_loss, recipe_target, resolve_sigma, sampler_scale
@@ -52,7 +52,7 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
               batch_size: Optional[int] = None, seed: int = SEED, device="auto", out_act: Optional[str] = None,
               recipe: str = RECIPE, precision: str = PRECISION, progress: bool = True, resume: Optional[dict] = None,
               model: Optional[nn.Module] = None, on_start: Optional[Callable[[], None]] = None,
-              target: Optional[torch.Tensor] = None, **fit_kw) -> Run:
+              target: Optional[torch.Tensor] = None, note: Optional[Callable[[str], None]] = print, **fit_kw) -> Run:
     """Build an L x H model for ``data`` (weights from ``seed``) and fit it the way ``recipe`` says.
 
     arch: mlp (default), cnn, unet or transformer (``model.ARCH_HELP`` says what L and H mean in
@@ -61,7 +61,9 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     optimizer updates: the same work on 100 images or 5,000 (``epochs = ceil(updates / batches per
     epoch)`` over the rows trained on).
     precision: fp32, bf16 or auto (:mod:`precision`; auto = bf16 where the device multiplies bf16
-    natively and the net is large enough to gain); what was used is stored in the config.
+    natively and the net is large enough to gain); what was used is stored in the config. ``bf16``
+    where it is not native gets one line (:func:`precision.precision_note`) passed to ``note``
+    (default print; None: say nothing).
     recipe: ``paper`` (plain MSE), ``improved`` (its own objective) or ``sequence`` (f(x_i) ~= x_(i+1),
     the data's rows in order as a loop); stored in the config, so sampling uses it too. target:
     the rows f(data.x) should reach (default: the recipe's — the data itself, or the next row). resume: a checkpoint's ``train_state`` to continue from. on_start: called
@@ -80,6 +82,7 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     if on_start is not None:
         on_start()
     cfg.precision = resolve_precision(precision, device=dev, n_weights=count_weights(cfg.model))
+    _say_note(precision, dev, note)
     sigma = resolve_sigma(recipe_def, spread(data.x) if recipe_def.sigma_rel else None)
     x_fit, stop = (data.x, None) if resume is not None else holdout_stop(recipe_def, model, data.x, sigma,
                                                                           batch=batch, seed=seed)
@@ -106,13 +109,21 @@ def epochs_for(updates: int, rows: int, batch_size: Optional[int]) -> int:
     return -(-updates // per_epoch)
 
 
+def _say_note(precision: str, device, note: Optional[Callable[[str], None]]) -> None:
+    """Pass :func:`precision.precision_note` (bf16 asked for where it is emulated) to ``note``, if any."""
+    text = precision_note(precision, device) if note is not None else ""
+    if text:
+        note(text)
+
+
 def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int = EVERY, noise: str = NOISE,
                eps: float = EPS, seed: int = SEED, record: Optional[int] = None, recipe: Optional[str] = None,
-               **kw) -> SampleResult:
+               note: Optional[Callable[[str], None]] = print, **kw) -> SampleResult:
     """Kaleidoscopic sampling (:func:`sample.kaleidoscope`) from a run's model, started the way
     ``recipe`` says (default: the recipe the run was trained with). A recipe with its own start
     ignores ``noise``; an explicit ``start=`` tensor wins over both. ``sampler=`` (in ``kw``):
-    default the recipe's (``improved``: chains restarted every RESTART steps; the moving samplers take the run's :func:`run_scale`); ``scale=`` overrides the run's noise scale."""
+    default the recipe's (``improved``: chains restarted every RESTART steps; the moving samplers take the run's :func:`run_scale`); ``scale=`` overrides the run's noise scale.
+    ``precision=bf16`` where it is not native: one line to ``note``, as in :func:`train_run`."""
     recipe_def = get_recipe(recipe or run.config.recipe)
     if noise not in NOISES:
         raise KalsError(f"unknown start noise {noise!r}; choose uniform or normal")
@@ -127,6 +138,7 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
         n = chains if kw.get("start") is None else len(kw["start"])
         kw["fresh"] = data_start(run.data.x, n * (steps // RESTART + 1), scale=recipe_def.start_scale,
                                  seed=seed + 1, value_range=run.config.value_range)
+    _say_note(kw.get("precision", PRECISION), model_device(run.model), note)
     return kaleidoscope(run.model, chains=chains, steps=steps, every=every, noise=noise, eps=eps, seed=seed,
                         record=record, **kw)
 

@@ -11,7 +11,9 @@ near |y| = 1): below the 1/255 step of a uint8 frame, but it puts a floor of abo
 training MSE.
 
 ``auto`` picks bf16 only where it is native (:func:`bf16_native`) and the net is large enough that
-the matrix multiplies dominate a step (:data:`AUTO_BF16_MIN_WEIGHTS`); everywhere else fp32.
+the matrix multiplies dominate a step (:data:`AUTO_BF16_MIN_WEIGHTS`); everywhere else fp32. ``bf16``
+asked for where it is not native runs, emulated and slower: :func:`precision_note` is the one line
+train_run and sample_run print (the CLI, notebooks) and the panel shows.
 """
 
 import contextlib
@@ -108,6 +110,21 @@ def resolve_precision(name: str, *, device, n_weights: int) -> str:
         raise KalsError(f"precision 'bf16' is not available on device {device} (this GPU/OS has no bfloat16); "
                         "choose precision fp32 or auto")
     return key
+
+
+_NOT_NATIVE = {"cpu": "this CPU has no AVX512-BF16 or AMX", "cuda": "this GPU's compute capability is below 8.0"}
+
+
+def precision_note(name: str, device) -> str:
+    """One line for whoever asked for ``bf16`` on a device that runs it but not natively (:func:`bf16_native`):
+    it will be emulated and slower than fp32, and ``auto`` picks fp32 here. '' for any other choice
+    (``auto`` and ``fp32`` need no word; an unknown name is :func:`resolve_precision`'s error)."""
+    device = torch.device(device)
+    if str(name).lower() != "bf16" or bf16_native(device) or not bf16_supported(device):
+        return ""
+    why = _NOT_NATIVE.get(device.type, f"no native bf16 on {device.type}")
+    return (f"note: precision bf16 will be emulated on {device.type} ({why}), so training and sampling run slower "
+            "than in fp32; precision auto picks fp32 here")
 
 
 def autocast(precision: str, device):
