@@ -4,7 +4,8 @@
 #                              jupyter, papermill, kals_utils (editable) and a Jupyter kernel named "kals"
 #   bash setup.sh --test    -> also test tools (pytest, playwright), the docs tools (sphinx, myst-nb,
 #                              sphinx-book-theme), the diffusion baseline (diffusers, the `baseline`
-#                              extra) and, as root on Debian, the system packages the tests use
+#                              extra), the packaged image sets (scikit-image, scikit-learn, the
+#                              `samples` extra) and, as root on Debian, the system packages the tests use
 #                              (chromium, fashion-mnist)
 #   bash setup.sh --conda   -> use environment.yml with conda instead of a venv (env "kals")
 # Re-running is cheap: a stamp file skips pip when nothing changed.

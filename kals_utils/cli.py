@@ -193,8 +193,11 @@ def _data_for(args):
     out_act = args.out_act or ("sigmoid" if is_points else "tanh")
     if is_points and (args.subset or args.image_size):
         raise KalsError("--subset and --image-size are for image data sets, not points")
-    return load_data(args.data, root=args.data_root, subset=args.subset, seed=args.seed,
-                     value_range=out_range(out_act), image_size=args.image_size, pts=args.points), out_act
+    data = load_data(args.data, root=args.data_root, subset=args.subset, seed=args.seed,
+                     value_range=out_range(out_act), image_size=args.image_size, pts=args.points)
+    if data.note:
+        print(f"note: {data.note}")
+    return data, out_act
 
 
 def cmd_train(args) -> int:

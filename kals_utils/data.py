@@ -1,4 +1,5 @@
-"""Training data as one flat tensor: points, torchvision data sets and folders of images.
+"""Training data as one flat tensor: points, torchvision data sets, images that installed packages
+ship (scikit-image, scikit-learn) and folders of images.
 
 Every loader returns a :class:`Data`: ``x`` (N, D) float32 in ``value_range`` ([0, 1] or [-1, 1]),
 ``image_shape`` (C, H, W) for images (None for points), optional integer ``labels``.
@@ -38,6 +39,7 @@ class Data:
     class_names: Optional[list] = None
     subset: Optional[int] = None
     seed: int = 0
+    note: str = ""                      # one line the caller should show (e.g. a subset larger than the data)
 
     @property
     def dim(self) -> int:
@@ -90,13 +92,14 @@ def _to_range(u8: torch.Tensor, value_range) -> torch.Tensor:
     return dequantize(u8.reshape(len(u8), -1), value_range)
 
 
-def select_subset(n_total: int, subset: Optional[int], seed: int, what: str = "data set") -> torch.Tensor:
-    """Seeded choice of ``subset`` indices out of ``n_total`` (all, in order, when subset is None)."""
+def select_subset(n_total: int, subset: Optional[int], seed: int) -> torch.Tensor:
+    """Seeded choice of ``subset`` indices out of ``n_total`` (all, in order, when subset is None or
+    not smaller than ``n_total``)."""
     if subset is None:
         return torch.arange(n_total)
     subset = check_int("subset", subset, 1)
-    if subset > n_total:
-        raise KalsError(f"subset {subset} is larger than the {what} ({n_total} items); set SUBSET (--subset) to {n_total} or less")
+    if subset >= n_total:  # all of it, in order, as subset=None; load_data's Data.note says so
+        return torch.arange(n_total)
     g = torch.Generator().manual_seed(seed)
     return torch.randperm(n_total, generator=g)[:subset].sort().values
 
@@ -283,6 +286,13 @@ def _upright(im):
         return im
 
 
+def _fit_square(img, size: int):
+    """A PIL image centre-cropped to a square and resized to ``size`` x ``size`` (bicubic; PIL
+    antialiases when it shrinks): the one resize of the folder loader and the packaged sets."""
+    from PIL import Image
+    return _center_square(img).resize((size, size), Image.BICUBIC)
+
+
 def _read_image(path: Path, size: Optional[int]):
     """One image file as an 8-bit ``L`` or ``RGB`` PIL image (:func:`_decode_images` says how), upright,
     centre-cropped and resized to ``size`` if given. A file PIL cannot decode safely (not an image,
@@ -293,8 +303,8 @@ def _read_image(path: Path, size: Optional[int]):
             im.load()
             im = _as_8bit(_upright(im))
             if size is not None:  # resize at once: a folder of big photos never sits in memory whole
-                return _center_square(im).resize((size, size), Image.BICUBIC)
-            return im
+                return _fit_square(im, size)
+            return im.copy()
     except Image.DecompressionBombError as e:
         raise KalsError(f"image {path} is too large to decode safely ({e}); shrink it or remove it") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
@@ -349,7 +359,7 @@ def _load_celeba(root: Path, download: bool, verify: bool, subset, seed, size, t
                   "identity_CelebA.txt, list_attr_celeba.txt, list_bbox_celeba.txt, "
                   "list_landmarks_align_celeba.txt — or point at the JPEG folder with folder:PATH")
         raise KalsError(_missing_message("celeba", root, layout, e, download)) from None
-    idx = select_subset(len(ds.filename), subset, seed, "CelebA train split")
+    idx = select_subset(len(ds.filename), subset, seed)
     folder = Path(ds.root) / ds.base_folder / "img_align_celeba"
     u8 = _decode_images([folder / ds.filename[i] for i in idx], size or 32)
     return u8, None, None
@@ -357,8 +367,75 @@ def _load_celeba(root: Path, download: bool, verify: bool, subset, seed, size, t
 
 def _load_folder(folder: str, subset, seed, size):
     files = image_files(Path(folder).expanduser())
-    idx = select_subset(len(files), subset, seed, f"folder ({len(files)} images)")
+    idx = select_subset(len(files), subset, seed)
     return _decode_images([files[i] for i in idx], size), None, None
+
+
+# ---------------------------------------------------------------- sets bundled with installed packages
+LFW_FACES = 100          # lfw_subset(): its first 100 images are faces, the last 100 background (its docstring)
+SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "china.jpg", "flower.jpg")
+CROPS_PER_PHOTO = 64     # 7 x 64 = 448 crops: see _load_sample_photos
+CROP_SIDES = (1 / 4, 1 / 2)   # a crop's side, as a fraction of its photo's shorter side
+CROP_SEED = 31           # the crops are the same on every machine and call (numpy's PCG64 stream)
+
+
+def _package(module: str, pip: str, name: str):
+    """Import ``module`` (of the package ``pip`` that data set ``name`` loads from), or one KalsError
+    naming the package and the extra that installs it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise KalsError(f"{name} loads from the {pip} package, which is not installed here: "
+                        f"pip install -e '.[samples]' in the kals folder (or pip install {pip})") from None
+
+
+def _load_lfw_faces(size: Optional[int]) -> torch.Tensor:
+    """The 100 faces of scikit-image's ``lfw_subset`` (Labeled Faces in the Wild, 25 x 25 grey;
+    its last 100 images are not faces and are left out) as uint8 (100, 1, S, S)."""
+    from PIL import Image
+    faces = _package("skimage.data", "scikit-image", "lfw-faces").lfw_subset()[:LFW_FACES]   # float in [0, 1]
+    u8 = np.round(np.clip(faces, 0, 1) * 255).astype(np.uint8)
+    if size is not None and size != u8.shape[-1]:
+        u8 = np.stack([np.asarray(_fit_square(Image.fromarray(f), size)) for f in u8])
+    return torch.from_numpy(np.ascontiguousarray(u8)).unsqueeze(1)
+
+
+def _photos() -> list:
+    """The seven colour photographs of SAMPLE_PHOTOS as (H, W, 3) uint8 arrays."""
+    skdata = _package("skimage.data", "scikit-image", "sample-photos")
+    sk = _package("sklearn.datasets", "scikit-learn", "sample-photos").load_sample_images()
+    by_file = {Path(f).name: im for f, im in zip(sk.filenames, sk.images)}
+
+    def photo(n):
+        if n in by_file:
+            return by_file[n]
+        return skdata.stereo_motorcycle()[0] if n == "motorcycle" else getattr(skdata, n)()
+    return [photo(n) for n in SAMPLE_PHOTOS]
+
+
+def _load_sample_photos(size: Optional[int]) -> torch.Tensor:
+    """448 square crops of seven colour photographs bundled with scikit-image (astronaut, Chelsea the
+    cat, coffee, rocket, motorcycle) and scikit-learn (china, flower), resized to ``size`` (default 32).
+
+    Each photo gives CROPS_PER_PHOTO crops at seeded random places (CROP_SEED), in photo order, with
+    sides drawn between a quarter and a half of its shorter side (75-256 pixels): big enough that a
+    crop shows a part one can name (an eye, a cup's rim, a wheel, a roof) rather than flat texture.
+    Shrunk 2.3-8x to 32 x 32, they are sharp like CIFAR-10's images. 7 x 64 = 448 images: between
+    the 100 LFW faces and the 1,000-image subsets the image notebooks take, and no crop is a near-copy
+    of another by the 1/3 nearest-neighbour rule that flags copying (tests/test_packaged_data.py), so
+    that rule reads the net's copying, not the set's. Not CIFAR-10: seven scenes, not thousands of objects."""
+    from PIL import Image
+    rng, out = np.random.default_rng(CROP_SEED), []
+    for photo in _photos():
+        h, w = photo.shape[:2]
+        lo, hi = (int(f * min(h, w)) for f in CROP_SIDES)
+        im = Image.fromarray(photo)
+        for _ in range(CROPS_PER_PHOTO):
+            side = int(rng.integers(lo, hi + 1))
+            top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+            out.append(np.asarray(_fit_square(im.crop((left, top, left + side, top + side)), size or 32)))
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
 
 
 @dataclass(frozen=True)
@@ -370,7 +447,7 @@ class DataSet:
     help: str                       # one line for the command line's help and the docs
     shape: str                      # C x H x W of its images ("" for points, "any" for folders)
     source: str                     # where its files come from
-    load: Optional[Callable] = None  # (root, download, verify, train) -> uint8 (N,C,H,W), labels, class names
+    load: Optional[Callable] = None  # (root, download, verify, train, size) -> uint8 (N,C,H,W), labels, classes
     held_out: bool = False          # a test split kals can read (the metrics' ceilings)
     labelled: bool = False          # several classes (class histograms, classifier features)
     cached: bool = False            # decoded subsets cached under <root>/kals_cache (slow formats)
@@ -381,19 +458,27 @@ REGISTRY = {d.name: d for d in (
     DataSet("points2d", "2D points", "the paper's four 2D points (0.2/0.8, 0.2/0.8) (or your own)", "", "built in"),
     DataSet("mnist", "MNIST", "MNIST handwritten digits, 60,000 training images", "1x28x28",
             "https://yann.lecun.com/exdb/mnist/ (torchvision downloads it)",
-            lambda root, download, verify, train: _load_mnist_like("MNIST", root, download, train),
+            lambda root, download, verify, train, _: _load_mnist_like("MNIST", root, download, train),
             held_out=True, labelled=True),
     DataSet("fashion-mnist", "Fashion-MNIST", "Zalando's Fashion-MNIST clothes, 60,000 training images", "1x28x28",
             "https://github.com/zalandoresearch/fashion-mnist (torchvision downloads it; Debian: dataset-fashion-mnist)",
-            lambda root, download, verify, train: _load_mnist_like("FashionMNIST", root, download, train),
+            lambda root, download, verify, train, _: _load_mnist_like("FashionMNIST", root, download, train),
             held_out=True, labelled=True),
     DataSet("cifar-dogs", "CIFAR-10", "the 5,000 dogs (class 5) of CIFAR-10's training set", "3x32x32",
             "https://www.cs.toronto.edu/~kriz/cifar.html (torchvision downloads it)",
-            lambda root, download, verify, train: _load_cifar(root, download, verify, [CIFAR_DOG], train),
+            lambda root, download, verify, train, _: _load_cifar(root, download, verify, [CIFAR_DOG], train),
             held_out=True, cached=True),
     DataSet("celeba", "CelebA", "CelebA faces (train split), centre-cropped to 32 x 32", "3x32x32",
             "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Google Drive; torchvision's download is often "
             "refused, so fetch img_align_celeba.zip and the .txt lists by hand)", cached=True),
+    DataSet("lfw-faces", "LFW faces", "the 100 faces (25 x 25 grey) of scikit-image's lfw_subset, from Labeled "
+            "Faces in the Wild: an offline stand-in for CelebA", "1x25x25",
+            "scikit-image (skimage.data.lfw_subset; pip install -e '.[samples]')",
+            lambda root, download, verify, train, size: (_load_lfw_faces(size), None, None)),
+    DataSet("sample-photos", "sample photos", "448 crops (32 x 32) of 7 colour photographs bundled with scikit-image "
+            "and scikit-learn: an offline stand-in for CIFAR-10", "3x32x32",
+            "scikit-image and scikit-learn (their sample images; pip install -e '.[samples]')",
+            lambda root, download, verify, train, size: (_load_sample_photos(size), None, None)),
     DataSet("folder:PATH", "an image folder", "any folder of images, centre-cropped and resized to the image size",
             "any", "your own files"),
 )}
@@ -412,7 +497,8 @@ def load_data(name: str, *, root="data", subset: Optional[int] = None, seed: int
               download: bool = True, verify: Optional[bool] = None, cache: bool = True, train: bool = True) -> Data:
     """Load data set ``name`` (a :data:`REGISTRY` name) as a :class:`Data` with values in ``value_range``.
 
-    subset: seeded random subset of that many items (None = all); image_size: resize images to
+    subset: seeded random subset of that many items (None = all; more than there are = all, and
+    ``Data.note`` says so in one line for the caller to show); image_size: resize images to
     N x N (CelebA defaults to 32, center-cropped); pts: points for points1d/points2d;
     verify=False skips torchvision's MD5 checks (also set by the env var KALS_SKIP_MD5=1);
     train=False reads the held-out (test) split, for the data sets in HELD_OUT.
@@ -440,8 +526,10 @@ def load_data(name: str, *, root="data", subset: Optional[int] = None, seed: int
         if cache:
             _try_cache({"u8": u8, "labels": labels, "class_names": class_names}, cache_file)
     x = _to_range(u8, value_range)
+    note = (f"subset {subset} is more than the {len(u8)} images of {name}: all {len(u8)} are used"
+            if subset is not None and subset > len(u8) else "")
     return Data(x=x, value_range=value_range, name=name, image_shape=tuple(u8.shape[1:]),
-                labels=labels, class_names=class_names, subset=subset, seed=seed)
+                labels=labels, class_names=class_names, subset=subset, seed=seed, note=note)
 
 
 def _try_cache(blob: dict, path: Path) -> None:
@@ -462,6 +550,6 @@ def _load_images(name, root, subset, seed, image_size, download, verify, train=T
         raise KalsError(f"{name} has no held-out split kals can read; held-out images come from {', '.join(HELD_OUT)}")
     if name == "celeba":
         return _load_celeba(root, download, verify, subset, seed, image_size)
-    u8, labels, classes = REGISTRY[name].load(root, download, verify, train)
-    idx = select_subset(len(u8), subset, seed, name)
+    u8, labels, classes = REGISTRY[name].load(root, download, verify, train, image_size)
+    idx = select_subset(len(u8), subset, seed)
     return _resize_u8(u8[idx], image_size), (None if labels is None else labels[idx]), classes

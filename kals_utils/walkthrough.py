@@ -78,6 +78,8 @@ class ImageNotebook:
         d = self.data
         classes = "" if d.labels is None else f", classes {sorted(set(d.labels.tolist()))}"
         print(f"{self.dataset}: {len(d)} images of shape {d.image_shape}, values in {d.value_range}{classes}")
+        if d.note:
+            print(f"note: {d.note}")
         display(plot_images(d.x[:SHOWN], d.image_shape, d.value_range, title=f"training images ({len(d)} in all)"))
 
     def train(self) -> None:

@@ -20,8 +20,10 @@ def test_parse_points():
 def test_subset_is_seeded_sized_and_checked():
     a, b, c = select_subset(100, 10, 0), select_subset(100, 10, 0), select_subset(100, 10, 1)
     assert torch.equal(a, b) and not torch.equal(a, c) and len(set(a.tolist())) == 10
-    with pytest.raises(KalsError, match="larger than"):
-        select_subset(5, 6, 0)
+    for n in (5, 6, None):  # as large as the data or larger: all of it, in order (load_data notes it)
+        assert select_subset(5, n, 0).tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(KalsError, match="subset"):
+        select_subset(5, 0, 0)
 
 
 def test_folder_loader(tiny_folder):

@@ -130,7 +130,6 @@ BAD_INPUT = [
     ("mixed-sizes", lambda t, c: ["train", "--data", f"folder:{_folder(t, 'mixed')}", "--depth", "3", "--width", "5"], "--image-size"),
     ("non-finite", lambda t, c: ["train", "--data", "points1d", "--points", "nan;0.5", "--depth", "3", "--width", "5"], "NaN or inf"),
     ("out-of-range", lambda t, c: ["train", "--data", "points1d", "--points=-0.5;0.5", "--depth", "3", "--width", "5"], "--out-act tanh"),
-    ("subset", lambda t, c: ["train", "--data", f"folder:{_folder(t, 'mixed')}", "--subset", "5", "--depth", "3", "--width", "5"], "larger than"),
     ("gif-folder", lambda t, c: ["sample", "--checkpoint", str(c), "--gif", str(t) + "/"], "is a folder"),
     ("gif-unwritable", lambda t, c: ["sample", "--checkpoint", str(c), "--gif", "/sys/kals.gif"], "not writable"),
     ("device", lambda t, c: ["train", "--data", "points1d", "--depth", "3", "--width", "5", "--device", "cuda:99"], "device"),

@@ -21,7 +21,8 @@ def test_environment_yml_matches_pyproject():
     import tomllib
     proj = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = proj["optional-dependencies"]
-    want = {_name(r) for r in proj["dependencies"] + extras["test"] + extras["docs"] + extras["baseline"]} - {"kals_utils"}
+    tested = extras["test"] + extras["docs"] + extras["baseline"] + extras["samples"]
+    want = {_name(r) for r in proj["dependencies"] + tested} - {"kals_utils"}
     have, in_deps = set(), False
     for line in (ROOT / "environment.yml").read_text().splitlines():
         if not line.startswith(" "):
