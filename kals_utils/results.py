@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 from .errors import KalsError
+from .studies.capacity import capacity_table, holding_limits
 from .files import project_dir
 from .tables import _fmt, summarise
 
@@ -304,6 +305,47 @@ def basins_sequence_table(data: dict) -> str:
     return rows_table(["L", "H", "from the points", "from random starts (≥ 90%)"], out)
 
 
+def basins_capacity_table(part: dict) -> str:
+    """Mean share of the training points that are stable attractors, per L x H and n, and its limits."""
+    table, limits = capacity_table(part["rows"]), holding_limits(part["rows"])
+    ns = sorted({r["n"] for r in table})
+    out = []
+    for lim in sorted(limits, key=lambda r: (r["width"], r["depth"])):
+        mine = {r["n"]: r for r in table if (r["depth"], r["width"]) == (lim["depth"], lim["width"])}
+        out.append([lim["depth"], lim["width"]] + [frac(mine[n]["attractors"]) for n in ns]
+                   + [frac(mine[ns[-1]]["fixed"])] + [v if v is not None else "—" for v in
+                                                      (lim["holds_up_to"], lim["first_lost"], lim["half_at"])])
+    return rows_table(["L", "H", f"n={ns[0]}"] + [str(n) for n in ns[1:]]
+                      + [f"fixed at {ns[-1]}", "holds up to", "first lost", "half at"], out)
+
+
+def basins_depth_table(data: dict) -> str:
+    """Basin areas of the four 2D points per depth (notebook 02's defaults, seed 0)."""
+    out = []
+    for r in data["defaults"]["depths"]:
+        share = lambda kind: sum(b["fraction"] for b in r["basins"] if b["kind"] == kind)  # noqa: E731
+        train = sorted((b for b in r["basins"] if b["kind"] == "train"), key=lambda b: b["index"])
+        out.append([r["depth"]] + [f"{100 * b['fraction']:.1f}%" for b in train]
+                   + [f"{share(k):.2g}" if share(k) else "0" for k in ("spurious", "unsettled")])
+    return rows_table(["L", "(0.2,0.2)", "(0.2,0.8)", "(0.8,0.2)", "(0.8,0.8)", "spurious", "unsettled"], out)
+
+
+PRECISION_METRICS = (("train MSE", "train_mse", "{:.4f}"), ("PRDC precision", "precision", "{:.2f}"),
+                     ("coverage", "coverage", "{:.2f}"), ("memorised", "memorized", "{:.2f}"),
+                     ("class TV", "class_tv", "{:.2f}"))
+
+
+def precision_quality_table(rows: list) -> str:
+    """fp32 against bf16 (benchmarks/precision_quality.py): each metric's values over the seeds."""
+    out = []
+    for recipe, prec in dict.fromkeys((r["recipe"], r["precision_mode"]) for r in rows):
+        mine = [r for r in rows if (r["recipe"], r["precision_mode"]) == (recipe, prec)]
+        secs = [r["train_cpu_s"] for r in mine]
+        out.append([recipe, prec] + [" / ".join("–" if r[k] is None else f.format(r[k]) for r in mine)
+                                     for _, k, f in PRECISION_METRICS] + [f"{min(secs):.0f}–{max(secs):.0f}"])
+    return rows_table(["recipe", "arithmetic"] + [m[0] for m in PRECISION_METRICS] + ["train CPU s"], out)
+
+
 # NAME -> (page, function of nothing that returns the table)
 def tables(root: Path = ROOT) -> dict:
     nbt = lambda: _json(root / "docs" / "results" / NOTEBOOK_TABLES)  # noqa: E731
@@ -320,6 +362,11 @@ def tables(root: Path = ROOT) -> dict:
         "depth-03": ("depth.md", lambda: depth_table(nbt(), "03_mnist")),
         "corner-loss": ("corner_loss.md", lambda: corner_table(nbt())),
         "basins-sequence": ("basins.md", lambda: basins_sequence_table(basins())),
+        "basins-capacity-2d": ("basins.md", lambda: basins_capacity_table(basins()["capacity2d"])),
+        "basins-capacity-images": ("basins.md", lambda: basins_capacity_table(basins()["capacity_img"])),
+        "basins-depth": ("basins.md", lambda: basins_depth_table(basins())),
+        "precision-quality": ("speed.md", lambda: precision_quality_table(
+            _json(samples / "precision_quality_fashion-mnist_28x28.json")["rows"])),
     }
 
 
