@@ -6,6 +6,8 @@ outputs, and build the documentation site offline::
     python -m kals_utils.book check [NAMES...]     the rules below, on the committed files; runs nothing
                                                    (the same as ``execute --check``)
     python -m kals_utils.book build                docs/ -> docs/_build/html (Sphinx + myst-nb, offline)
+    python -m kals_utils.book results              refill the Results pages' tables from their committed data
+                                                   (:mod:`kals_utils.results`)
 
 The rules of a committed notebook (``check``; tests/test_book.py applies them to every notebook):
 either it has no outputs at all, or it was executed by this module (``metadata.kals.executed``) and
@@ -37,6 +39,7 @@ import torch
 from .errors import KalsError
 from .files import atomic_path, out_dir, project_dir
 from .render import png_bytes
+from .results import regenerate
 
 ROOT = project_dir()
 NB_DIR = ROOT / "notebooks"
@@ -376,8 +379,13 @@ def main(argv=None) -> int:
     ch.add_argument("names", nargs="*")
     bu = sub.add_parser("build", help=f"build the docs site into {SITE.relative_to(ROOT)}")
     bu.add_argument("--out", default=str(SITE))
+    sub.add_parser("results", help="refill the Results pages' tables from their committed data")
     args = ap.parse_args(argv)
     try:
+        if args.command == "results":
+            changed = regenerate(ROOT)
+            print("\n".join(f"rewrote {p.relative_to(ROOT)}" for p in changed) or "Results pages up to date")
+            return 0
         if args.command == "check" or (args.command == "execute" and args.check):
             return _check(args.names)
         if args.command == "build":

@@ -6,6 +6,7 @@ code. Writes are atomic: a temporary file in the same folder, fsync, then ``os.r
 """
 
 import pickle
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from .data import dequantize
-from .errors import KalsError
+from .errors import KalsError, cause
 from .files import atomic_torch_save
 from .model import RunConfig, build_model
 
@@ -83,6 +84,11 @@ class Checkpoint:
     train_state: Optional[dict]
 
 
+# What torch.load(weights_only=True) raises for a file that is not a readable checkpoint (measured on
+# empty, text, image, pickled, truncated and bit-flipped files): anything else is a bug and keeps its traceback.
+LOAD_ERRORS = (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, LookupError, struct.error, OSError)
+
+
 def load_checkpoint(path, device="cpu") -> Checkpoint:
     """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
 
@@ -96,8 +102,8 @@ def load_checkpoint(path, device="cpu") -> Checkpoint:
         with warnings.catch_warnings():  # torch warns about refused globals; the message below says it
             warnings.simplefilter("ignore")
             payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch's unpickler raises many types (KeyError for a text file, ...)
-        raise KalsError(f"cannot load {path}: {why_unloadable(path, e)}") from None
+    except LOAD_ERRORS as e:
+        raise KalsError(f"cannot load {path} ({cause(e)}): {why_unloadable(path, e)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise KalsError(f"{path} is a torch file but not a kals checkpoint (no '{FORMAT}' marker); "
                         "train one with `python -m kals_utils train`")
@@ -158,7 +164,7 @@ def _pickle_has_code(path) -> bool:
     try:
         with open(path, "rb") as f:
             return any(op.name in CODE_OPS for op, _, _ in pickletools.genops(f))
-    except Exception:  # a broken pickle: say what we can without guessing at code
+    except (ValueError, EOFError, struct.error, OSError):  # a broken pickle: say what we can without guessing at code
         return False
 
 

@@ -11,6 +11,9 @@ so adding a data set is one entry. Subsets of the slow formats are seeded and ca
 """
 
 import os
+import pickle
+import tarfile
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from .errors import KalsError, check_int
+from .errors import KalsError, cause, check_int
 from .files import atomic_torch_save
 
 PAPER_POINTS = {1: "0.2;0.8", 2: "0.2,0.2;0.2,0.8;0.8,0.2;0.8,0.8"}
@@ -113,8 +116,21 @@ def _resize_u8(u8: torch.Tensor, size: Optional[int]) -> torch.Tensor:
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
+def fetch_errors() -> tuple:
+    """What a torchvision data set raises when its files are missing, corrupt, or cannot be downloaded
+    (no network: URLError, an OSError; a failed MD5 or a missing file: RuntimeError; a damaged
+    pickle, archive or gzip file). Anything else (a TypeError, say) is a bug and keeps its traceback."""
+    errors = (OSError, RuntimeError, EOFError, ValueError, LookupError, pickle.UnpicklingError, tarfile.TarError,
+              zipfile.BadZipFile)
+    try:  # CelebA comes from Google Drive through gdown, which has an error type of its own
+        from gdown.exceptions import FileURLRetrievalError
+    except ImportError:
+        return errors
+    return errors + (FileURLRetrievalError,)
+
+
 def _missing_message(key: str, root: Path, layout: str, err: Exception, download: bool = True) -> str:
-    why = f"could not be downloaded ({type(err).__name__})" if download else "download=False"
+    why = f"could not be downloaded: {cause(err)}" if download else f"download=False; {cause(err)}"
     entry = REGISTRY[key]
     return (f"{entry.title} is not under {root} ({why}). Put the files here: {layout}. Get them from "
             f"{entry.source} with internet, or use any folder of your own images: "
@@ -212,7 +228,7 @@ def _load_mnist_like(cls_name: str, root: Path, download: bool, train: bool = Tr
     try:
         with _no_new_folders(root):
             ds = cls(str(root), train=train, download=download)
-    except Exception as e:  # offline download, missing files
+    except fetch_errors() as e:  # offline download, missing files
         files = ", ".join(MNIST_FILES) + " (or the same names + .gz)"
         key = "mnist" if cls_name == "MNIST" else "fashion-mnist"
         raise KalsError(_missing_message(key, root, f"{root}/ or {raw}/ with {files}", e, download)) from None
@@ -225,7 +241,7 @@ def _load_cifar(root: Path, download: bool, verify: bool, classes: Sequence[int]
     try:
         with _no_new_folders(root), _maybe_skip_md5(cls, verify):
             ds = cls(str(root), train=train, download=download)
-    except Exception as e:
+    except fetch_errors() as e:
         layout = (f"{root}/cifar-10-batches-py/ with data_batch_1 … data_batch_5, test_batch and batches.meta "
                   "(MD5-checked; for a re-packed copy set KALS_SKIP_MD5=1)")
         raise KalsError(_missing_message("cifar-dogs", root, layout, e, download)) from None
@@ -354,7 +370,7 @@ def _load_celeba(root: Path, download: bool, verify: bool, subset, seed, size, t
     try:
         with _no_new_folders(root), _maybe_skip_md5(cls, verify):
             ds = cls(str(root), split="train", target_type="identity", download=download)
-    except Exception as e:
+    except fetch_errors() as e:
         layout = (f"{root}/celeba/ with img_align_celeba/ (the JPEGs), list_eval_partition.txt, "
                   "identity_CelebA.txt, list_attr_celeba.txt, list_bbox_celeba.txt, "
                   "list_landmarks_align_celeba.txt — or point at the JPEG folder with folder:PATH")

@@ -13,6 +13,14 @@ class KalsError(ValueError):
         return [f"\x1b[31mKalsError\x1b[0m: {self}"]
 
 
+def cause(err: BaseException, limit: int = 160) -> str:
+    """``"TypeName: first line of the message"`` (at most ``limit`` characters): the cause of a failure,
+    for a one-line KalsError."""
+    lines = str(err).strip().splitlines()
+    text = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def check_int(name: str, value, minimum: int, hint: str = "") -> int:
     """Return ``value`` as int if it is an integer >= minimum, else raise KalsError."""
     is_integer = hasattr(value, "__index__") and not isinstance(value, bool)  # int, numpy int, 0-d tensor

@@ -71,11 +71,16 @@ def test_three_cycle_is_replayed_exactly():
 
 
 def test_fit_target_none_is_the_identity_and_a_target_is_learnt():
-    d = points(dim=1)
-    a, b = (build_model(ModelConfig(1, 3, 8), seed=1) for _ in range(2))
-    ra = fit(a, d.x, epochs=50, seed=0, progress=False)
-    rb = fit(b, d.x, epochs=50, seed=0, progress=False, target=None)
-    assert ra.losses == rb.losses
+    """Known answers: with target = the rows rolled by one, f maps each point to the one before it;
+    without a target (the default, None), each point to itself."""
+    x = torch.tensor([[0.2, 0.2], [0.8, 0.3], [0.7, 0.8], [0.3, 0.7]])
+    for target, want in ((x.roll(1, 0), [3, 0, 1, 2]), (None, [0, 1, 2, 3])):
+        m = build_model(ModelConfig(2, 4, 32), seed=0)
+        fit(m, x, epochs=1500, seed=0, progress=False, target=target)
+        with torch.no_grad():
+            y = m(x)
+        assert torch.cdist(y, x).argmin(dim=1).tolist() == want
+        assert (y - x[want]).abs().max() < 0.05
     x = torch.rand(32, 2, generator=torch.Generator().manual_seed(0)) * 0.6 + 0.2
     m = build_model(ModelConfig(2, 3, 32), seed=0)
     r = fit(m, x, epochs=400, batch_size=8, seed=0, progress=False, target=x.flip(1))
@@ -142,6 +147,15 @@ def test_cli_basins_json_and_png(tmp_path, capsys):
     assert sum(a["fraction"] for a in js["attractors"]) == pytest.approx(1.0)
     assert [a["location"] for a in js["attractors"] if a["kind"] == "train"] == [[pytest.approx(0.2)],
                                                                                 [pytest.approx(0.8)]]
+    # the PNG read back: a picture whose two basin colours cover equal areas, like the shares (0.5 / 0.5)
+    import numpy as np
+    from PIL import Image
+    from kals_utils.plots import BASIN_ALPHA, basin_colors
+    img = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    assert img.shape == (460, 640, 3)
+    area = [int((np.abs(img - np.round(255 * (1 - BASIN_ALPHA * (1 - np.array(c))))).max(-1) <= 2).sum())
+            for c in basin_colors(2)]
+    assert min(area) > 5000 and abs(area[0] - area[1]) < 0.05 * sum(area), area
     assert main(["basins", "--checkpoint", str(ck)]) == 2
     assert "pass --png" in capsys.readouterr().err
 
@@ -157,6 +171,12 @@ def test_cli_train_sequence_then_sample_replays(tmp_path, capsys):
                  "--no-progress", "--device", "cpu"]) == 0
     w = kaleidoscope(run.model, start=run.data.x[1:2], steps=3)
     assert (w.final - run.data.x[1:2]).abs().max() < 1e-3   # three steps: once round the loop
+    import numpy as np
+    with np.load(npz) as z:  # the samples file: 16 chains, each ended on one of the three points
+        samples, train = z["samples"], z["train"]
+        assert int(z["steps"]) == 80 and samples.shape == (16, 2)
+    assert np.allclose(train, run.data.x.numpy())
+    assert (np.linalg.norm(samples[:, None] - train[None], axis=-1).min(axis=1) < 0.05).mean() >= 0.9
 
 
 def test_cli_train_sequence_on_a_folder_keeps_file_order(tiny_folder, tmp_path):

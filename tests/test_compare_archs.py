@@ -54,6 +54,9 @@ def test_same_seed_same_numbers():
                                   batch_size=3, chains=8, steps=4, device="cpu", max_points=3)
     for k in ("loss", "converged", "coverage", "median_nn"):
         assert again[0][k] == first[0][k]
+    other = compare_architectures(tiny_images(), archs=("mlp",), target_params=3000, seeds=(1,), epochs=3,
+                                  batch_size=3, chains=8, steps=4, device="cpu", max_points=3)
+    assert other[0]["loss"] != first[0]["loss"] and other[0]["median_nn"] != first[0]["median_nn"]
 
 
 def test_tables_grids_gifs_and_panel_runs(rows, tmp_path):

@@ -104,10 +104,22 @@ def test_cifar_md5_checked_unless_skipped(root, monkeypatch):
     import torchvision.datasets.cifar as tv_cifar
     monkeypatch.delenv("KALS_SKIP_MD5", raising=False)
     original = tv_cifar.check_integrity
-    with pytest.raises(KalsError, match="cifar-10-batches-py"):
+    with pytest.raises(KalsError, match="cifar-10-batches-py") as e:
         load_data("cifar-dogs", root=root, download=False, cache=False)
+    assert "RuntimeError: Dataset not found or corrupted" in str(e.value)  # the cause: torchvision's MD5 check
     assert len(load_data("cifar-dogs", root=root, verify=False, cache=False)) == 25
     assert tv_cifar.check_integrity is original
+
+
+def test_a_bug_in_the_loader_is_not_reported_as_missing_data(root, monkeypatch):
+    """Only missing, corrupt or undownloadable files become "data missing"; a TypeError is a bug."""
+    import torchvision
+
+    def broken(*args, **kwargs):
+        raise TypeError("unexpected keyword argument 'train'")
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", broken)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        load_data("cifar-dogs", root=root, download=False, cache=False)
 
 
 def test_celeba_torchvision_layout(root, skip_md5):

@@ -10,7 +10,7 @@ CORE = ["errors", "presets", "files", "device", "precision", "nets", "model", "n
 MEASURE = ["collapse", "prdc", "features", "metrics", "basins", "evaluate", "tables"]  # every measure of a run, and its tables
 STUDIES = ["studies.ensemble", "studies.corner", "studies.sweeps", "studies.compare", "studies.architectures",
            "studies.capacity", "studies.mixing", "studies.versus"]
-FACES = ["plots", "export", "pace", "panel", "widgets", "walkthrough", "cli", "book"]   # drawing, the panel, the CLI
+FACES = ["plots", "export", "pace", "panel", "widgets", "walkthrough", "cli", "results", "book"]   # drawing, the panel, the CLI
 ORDER = CORE + MEASURE + STUDIES + FACES
 MAX_LINES = 70
 

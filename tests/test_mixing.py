@@ -102,9 +102,12 @@ def test_moving_chains_visit_every_point_in_proportion(corners, sampler):
     freq = torch.bincount(idx.reshape(-1), minlength=4).float() / idx.numel()
     # The chain reconstructs with f's posterior mean, not a posterior sample, and a trained net's
     # basins are uneven, so the visits follow the weights only roughly (measured, seed 0: dae
-    # .32/.17/.14/.38, langevin .32/.19/.18/.30 against .4/.2/.2/.2): tolerance 0.2 per point.
-    assert torch.allclose(freq, torch.tensor([0.4, 0.2, 0.2, 0.2]), atol=0.2), freq
-    assert freq.min() > 0.1 and freq[0] > freq[1] and freq[0] > freq[2]
+    # .32/.17/.14/.38, langevin .32/.19/.18/.30 against .4/.2/.2/.2; the far corner 3 is visited
+    # more than its weight). What must hold: the doubled point 0 is visited about twice as often as
+    # its two mirror-image neighbours 1 and 2 (a sampler blind to the weights gives a ratio near 1),
+    # and the two mirror images alike.
+    assert freq.min() > 0.1 and float(freq[0] / freq[1:3].mean()) > 1.5, freq
+    assert abs(float(freq[1] - freq[2])) < 0.05, freq
     still = kaleidoscope(corners.model, chains=100, steps=300, seed=0)  # the paper's walk never leaves
     assert (distinct_visits(nn_indices(still.frames[51:], pts)) == 1).all()
 

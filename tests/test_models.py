@@ -38,6 +38,8 @@ def test_seeded_init_is_reproducible_and_leaves_global_rng_alone():
     b = build_model(ModelConfig(2, 3, 4), seed=7)
     assert torch.equal(before, after)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    c = build_model(ModelConfig(2, 3, 4), seed=8)
+    assert not any(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
 
 
 @pytest.mark.parametrize("kw", [dict(depth=0), dict(width=0), dict(out_act="relu"), dict(depth=2.5)])

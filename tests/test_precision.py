@@ -96,12 +96,26 @@ def test_fp32_fit_is_bit_exact_with_todays_arithmetic(batch_size):
         assert all(torch.equal(a, b) for a, b in zip(last.values(), ref_weights))
 
 
+def _linear_dtypes(model) -> set:
+    """Record the dtype of every Linear layer's output while ``model`` runs: the precision actually used."""
+    seen = set()
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.Linear):
+            mod.register_forward_hook(lambda m, i, out: seen.add(out.dtype))
+    return seen
+
+
 def test_bf16_fit_keeps_fp32_weights_and_learns():
     x = torch.rand(64, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
     cfg = ModelConfig(8, 4, 64, "tanh")
-    r32 = fit(build_model(cfg, seed=0), x, epochs=300, lr=1e-3, progress=False)
+    m32 = build_model(cfg, seed=0)
+    dtypes32 = _linear_dtypes(m32)
+    r32 = fit(m32, x, epochs=300, lr=1e-3, progress=False)
     m = build_model(cfg, seed=0)
+    dtypes16 = _linear_dtypes(m)
     r16 = fit(m, x, epochs=300, lr=1e-3, progress=False, precision="bf16")
+    assert dtypes32 == {torch.float32} and torch.bfloat16 in dtypes16  # bf16 really ran ...
+    assert r16.losses[0] != r32.losses[0] and r16.losses != r32.losses  # ... and changed the arithmetic
     assert all(p.dtype == torch.float32 for p in m.parameters())
     state = r16.train_state["optimizer"]["state"]
     assert all(t.dtype == torch.float32 for s in state.values() for t in s.values())
@@ -115,8 +129,12 @@ def test_bf16_sampling_keeps_an_fp32_state_and_uint8_frames():
     m = build_model(ModelConfig(6, 4, 64, "sigmoid"), seed=0)
     fit(m, x, epochs=400, lr=1e-3, progress=False)
     kw = dict(chains=64, steps=30, eps=0.01, seed=3, frame_dtype=torch.uint8)
+    dtypes = _linear_dtypes(m)
     s32 = kaleidoscope(m, **kw)
+    assert dtypes == {torch.float32}
     s16 = kaleidoscope(m, precision="bf16", **kw)
+    assert dtypes == {torch.float32, torch.bfloat16}  # bf16 really ran
+    assert not torch.equal(s16.final, s32.final)     # the negative control: bf16 is not fp32 bit for bit
     assert s16.final.dtype == torch.float32 and s16.frames.dtype == torch.uint8
     assert torch.equal(s16.start, s32.start) and s16.frames.shape == s32.frames.shape
     assert 0.0 <= float(s16.final.min()) and float(s16.final.max()) <= 1.0

@@ -1,7 +1,7 @@
 """Every command in the README and in the docs' pages works verbatim: their ```bash and ```python blocks
 are run here, in a fresh folder, exactly as written (``.venv/bin/X`` is this interpreter's X). Blocks
 right after <!-- main-command --> / <!-- test-command --> run in CI itself (.ci/run), the one after
-<!-- docs-command --> in tests/test_docs.py; a block after <!-- not-run: REASON --> says why it is not
+<!-- docs-command --> in tests/test_docs.py, the one after <!-- results-command --> in tests/test_results.py; a block after <!-- not-run: REASON --> says why it is not
 run (e.g. it starts Jupyter, or runs for many minutes)."""
 import re
 import subprocess
@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!--[^\n]*-->\s*\n)?```(bash|python)\n(.*?)\n```", re.S)
-SKIP_TAGS = ("main-command", "test-command", "docs-command", "not-run")
+SKIP_TAGS = ("main-command", "test-command", "docs-command", "results-command", "not-run")
 DOC_PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*.md")
                    if "_build" not in p.parts)
 

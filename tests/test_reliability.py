@@ -78,13 +78,16 @@ def test_resume_reaches_the_same_loss_as_one_run(tmp_path, batch):
 
 
 def test_same_seed_same_checkpoint_and_samples(tmp_path):
-    for name in ("a", "b"):
-        assert _train(tmp_path / f"{name}.pt", "--seed", "5", epochs=100) == 0
+    for name, seed in (("a", "5"), ("b", "5"), ("c", "6")):
+        assert _train(tmp_path / f"{name}.pt", "--seed", seed, epochs=100) == 0
         assert main(["sample", "--checkpoint", str(tmp_path / f"{name}.pt"), "--chains", "30", "--steps", "10",
-                     "--eps", "0.05", "--seed", "5", "--save-samples", str(tmp_path / f"{name}.npz")]) == 0
-    a, b = load_checkpoint(tmp_path / "a.pt"), load_checkpoint(tmp_path / "b.pt")
+                     "--eps", "0.05", "--seed", seed, "--save-samples", str(tmp_path / f"{name}.npz")]) == 0
+    a, b, c = (load_checkpoint(tmp_path / f"{n}.pt") for n in "abc")
     assert all(torch.equal(v, b.model.state_dict()[k]) for k, v in a.model.state_dict().items())
     assert np.array_equal(np.load(tmp_path / "a.npz")["samples"], np.load(tmp_path / "b.npz")["samples"])
+    # the control: another seed gives other weights and other samples
+    assert not any(torch.equal(v, c.model.state_dict()[k]) for k, v in a.model.state_dict().items())
+    assert not np.array_equal(np.load(tmp_path / "a.npz")["samples"], np.load(tmp_path / "c.npz")["samples"])
 
 
 def test_sampling_never_makes_nan_from_finite_input():

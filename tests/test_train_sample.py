@@ -54,11 +54,12 @@ def test_fit_keeps_best_weights_and_history():
 def test_minibatch_training_is_seeded():
     x = torch.rand(64, 3)
     runs = []
-    for _ in range(2):
+    for seed in (3, 3, 4):
         m = build_model(ModelConfig(3, 3, 16), seed=0)
-        runs.append(fit(m, x, epochs=5, batch_size=16, seed=3, progress=False))
+        runs.append(fit(m, x, epochs=5, batch_size=16, seed=seed, progress=False))
     assert runs[0].losses == runs[1].losses
     assert len(runs[0].losses) == 5
+    assert runs[2].losses != runs[0].losses  # another seed, another batch order: the seed is used
 
 
 def test_collapsed_net_is_reported():
@@ -111,8 +112,23 @@ def test_sampling_shapes_record_and_clip():
     assert torch.equal(s.frames[0], s.start[:4])
     assert torch.equal(s.frames[-1], s.final[:4])
     assert s.final.abs().max() <= 1
-    # final states are f(previous input), never the jittered value: they lie in f's image
-    assert torch.isfinite(s.final).all()
+
+
+def test_final_is_fs_output_not_the_jittered_state():
+    """``final`` is f's last output, bit for bit, never the jittered (clamped) input: a hook sees
+    every output of f, and a net whose output is a constant c returns exactly c however big eps."""
+    m = build_model(ModelConfig(3, 3, 8, "tanh"), seed=0)
+    outs = []
+    m.register_forward_hook(lambda mod, inp, out: outs.append(out.detach().clone()))
+    s = kaleidoscope(m, chains=10, steps=7, eps=0.5, seed=0)
+    assert len(outs) == 7 and torch.equal(s.final, outs[-1].float())
+    assert not torch.equal(s.final, (s.final + 0.5).clamp(-1, 1))  # (the check can tell them apart)
+    lin = [mod for mod in m.modules() if isinstance(mod, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        lin.weight.zero_()
+        lin.bias.fill_(0.3)
+    const = kaleidoscope(m, chains=50, steps=5, eps=0.9, seed=1)
+    assert torch.equal(const.final, torch.tanh(torch.full((50, 3), 0.3)))
 
 
 def test_jitter_is_zero_mean():
@@ -128,6 +144,8 @@ def test_sampling_is_deterministic_and_validates():
     a = kaleidoscope(m, chains=5, steps=4, eps=0.1, seed=9)
     b = kaleidoscope(m, chains=5, steps=4, eps=0.1, seed=9)
     assert torch.equal(a.final, b.final)
+    c = kaleidoscope(m, chains=5, steps=4, eps=0.1, seed=10)
+    assert not torch.equal(a.start, c.start) and not torch.equal(a.final, c.final)
     for kw in (dict(steps=-1), dict(chains=-2), dict(eps=-0.1), dict(noise="pink")):
         with pytest.raises(KalsError):
             kaleidoscope(m, **kw)

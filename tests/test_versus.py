@@ -11,6 +11,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import fakedata  # noqa: E402
+from reference import naive_memorized, naive_prdc  # noqa: E402
 from kals_utils.errors import KalsError  # noqa: E402
 from kals_utils.studies import versus  # noqa: E402
 
@@ -52,6 +53,14 @@ def test_study_end_to_end_at_smoke_size(mnist_root, no_network):
             assert math.isfinite(r[k]) and r[k] >= 0, (r["label"], k)
         assert 0 <= r["class_tv"] <= 1 and 0 <= r["memorized"] <= 1
         assert r["grid"].shape == (versus.GRID, 784) and float(r["grid"].abs().max()) <= 1
+    # known answers: every pixel-space number recomputed from the samples (here all are in the grid)
+    from kals_utils.prdc import real_reference
+    real = real_reference(data.x, s["n_samples"], seed=0)
+    assert s["n_samples"] == versus.GRID
+    for r in runs:
+        want = naive_prdc(real, r["grid"], k=5)
+        assert [r[f"px_{m}"] for m in want] == pytest.approx(list(want.values()), abs=1e-9), r["label"]
+        assert r["memorized"] == pytest.approx(naive_memorized(r["grid"], data.x), abs=1e-9), r["label"]
     mlp, kals = ([r for r in runs if r["family"] == f][0] for f in ("mlp-ddpm", "improved"))
     assert abs(mlp["params"] - kals["params"]) / kals["params"] < 0.02   # matched weights (one unit of width: ~1.6% here)
     assert versus.kept_run(rows).config.recipe == "improved"

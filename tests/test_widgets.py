@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from kals_utils import KalsError, points, train_run
 from kals_utils.model import config_of
@@ -342,15 +343,24 @@ def test_widget_progress_of_a_loaded_run():
     assert p.progress_text.value == "epoch 12 / 12 · trained before this panel opened"
 
 
-def test_precision_control_reaches_training_and_sampling(tmp_path):
+def test_precision_control_reaches_training_and_sampling(tmp_path, monkeypatch):
     from kals_utils import points
+    seen = []  # the dtype every Linear layer computes in: the precision that actually ran
+    forward = torch.nn.Linear.forward
+    monkeypatch.setattr(torch.nn.Linear, "forward", lambda self, x: seen.append((out := forward(self, x)).dtype) or out)
     p = KaleidoscopePanel(points(dim=2), depth=3, width=8, epochs=5, chains=4, steps=2, device="cpu", out_dir=tmp_path)
     assert p.precision.options == ("fp32", "bf16", "auto") and p.precision.value == "auto"  # presets.PRECISION
     p.precision.value = "bf16"
     p.train_button.click()
-    assert p.run.config.precision == "bf16"
+    assert p.run.config.precision == "bf16" and torch.bfloat16 in set(seen)
+    seen.clear()
     p.sample_button.click()
-    assert str(p.result.final.dtype) == "torch.float32"
+    assert str(p.result.final.dtype) == "torch.float32"  # the chain state stays fp32 ...
+    assert torch.bfloat16 in seen  # ... while f ran in bf16 (the panel's metrics may run fp32)
+    seen.clear()
+    p.precision.value = "fp32"
+    p.sample_button.click()
+    assert seen and torch.bfloat16 not in seen
 
 
 # ---------------------------------------------------------------- issue #24: the basins' epoch slider
