@@ -1,13 +1,17 @@
-"""Nearest neighbours in RMS distance per coordinate, and the data's spread: the one scale every
+"""Nearest neighbours in RMS distance per coordinate, the 1/3 copy test, and the data's spread: the one scale every
 data-derived setting takes (the ``improved`` recipe's noise, its sampler's steps) and every measure
 reads distances against. Core: the recipes need it before a net is trained; the measures reuse it."""
 
+from dataclasses import dataclass
+
 import torch
 
-from .errors import KalsError
+from .errors import KalsError, check_float, check_int
 from .model import rms
 
 CHUNK = 1024               # samples per distance matrix product
+PAIR_CHUNK = 2 ** 22       # distances per chunk (matrix entries) of the memorisation test: 32 MB in float64
+MEMORIZED_RATIO = 1 / 3    # a copy: nearest training point closer than this times the second nearest (Gu et al. 2025)
 SPREAD_EXACT = 4000        # data_spread on every point up to this many; above, from SPREAD_QUERIES of them
 SPREAD_QUERIES = 2000
 
@@ -73,3 +77,90 @@ def spread(x: torch.Tensor) -> float:
     q = x[perm[:SPREAD_QUERIES]]  # nearest other point: among the other queries or among the rest
     d = torch.minimum(nearest_neighbours(q, q, exclude_self=True)[0], nearest_neighbours(q, x[perm[SPREAD_QUERIES:]])[0])
     return float(d.median())
+
+
+# ---------------------------------------------------------------- the memorisation test (float64)
+def _feats(x, what: str) -> torch.Tensor:
+    """(N, F) float64 CPU tensor from anything tensor-like (1D input is N samples of 1 feature)."""
+    x = torch.as_tensor(x)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise KalsError(f"{what} must be a 2D array (N, features); got shape {tuple(x.shape)}")
+    x = x.detach().to("cpu", torch.float64)
+    if not torch.isfinite(x).all():
+        raise KalsError(f"{what} contain NaN or infinite values; check the samples (a diverged chain?)")
+    return x
+
+
+def _same_dim(a: torch.Tensor, b: torch.Tensor, what_a: str, what_b: str) -> None:
+    if a.shape[1] != b.shape[1]:
+        raise KalsError(f"{what_a} have {a.shape[1]} features but {what_b} have {b.shape[1]}; "
+                        "embed both with the same feature extractor")
+
+
+def _rows(n_cols: int, chunk: int) -> int:
+    """Rows per chunk so that a (rows, n_cols) block holds about ``chunk`` entries (at least 1 row)."""
+    return max(1, check_int("chunk", chunk, 1) // max(1, n_cols))
+
+
+def _sqdist(a: torch.Tensor, b: torch.Tensor, sq_b: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distances (len(a), len(b)), clamped at 0."""
+    d2 = a.pow(2).sum(dim=1, keepdim=True) - 2 * a @ b.T + sq_b
+    return d2.clamp_(min=0)
+
+
+@dataclass
+class Memorization:
+    """Per-sample memorisation test: ``flags`` (N,) bool, ``nearest`` (N,) training index,
+    ``d1`` / ``d2`` (N,) distances to the nearest / second-nearest training sample, and ``ratio``."""
+
+    flags: torch.Tensor
+    nearest: torch.Tensor
+    d1: torch.Tensor
+    d2: torch.Tensor
+    ratio: float
+
+    @property
+    def fraction(self) -> float:
+        return self.flags.double().mean().item() if len(self.flags) else float("nan")
+
+    @property
+    def distinct(self) -> int:
+        """How many different training samples were copied."""
+        return len(torch.unique(self.nearest[self.flags]))
+
+
+def memorization(samples, train, *, ratio: float = MEMORIZED_RATIO, chunk: int = PAIR_CHUNK) -> Memorization:
+    """Which samples are copies: d(nearest training sample) < ratio · d(second nearest).
+
+    Euclidean distances in the given space (use pixels: a copy is a copy of the image). The two
+    distances are recomputed exactly from differences, so an exact copy reads d1 = 0. A training
+    set with duplicates makes copies of them read as not memorised (d2 = 0 too).
+    """
+    train = _feats(train, "training samples")
+    samples = _feats(samples, "samples")
+    _same_dim(samples, train, "the samples", "the training samples")
+    ratio = check_float("ratio", ratio, 0.0, strict=True)
+    if len(train) < 2:
+        raise KalsError(f"the memorisation test needs at least 2 training samples, got {len(train)}")
+    mean = train.mean(dim=0)
+    train, samples = train - mean, samples - mean
+    sq = train.pow(2).sum(dim=1)
+    idx, d = [torch.zeros((0, 2), dtype=torch.long)], [torch.zeros((0, 2), dtype=torch.float64)]
+    rows = min(_rows(len(train), chunk), _rows(2 * train.shape[1], chunk))
+    for i in range(0, len(samples), rows):
+        s = samples[i:i + rows]
+        top2 = _sqdist(s, train, sq).topk(2, dim=1, largest=False).indices
+        idx.append(top2)
+        d.append((s[:, None, :] - train[top2]).norm(dim=2))  # exact distances
+    idx, d = torch.cat(idx), torch.cat(d)
+    d, order = d.sort(dim=1)                                 # rounding may have swapped close pairs
+    nearest = idx.gather(1, order)[:, 0]
+    d1, d2 = d[:, 0], d[:, 1]
+    return Memorization(flags=d1 < ratio * d2, nearest=nearest, d1=d1, d2=d2, ratio=ratio)
+
+
+def memorized_fraction(samples, train, *, ratio: float = MEMORIZED_RATIO) -> float:
+    """Fraction of ``samples`` that are copies of a training sample (see :func:`memorization`)."""
+    return memorization(samples, train, ratio=ratio).fraction
