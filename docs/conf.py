@@ -28,7 +28,8 @@ napoleon_google_docstring = False
 
 html_theme = "sphinx_book_theme"
 html_title = "kals — Generative Kaleidoscopic Networks"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]   # code cells: 88 columns at 1280 px, wrapped on a phone (#33)
 html_theme_options = {
     "show_toc_level": 2,
     "navigation_with_keys": False,

@@ -1,29 +1,86 @@
 """kals_utils: Generative Kaleidoscopic Networks (Shrivastava, 2024, arXiv 2402.11793).
 
-data -> fit -> sample -> render: ``load_data`` / ``points``, ``train_run`` (``train.fit``),
-``sample_run`` (``sample.kaleidoscope``), ``export_gif``; ``evaluate_run`` measures a walk.
+A notebook opens with::
+
+    import kals_utils as kals
+    from kals_utils import plots, studies
+
+and then calls ``kals.<name>`` for the path data -> fit -> sample -> measure -> GIF, ``plots.<name>``
+for figures and ``studies.<name>`` for the studies over many runs. The names of this top level:
+
+- the path: ``points``, ``load_data``, ``train_run``, ``sample_run``, ``evaluate_run``, ``save_run``,
+  ``load_run``, ``export_gif``, ``frames_of``, ``save_gif``, ``gif_name``, ``start_label``, ``show``,
+  and the studies' GIFs ``comparison_gifs``, ``architecture_gifs``;
+- settings: ``PRESETS``, ``preset_for``, ``smoke``, ``data_dir``, ``out_dir``;
+- reading a run: ``format_rows``, ``format_evaluation``, ``summarise``, ``basin_map``,
+  ``sequence_replay``, ``transition_counts``, ``nearest_pairs``;
+- faces: ``KaleidoscopePanel`` (the control panel), ``ImageNotebook`` (the image notebooks' steps);
+- the objects and the lower layer: ``Data``, ``Run``, ``RunConfig``, ``ModelConfig``, ``SampleResult``,
+  ``TrainResult``, ``KalsError``, ``fit``, ``kaleidoscope``, ``start_noise``, ``build_model``,
+  ``pick_device``;
+- every module by its name (``kals.plots``, ``kals.studies``, ``kals.tables``, ...).
+
+``import kals_utils`` loads the core helper only (torch, numpy; no matplotlib, no ipywidgets): the
+names from the measures, the studies and the faces are imported on first use (PEP 562).
+
 Four layers, each importing only those before it (tests/test_layout.py):
 - the core helper: errors, presets (every default), files, device, precision, nets, model, data,
   checkpoint, train, sample, recipes, render, pipeline — no metrics, no studies, no matplotlib;
-- measures: prdc, features, metrics, evaluate, tables;
-- studies (``kals_utils.studies``): ensemble, corner, sweeps, compare, architectures;
-- faces: plots, export, pace, panel, widgets, walkthrough, cli.
+- measures: prdc, features, metrics, basins, evaluate, tables;
+- studies (``kals_utils.studies``): ensemble, corner, sweeps, compare, architectures, capacity, ...;
+- faces: plots, export, pace, panel, widgets, walkthrough, cli, book.
 """
+
+import importlib
 
 from .data import Data, load_data, points
 from .device import pick_device
 from .errors import KalsError
+from .files import data_dir, out_dir
 from .model import ModelConfig, RunConfig, build_model
-from .evaluate import evaluate_run
 from .pipeline import Run, load_run, sample_run, save_run, train_run
-from .export import export_gif, frames_of
-from .render import gif_name
+from .presets import PRESETS, preset_for, smoke
+from .recipes import start_label
+from .render import gif_name, save_gif
 from .sample import SampleResult, kaleidoscope, start_noise
 from .train import TrainResult, fit
 
 __version__ = "0.2.0"
-__all__ = [
-    "Data", "KalsError", "ModelConfig", "Run", "RunConfig", "SampleResult", "TrainResult", "build_model",
-    "evaluate_run", "export_gif", "fit", "frames_of", "gif_name", "kaleidoscope", "load_data", "load_run",
-    "pick_device", "points", "sample_run", "save_run", "start_noise", "train_run",
-]
+
+# name -> the module that holds it, imported when the name is first used (measures, studies, faces)
+LAZY = {
+    "evaluate_run": "evaluate",
+    "format_rows": "tables", "format_evaluation": "tables", "summarise": "tables",
+    "basin_map": "basins", "sequence_replay": "basins",
+    "transition_counts": "metrics", "nearest_pairs": "metrics",
+    "export_gif": "export", "frames_of": "export", "show": "export",
+    "comparison_gifs": "export", "architecture_gifs": "export",
+    "KaleidoscopePanel": "widgets",
+    "ImageNotebook": "walkthrough",
+}
+MODULES = ("errors", "presets", "files", "device", "precision", "nets", "model", "neighbours", "data",
+           "checkpoint", "train", "sample", "recipes", "render", "pipeline", "prdc", "features", "metrics",
+           "basins", "evaluate", "tables", "studies", "plots", "export", "pace", "panel", "widgets",
+           "walkthrough", "cli", "book")
+
+__all__ = sorted([
+    "Data", "KalsError", "ModelConfig", "PRESETS", "Run", "RunConfig", "SampleResult", "TrainResult",
+    "build_model", "data_dir", "fit", "gif_name", "kaleidoscope", "load_data", "load_run", "out_dir",
+    "pick_device", "points", "preset_for", "sample_run", "save_gif", "save_run", "smoke", "start_label",
+    "start_noise", "train_run", *LAZY])
+
+
+def __getattr__(name: str):
+    """``kals.format_rows``, ``kals.plots``, ...: a measure, study or face, imported on first use."""
+    if name in LAZY:
+        value = getattr(importlib.import_module(f".{LAZY[name]}", __name__), name)
+    elif name in MODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # once imported, an ordinary attribute
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(LAZY) | set(MODULES))

@@ -17,6 +17,7 @@ GIF is shown from its file under saved_samples/, or as a PNG strip of frames); e
 """
 
 import argparse
+import ast
 import base64
 import copy
 import io
@@ -37,7 +38,7 @@ import numpy as np
 import torch
 
 from .errors import KalsError
-from .files import atomic_path, out_dir, project_dir
+from .files import DEBIAN_FASHION, atomic_path, out_dir, project_dir
 from .render import png_bytes
 from .results import regenerate
 
@@ -63,8 +64,8 @@ SETTINGS = {
     "07_versus_diffusion": {"BUDGETS": [60]},   # defaults: 60 and 180 CPU seconds per family (~20 CPU minutes)
 }
 # Environment per notebook (the kernel inherits it): where data sets lie that torchvision cannot fetch
-# offline. Debian's package dataset-fashion-mnist is read where it lies; nothing is written there.
-DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"
+# offline. Debian's package dataset-fashion-mnist (files.DEBIAN_FASHION) is read where it lies; nothing
+# is written there.
 # 07 trains kals' classifier (the Fréchet distance's features) and caches it under its data root, so it
 # reads <repo>/data (torchvision downloads Fashion-MNIST there; or link Debian's .gz files into it).
 ENV = {"03_mnist": {"KALS_DATA": DEBIAN_FASHION}, "06_architectures": {"KALS_DATA": DEBIAN_FASHION},
@@ -94,9 +95,15 @@ def notebook_path(name: str) -> Path:
     return hits[0]
 
 
-def _parameter_names(nb) -> set:
+def parameter_names(nb) -> set:
+    """The upper-case names the ``parameters`` cell of ``nb`` assigns (``DEPTH, WIDTH = ...`` gives both):
+    what papermill and :data:`SETTINGS` may set."""
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    return set(re.findall(r"^([A-Z_][A-Z0-9_]*)\s*=", cells[0].source, re.M)) if cells else set()
+    if not cells:
+        return set()
+    targets = [t for node in ast.parse(cells[0].source).body if isinstance(node, ast.Assign) for t in node.targets]
+    names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return {n for n in names if n.isupper()}
 
 
 def settings_text(params: dict, smoke: bool = False) -> str:
@@ -249,7 +256,7 @@ def execute(name: str, *, dest=None, smoke: bool = False, params=None, env=None)
     src = notebook_path(name)
     name = src.stem
     params = dict(SETTINGS.get(name, {}) if params is None else params)
-    unknown = set(params) - _parameter_names(read(src))
+    unknown = set(params) - parameter_names(read(src))
     if unknown:
         raise KalsError(f"{name}: its parameters cell has no {', '.join(sorted(unknown))}; fix SETTINGS in {__name__}")
     run_env = {"PYTHONHASHSEED": "0", "KALS_SMOKE": "1" if smoke else "0", **ENV.get(name, {}), **(env or {})}

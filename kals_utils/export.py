@@ -1,5 +1,6 @@
 """A walk as frames and as a GIF file: image grids (:mod:`render`) or 1D/2D plots (:mod:`plots`);
-and the GIFs of the studies' kept runs (one per recipe, one per architecture)."""
+the GIFs of the studies' kept runs (one per recipe, one per architecture); and :func:`show`, which
+shows such files in a notebook."""
 
 from pathlib import Path
 from typing import Optional, Sequence
@@ -32,6 +33,13 @@ def export_gif(run, walk: SampleResult, path, *, fps: float = GIF_FPS, scale: in
                hold_last: int = GIF_HOLD_LAST, title: Optional[str] = None) -> Path:
     """Write ``walk`` as a GIF (labelled image grids, or 1D/2D plots; see :func:`frames_of`). Returns the path."""
     return save_gif(frames_of(run, walk, scale=scale, title=title), path, fps=fps, hold_last=hold_last)
+
+
+def show(*paths) -> None:
+    """Show image files (GIF, PNG) in a notebook, one after another, each at its own size."""
+    from IPython.display import Image, display
+    for path in paths:
+        display(Image(filename=str(path)))
 
 
 def comparison_gifs(rows: Sequence[dict], out_dir, *, chains: int = 48, steps: int = 100, every: int = 2,

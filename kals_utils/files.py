@@ -84,6 +84,9 @@ def project_dir() -> Path:
     return here if (here / "notebooks").is_dir() else Path.home() / "kals"
 
 
+DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"   # Debian's dataset-fashion-mnist: read where it lies
+
+
 def data_dir(path="") -> Path:
     """``path`` if given, else ``$KALS_DATA``, else ``<project>/data``."""
     return Path(path or os.environ.get("KALS_DATA") or project_dir() / "data").expanduser()

@@ -5,6 +5,7 @@ A :class:`Preset` is the paper's settings for one notebook / data set (arXiv 240
 experiments table: ../shared/paper-facts.md); :func:`preset_for` picks the one for a data set name.
 """
 
+import os
 from dataclasses import dataclass
 from typing import Optional
 
@@ -70,6 +71,11 @@ QUICK_IMAGES = dict(width=500, epochs=150, lr=1e-3, batch_size=100, steps=60, ev
                     show_steps=(0, 2, 5, 10, 30, 60))   # recognisable samples in minutes on a CPU
 SMOKE_IMAGES = dict(subset=16, width=64, epochs=20, batch_size=8, snapshots=3, chains=16, steps=20, every=2,
                     show_steps=(0, 10, 20))              # every cell runs in seconds (CI)
+
+
+def smoke() -> bool:
+    """True when ``$KALS_SMOKE`` is ``1``: a notebook's ``SMOKE`` switch (CI sizes, every cell in seconds)."""
+    return os.environ.get("KALS_SMOKE", "0") == "1"
 
 
 def preset_for(name: str) -> Preset:

@@ -25,7 +25,7 @@ def test_committed_notebook_follows_the_rules(name):
 def test_settings_name_parameters_the_notebook_has(name):
     nb = nbformat.read(book.NB_DIR / f"{name}.ipynb", as_version=4)
     assert name in book.SETTINGS, f"SETTINGS in kals_utils/book.py has no entry for {name}"
-    assert set(book.SETTINGS[name]) <= book._parameter_names(nb)
+    assert set(book.SETTINGS[name]) <= book.parameter_names(nb)
     assert all(not isinstance(v, tuple) for v in book.SETTINGS[name].values()), "papermill passes lists, not tuples"
 
 

@@ -153,3 +153,36 @@ def test_an_executed_notebook_page_shows_its_outputs(executed_site):
     assert "Executed with SMOKE = True" in page["text"]
     assert page["images"] >= 7, "the figures and the GIF (from its file under saved_samples/)"
     assert (executed_site / "_images" / "points1d_L7_H10_c10_T8_eps0_normal.gif").is_file()
+
+
+# Every code block of a notebook page (a cell's code, or a code block in its prose), measured in the page:
+# its width, its box's width, and its width were its lines not wrapped (88-column code must fit whole).
+CODE_BLOCKS_JS = """() => Array.from(document.querySelectorAll('article div.highlight pre'))
+  .filter(p => !p.closest('div.cell_output'))
+  .map(p => { const ws = p.style.whiteSpace; p.style.whiteSpace = 'pre'; const unwrapped = p.scrollWidth;
+              p.style.whiteSpace = ws;
+              return {scroll: p.scrollWidth, box: p.clientWidth, unwrapped, cell: !!p.closest('div.cell_input'),
+                      line: p.innerText.split('\\n').reduce((a, b) => b.length > a.length ? b : a, '')}; })"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_no_code_on_a_notebook_page_is_cut_off(site, width):
+    """Issue #33: at a laptop width (1280 px) every code cell shows its 88 columns whole, unwrapped; at a
+    phone's (390 px) its long lines wrap; at neither does a code block need a horizontal scroll bar.
+    Screenshots of 03's parameters cell at both widths go to test-artifacts/."""
+    pages = sorted(p.name for p in (site / "notebooks").glob("*.html"))
+    assert len(pages) == len(list(book.NB_DIR.glob("*.ipynb")))
+    with serve(site) as base, chromium_page(width=width, height=900) as page:
+        for name in pages:
+            page.goto(f"{base}notebooks/{name}", wait_until="load")
+            blocks = page.evaluate(CODE_BLOCKS_JS)
+            assert sum(b["cell"] for b in blocks) >= 3, name
+            wide = [b for b in blocks if b["scroll"] > b["box"]]
+            assert not wide, f"{name} at {width} px: a code block scrolls: {wide[0]}"
+            if width >= 1280:
+                cut = [b for b in blocks if b["cell"] and b["unwrapped"] > b["box"]]
+                assert not cut, f"{name}: a code line does not fit unwrapped: {cut[0]}"
+            if name == "03_mnist.html":
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.locator("div.cell").nth(1).scroll_into_view_if_needed()
+                page.screenshot(path=str(ARTIFACTS / f"docs_03_parameters_{width}px.png"))

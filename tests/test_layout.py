@@ -107,3 +107,36 @@ def test_no_function_level_imports_inside_the_package():
                 hidden += [f"{name}.{fn.name}" for node in ast.walk(fn)
                            if isinstance(node, ast.ImportFrom) and node.level >= 1]
     assert not hidden, hidden
+
+
+def test_import_kals_utils_loads_the_core_only():
+    """``import kals_utils as kals`` (every notebook's opening) imports the core helper and nothing that
+    draws: the measures, studies and faces behind ``kals.<name>`` come on first use."""
+    import subprocess
+    import sys
+    code = ("import sys, kals_utils; print(sorted(m for m in sys.modules if m.startswith(('kals_utils.', "
+            "'matplotlib', 'ipywidgets', 'IPython'))))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       cwd=PKG.parent, env={**__import__("os").environ, "PYTHONPATH": str(PKG.parent)})
+    loaded = set(ast.literal_eval(r.stdout.strip().splitlines()[-1]))
+    assert loaded <= {f"kals_utils.{m}" for m in CORE}, sorted(loaded - {f"kals_utils.{m}" for m in CORE})
+
+
+def test_the_public_surface_resolves_and_is_documented():
+    """Every name of ``kals_utils.__all__`` (eager or lazy) and every lazily named module resolves,
+    and docs/api.md lists each name."""
+    import kals_utils
+    api = (PKG.parent / "docs" / "api.md").read_text()
+    for name in kals_utils.__all__:
+        assert getattr(kals_utils, name) is not None, name
+        assert f"`{name}`" in api or f"kals_utils.{name}" in api, f"docs/api.md does not mention {name}"
+    assert set(kals_utils.MODULES) == {m.split(".")[0] for m in ORDER}
+    for name in kals_utils.MODULES:
+        assert getattr(kals_utils, name).__name__ == f"kals_utils.{name}"
+    assert set(kals_utils.__all__) <= set(dir(kals_utils))
+    try:
+        kals_utils.no_such_name
+    except AttributeError as e:
+        assert "no_such_name" in str(e)
+    else:
+        raise AssertionError("an unknown name must raise AttributeError")

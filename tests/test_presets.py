@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import kals_utils
 from kals_utils import presets
 from kals_utils.checkpoint import load_checkpoint
 from kals_utils.cli import build_parser, main
@@ -46,8 +47,8 @@ def test_every_cli_option_shows_its_default():
 def _parameters(nb: str) -> dict:
     cells = json.loads((NOTEBOOKS / nb).read_text())["cells"]
     src = "".join(next(c for c in cells if "parameters" in c["metadata"].get("tags", []))["source"])
-    ns: dict = {}
-    exec(src, ns)  # the cell imports kals_utils.presets, so it sees the patched preset
+    ns: dict = {"kals": kals_utils}   # as the notebook's first cell imports it
+    exec(src, ns)  # the cell reads kals.preset_for, so it sees the patched preset
     return ns
 
 

@@ -42,6 +42,7 @@ from torch.nn import functional as F
 
 from ..data import Data, load_data
 from ..errors import KalsError
+from ..files import DEBIAN_FASHION, data_dir, project_dir
 from ..evaluate import classifier_for, heldout_images
 from ..features import class_histogram, embedder, recognisable_fraction
 from ..model import count_weights
@@ -95,6 +96,17 @@ def diffusers_parts() -> dict:
 
 
 # ---------------------------------------------------------------- the data
+def data_root(path="") -> str:
+    """Where the study reads Fashion-MNIST and caches its classifier: ``path`` if given, else
+    ``$KALS_DATA``, else <repo>/data when it holds the IDX files or Debian's dataset-fashion-mnist
+    folder is absent (torchvision downloads there), else Debian's folder."""
+    if path or os.environ.get("KALS_DATA") is not None:
+        return str(data_dir(path))
+    local = project_dir() / "data"
+    use_local = (local / "train-images-idx3-ubyte.gz").exists() or not os.path.isdir(DEBIAN_FASHION)
+    return str(local) if use_local else DEBIAN_FASHION
+
+
 def first_images(name: str, n: int = N_TRAIN, *, root, value_range=(-1.0, 1.0)) -> Data:
     """The first ``n`` images of data set ``name``'s training split (with labels), in ``value_range``."""
     full = load_data(name, root=root, value_range=value_range)
