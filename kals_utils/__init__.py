@@ -59,9 +59,9 @@ LAZY = {
     "ImageNotebook": "walkthrough",
 }
 MODULES = ("errors", "presets", "files", "device", "precision", "nets", "model", "neighbours", "data",
-           "checkpoint", "train", "sample", "recipes", "render", "pipeline", "prdc", "features", "metrics",
-           "basins", "evaluate", "tables", "studies", "plots", "export", "pace", "panel", "widgets",
-           "walkthrough", "cli", "book")
+           "checkpoint", "train", "sample", "selection", "recipes", "render", "pipeline", "collapse", "prdc",
+           "features", "metrics", "basins", "evaluate", "tables", "studies", "plots", "export", "pace", "panel",
+           "widgets", "walkthrough", "cli", "results", "book")
 
 __all__ = sorted([
     "Data", "KalsError", "ModelConfig", "PRESETS", "Run", "RunConfig", "SampleResult", "TrainResult",

@@ -48,6 +48,8 @@ def _preset_help(key: str) -> str:
 
 def _fill_from_preset(args, preset) -> None:
     """Options left unset on the command line take the data set's preset."""
+    if args.epochs is None and args.updates is None:  # the budget: the preset's, in its own unit
+        args.epochs, args.updates = preset.epochs, preset.updates
     for key in ("depth", "width", "epochs", "lr", "batch_size", "recipe"):
         if getattr(args, key) is None:
             setattr(args, key, getattr(preset, key))
@@ -96,6 +98,10 @@ def _train_parser(sub):
     p.add_argument("--out-act", choices=["sigmoid", "tanh"], default=None,
                    help="output activation: sigmoid -> [0,1], tanh -> [-1,1] (default: sigmoid for points, tanh for images)")
     p.add_argument("--epochs", type=int, default=None, help="passes over the data (default: the preset, " + _preset_help("epochs") + ")")
+    p.add_argument("--updates", type=int, default=None,
+                   help="the budget in optimizer updates instead: the same work on 100 images or 5,000 "
+                        "(default: the preset's, where it has one: " + ", ".join(
+                            f"{n} {p.updates}" for n, p in PRESETS.items() if p.updates) + ")")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the preset, " + _preset_help("lr") + ")")
     p.add_argument("--batch-size", type=int, default=None,
                    help="mini-batch size (default: the preset, " + _preset_help("batch_size") + "; None = full batch)")
@@ -216,19 +222,22 @@ def cmd_train(args) -> int:
             raise KalsError(f"{args.resume} holds no training state to resume from")
         resume = ck.train_state
         recipe = args.recipe or c.recipe  # keep training the way it started unless told otherwise
+        if args.updates is not None and args.epochs is None:
+            raise KalsError("--resume counts its budget in epochs: pass --epochs (the total) instead of --updates")
         epochs = args.epochs - int(resume["epoch"])  # --epochs is the total, as in the first run
         if epochs <= 0:
             raise KalsError(f"{args.resume} already has {resume['epoch']} epochs; pass --epochs larger than that")
     t0 = time.time()
 
     def banner():  # printed once every setting has been checked
-        print(f"training {args.arch} L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) for {epochs} epochs, "
+        budget = f"{epochs} epochs" if args.updates is None or resume else f"{args.updates} updates"
+        print(f"training {args.arch} L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) for {budget}, "
               f"recipe {recipe} (Ctrl-C stops and keeps the best weights)", flush=True)
     arch_kw = {"patch": args.patch} if args.arch == "transformer" else {}
     if args.arch == "unet":
         arch_kw["top_skip"] = not args.no_top_skip
     run = train_run(data, depth=args.depth, width=args.width, arch=args.arch, arch_kw=arch_kw, precision=args.precision,
-                    epochs=epochs, lr=args.lr, batch_size=args.batch_size,
+                    epochs=epochs, updates=None if resume else args.updates, lr=args.lr, batch_size=args.batch_size,
                     seed=args.seed, device=args.device, out_act=out_act, progress=not args.no_progress,
                     resume=resume, recipe=recipe, on_start=banner)
     replaced = out.exists()

@@ -21,7 +21,7 @@ from .model import ModelConfig, RunConfig, act_for_range, build_model, count_wei
 from .precision import precision_note, resolve_precision
 from .presets import CHAINS, EPOCHS, EPS, EVERY, LR, NOISE, PRECISION, RECIPE, SEED, STEPS
 from .neighbours import spread
-from .recipes import get_recipe, holdout_stop, recipe_loss, recipe_target, resolve_sigma, sampler_scale
+from .recipes import get_recipe, selection_rule, recipe_loss, recipe_target, resolve_sigma, sampler_scale
 from .sample import NOISES, RESTART, SampleResult, data_start, kaleidoscope
 from .train import TrainResult, check_in_range, fit
 
@@ -84,8 +84,8 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     cfg.precision = resolve_precision(precision, device=dev, n_weights=count_weights(cfg.model))
     _say_note(precision, dev, note)
     sigma = resolve_sigma(recipe_def, spread(data.x) if recipe_def.sigma_rel else None)
-    x_fit, stop = (data.x, None) if resume is not None else holdout_stop(recipe_def, model, data.x, sigma,
-                                                                          batch=batch, seed=seed)
+    x_fit, stop = (data.x, None) if resume is not None else selection_rule(recipe_def, model, data.x, batch=batch,
+                                                                            seed=seed)
     target = recipe_target(recipe_def, x_fit) if target is None else target
     if updates is not None:
         epochs = epochs_for(check_int("updates", updates, 0), len(x_fit), batch_size)
@@ -95,7 +95,8 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
                  **(fit_kw if stop is None else stop.wrap(fit_kw)))
     if stop is not None:
         result = stop.finish(result, x_fit)
-        cfg.extra.update(holdout=len(data) - len(x_fit), stopped_at=result.best_epoch)
+        cfg.extra.update(holdout=len(data) - len(x_fit), stopped_at=result.best_epoch, copy_baseline=stop.baseline,
+                         copy_line=stop.line, checks=len(stop.checks))
     if sigma:
         cfg.extra["sigma"] = [float(v) for v in sigma]
     cfg.epochs = result.epochs_done

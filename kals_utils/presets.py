@@ -39,6 +39,7 @@ class Preset:
     depth: int                         # L: Linear layers
     width: int                         # H: hidden width
     epochs: int = EPOCHS
+    updates: Optional[int] = None      # budget in optimizer updates, wins over epochs (the image presets')
     lr: float = LR
     batch_size: Optional[int] = None   # None: full batch
     subset: Optional[int] = None       # seeded random subset of a large data set (None: all)
@@ -51,8 +52,9 @@ class Preset:
     noise: str = NOISE
 
 
-_IMAGES = dict(depth=10, epochs=10_000, lr=1e-4, batch_size=1000, subset=1000, recipe="improved",
+_IMAGES = dict(depth=10, epochs=10_000, updates=10_000, lr=1e-4, batch_size=1000, subset=1000, recipe="improved",
                chains=48, steps=300, every=5, eps=0.01, noise="uniform")   # the paper's MNIST net and walk
+QUICK_UPDATES = 5000     # QUICK's budget: Adam updates of batch 100, a few CPU minutes on any number of images
 PRESETS = {
     "points1d": Preset("points1d", depth=7, width=10, chains=10, steps=30, noise="normal"),
     "points2d": Preset("points2d", depth=7, width=50, chains=100, steps=15, noise="normal"),
@@ -63,13 +65,16 @@ PRESETS = {
     # offline stand-ins (data.REGISTRY), all of their images, at CelebA's and CIFAR-10's settings
     "lfw-faces": Preset("lfw-faces", width=1000, image_size=32, **{**_IMAGES, "subset": None}),
     "sample-photos": Preset("sample-photos", width=2000, image_size=32, **{**_IMAGES, "subset": None}),
-    "folder": Preset("folder", width=1000, image_size=32, **{**_IMAGES, "subset": None}),   # any folder of images
+    # any folder of images: a first try that finishes on a laptop CPU (QUICK's net and schedule, all images);
+    # the paper's own schedule is celeba's (H = 1000, 10,000 updates of batch 1000 at lr 1e-4)
+    "folder": Preset("folder", image_size=32, **{**_IMAGES, "subset": None, "width": 500, "updates": QUICK_UPDATES,
+                                                 "lr": 1e-3, "batch_size": 100}),
 }
 
 # What the image notebooks' QUICK and SMOKE switches change (walkthrough.ImageNotebook):
-QUICK_IMAGES = dict(width=500, epochs=150, lr=1e-3, batch_size=100, steps=60, every=2,
+QUICK_IMAGES = dict(width=500, updates=QUICK_UPDATES, lr=1e-3, batch_size=100, steps=60, every=2,
                     show_steps=(0, 2, 5, 10, 30, 60))   # recognisable samples in minutes on a CPU
-SMOKE_IMAGES = dict(subset=16, width=64, epochs=20, batch_size=8, snapshots=3, chains=16, steps=20, every=2,
+SMOKE_IMAGES = dict(subset=16, width=64, updates=40, batch_size=8, snapshots=3, chains=16, steps=20, every=2,
                     show_steps=(0, 10, 20))              # every cell runs in seconds (CI)
 
 

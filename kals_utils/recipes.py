@@ -33,12 +33,9 @@ import torch
 from torch import nn
 
 from .errors import KalsError
-from .train import TrainResult, diagnose, full_loss
+from .selection import SampleCheck
 
-HOLDOUT_MIN = 10      # held-out images the stopping rule needs at least (below: no stopping rule)
-CHECK_STEPS = 50      # optimizer steps between two held-out checks of the stopping rule
-PATIENCE = 8          # held-out checks without a new best before training stops
-HOLDOUT_DRAWS = 4     # fixed noise draws per held-out image (lower variance of the held-out loss)
+HOLDOUT_MIN = 10      # held-out images the copying baseline needs at least (below: baseline 0, all rows trained on)
 
 
 TARGETS = ("self", "next")  # what f(x_i) is trained to reach: x_i itself, or the next row x_(i+1 mod n)
@@ -163,88 +160,15 @@ def split_holdout(n: int, fraction: float, seed: int = 0) -> tuple:
     return perm[k:].sort().values, perm[:k].sort().values
 
 
-class HeldoutStop:
-    """Early stopping on the user's own data: every ~CHECK_STEPS optimizer steps, the denoising loss
-    on held-out training images (fixed noise, HOLDOUT_DRAWS draws each) is measured; the weights with
-    the lowest one are kept, and training stops after PATIENCE checks without a new best. A
-    denoiser that keeps training learns to map noise onto its own training images (memorises); the
-    held-out loss is the one that rises when it does. Plug ``callback`` and ``should_stop`` into
-    :func:`train.fit`, then :meth:`restore`."""
-
-    def __init__(self, model: nn.Module, heldout: torch.Tensor, sigma: tuple, *, steps_per_epoch: int,
-                 seed: int = 0, patience: int = PATIENCE):
-        gen = torch.Generator().manual_seed(seed + 7)
-        x = heldout.detach().float().cpu().repeat(HOLDOUT_DRAWS, 1)
-        self.model, self.patience = model, patience
-        dev = next(model.parameters()).device
-        self.clean = x.to(dev)
-        self.noisy = noisy_inputs(x, sigma, gen, model.config.value_range).to(dev)
-        self.every = max(1, round(CHECK_STEPS / max(1, steps_per_epoch)))
-        self.best, self.best_epoch, self.state, self.bad, self.losses = math.inf, 0, None, 0, []
-
-    @torch.no_grad()
-    def loss(self) -> float:
-        """Held-out denoising MSE of the model as it is now."""
-        return float(((self.model(self.noisy).float() - self.clean) ** 2).mean())
-
-    def callback(self, epoch: int, _train_loss: float) -> None:
-        if (epoch + 1) % self.every:
-            return
-        value = self.loss()
-        self.losses.append((epoch + 1, value))
-        if value < self.best:
-            self.best, self.best_epoch, self.bad = value, epoch + 1, 0
-            self.state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        else:
-            self.bad += 1
-
-    def should_stop(self) -> bool:
-        return self.bad >= self.patience
-
-    def restore(self) -> bool:
-        """Load the weights with the best held-out loss (False if no check ran)."""
-        if self.state is None:
-            return False
-        self.model.load_state_dict(self.state)
-        return True
-
-    def wrap(self, fit_kw: dict) -> dict:
-        """``train.fit`` options with this rule's callback and stop test chained after the caller's own."""
-        user_cb, user_stop = fit_kw.get("callback"), fit_kw.get("should_stop")
-
-        def callback(epoch, loss):
-            if user_cb is not None:
-                user_cb(epoch, loss)
-            self.callback(epoch, loss)
-        return dict(fit_kw, callback=callback,
-                    should_stop=lambda: self.should_stop() or (user_stop is not None and user_stop()))
-
-    def finish(self, result: TrainResult, x: torch.Tensor) -> TrainResult:
-        """The fit's result with the weights this rule chose (lowest held-out denoising loss)."""
-        if not self.restore():
-            return result
-        model = result.model
-        status, message, learnt = diagnose(model, x)
-        note = (f"kept the weights of epoch {self.best_epoch} (lowest denoising loss on "
-                f"{len(self.clean) // HOLDOUT_DRAWS} held-out images, {self.best:.4g})")
-        if result.status in ("interrupted", "diverged") and not self.should_stop():
-            status, message = result.status, result.message  # the user's Ctrl-C or a NaN, not the rule
-        result.train_state["best_state_dict"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        model.eval()
-        result.status, result.learnt, result.best_epoch = status, learnt, self.best_epoch
-        result.best_loss = full_loss(model, x)
-        result.message = "; ".join(m for m in (note, message) if m)
-        return result
-
-
-def holdout_stop(recipe, model: nn.Module, x: torch.Tensor, sigma: tuple, *, batch: int, seed: int) -> tuple:
-    """(rows to train on, :class:`HeldoutStop` or None): a denoising recipe with ``holdout`` > 0 keeps a
-    seeded share of ``x`` apart to decide when to stop; every other recipe trains on all of ``x``."""
+def selection_rule(recipe, model: nn.Module, x: torch.Tensor, *, batch: int, seed: int) -> tuple:
+    """(rows to train on, :class:`selection.SampleCheck` or None): a denoising recipe with ``holdout``
+    > 0 keeps a seeded share of ``x`` apart (its copying baseline; none below HOLDOUT_MIN rows) and
+    chooses its weights by the check walk; every other recipe trains on all of ``x`` to the end."""
     recipe = get_recipe(recipe)
     if not (denoises(recipe) and recipe.holdout > 0):
         return x, None
     keep, held = split_holdout(len(x), recipe.holdout, seed)
-    if not len(held):
-        return x, None
-    steps = -(-len(keep) // min(batch, len(keep)))
-    return x[keep], HeldoutStop(model, x[held], sigma, steps_per_epoch=steps, seed=seed)
+    x_fit = x[keep] if len(held) else x
+    steps = -(-len(x_fit) // min(batch, len(x_fit)))
+    return x_fit, SampleCheck(model, x_fit, x[held] if len(held) else None, steps_per_epoch=steps,
+                              start_scale=recipe.start_scale, seed=seed)

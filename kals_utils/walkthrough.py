@@ -49,6 +49,7 @@ class ImageNotebook:
     recipe: str
     seed: int
     device: str
+    updates: Optional[int] = None   # the budget in optimizer updates (wins over epochs)
     sampler: Optional[str] = None   # None: the recipe's own (sample.SAMPLERS)
     data_root: str = ""
     out_dir: str = ""
@@ -84,9 +85,10 @@ class ImageNotebook:
 
     def train(self) -> None:
         """Fit f(x) ~= x with the notebook's recipe, keeping f of a few training images along the way."""
-        self.run, rec = train_with_reconstructions(self.data, depth=self.depth, width=self.width, epochs=self.epochs,
-                                                   lr=self.lr, batch_size=self.batch_size, seed=self.seed,
-                                                   device=self.device, snapshots=self.snapshots, recipe=self.recipe)
+        self.run, rec = train_with_reconstructions(
+            self.data, depth=self.depth, width=self.width, epochs=self.epochs, updates=self.updates, lr=self.lr,
+            batch_size=self.batch_size, seed=self.seed, device=self.device, snapshots=self.snapshots,
+            recipe=self.recipe)
         print(self.run.result.report())
         display(plot_losses(self.run.result.losses, title=f"training loss, L={self.depth}, H={self.width}"))
         display(plot_reconstructions(rec, self.data.image_shape, self.data.value_range))
@@ -118,7 +120,8 @@ class ImageNotebook:
 
     def paper(self) -> Image:
         """The same net and schedule trained the paper's way, walked and written as a GIF."""
-        run = train_run(self.data, depth=self.depth, width=self.width, epochs=self.epochs, lr=self.lr,
+        run = train_run(self.data, depth=self.depth, width=self.width, epochs=self.epochs, updates=self.updates,
+                        lr=self.lr,
                         batch_size=self.batch_size, seed=self.seed, device=self.device, recipe="paper")
         print(run.result.report())
         walk = self.sample(run, title="paper recipe")

@@ -5,7 +5,7 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "kals_utils"
-CORE = ["errors", "presets", "files", "device", "precision", "nets", "model", "neighbours", "data", "checkpoint", "train", "sample",
+CORE = ["errors", "presets", "files", "device", "precision", "nets", "model", "neighbours", "data", "checkpoint", "train", "sample", "selection",
         "recipes", "render", "pipeline"]                       # the thin helper: data -> fit -> sample -> render
 MEASURE = ["collapse", "prdc", "features", "metrics", "basins", "evaluate", "tables"]  # every measure of a run, and its tables
 STUDIES = ["studies.ensemble", "studies.corner", "studies.sweeps", "studies.compare", "studies.architectures",

@@ -129,12 +129,12 @@ def test_improved_noise_comes_from_the_data():
         resolve_sigma("improved", float("nan"))
     keep, held = split_holdout(100, 0.1, seed=0)
     assert len(held) == 10 and len(set(keep.tolist()) | set(held.tolist())) == 100
-    assert len(split_holdout(50, 0.1)[1]) == 0                   # too few to hold out: no stopping rule
+    assert len(split_holdout(50, 0.1)[1]) == 0                   # too few to hold out: copying baseline 0
     x = torch.rand(5000, 3, generator=torch.Generator().manual_seed(0))
     assert spread(x) == pytest.approx(data_spread(x), rel=0.05)
 
 
-def test_improved_run_stops_on_held_out_loss_and_samples_with_restarts():
+def test_improved_run_keeps_checked_weights_and_samples_with_restarts():
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(200, 16, generator=g) * 2 - 1) * 0.5
     data = Data(x=x, value_range=(-1.0, 1.0), name="toy")
@@ -143,7 +143,7 @@ def test_improved_run_stops_on_held_out_loss_and_samples_with_restarts():
     ex = run.config.extra
     assert ex["holdout"] == 20 and len(ex["sigma"]) == 2 and 0 < ex["stopped_at"] <= run.result.epochs_done
     assert ex["sigma"][0] == pytest.approx(IMPROVED.sigma_rel[0] * spread(x))
-    assert "held-out" in run.result.message and run.result.best_epoch == ex["stopped_at"]
+    assert "kept the weights of epoch" in run.result.message and run.result.best_epoch == ex["stopped_at"]
     assert run_scale(run) == pytest.approx(ex["sigma"][1])
     a = sample_run(run, chains=8, steps=5, seed=0, sampler="dae")
     b = kaleidoscope(run.model, start=a.start, steps=5, seed=0, sampler="dae", scale=ex["sigma"][1])

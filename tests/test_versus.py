@@ -70,7 +70,7 @@ def test_study_end_to_end_at_smoke_size(mnist_root, no_network):
 def test_a_run_its_rule_stopped_is_measured_once_for_every_larger_budget(mnist_root, monkeypatch):
     """improved trains afresh for each budget (its stopping rule keeps the best weights so far); once
     the rule ends a run before its budget, larger budgets are that same run, not trained again."""
-    from kals_utils import recipes
+    from kals_utils import selection
     from kals_utils.evaluate import classifier_for
     from kals_utils.pipeline import make_config
     data = versus.first_images("mnist", 128, root=mnist_root)
@@ -79,7 +79,7 @@ def test_a_run_its_rule_stopped_is_measured_once_for_every_larger_budget(mnist_r
     trained = []
     real_train = versus._kals_train
     monkeypatch.setattr(versus, "_kals_train", lambda *a, **k: trained.append(k["budget"]) or real_train(*a, **k))
-    monkeypatch.setattr(recipes.HeldoutStop, "should_stop", lambda self: len(self.losses) >= 1)  # stop at the first check
+    monkeypatch.setattr(selection.SampleCheck, "should_stop", lambda self: len(self.checks) >= 1)  # stop at the first check
     rows = versus.kals_rows("improved", data, budgets=(30.0, 60.0), **kw)
     assert trained == [30.0] and [r["budget_s"] for r in rows] == [30.0, 60.0]
     assert all(r["stopped"] and r["train_cpu_s"] < 30 for r in rows)

@@ -14,7 +14,7 @@ from ..device import pick_device
 from ..evaluate import evaluate_run
 from ..metrics import TOL, transition_counts
 from ..model import build_model
-from ..pipeline import make_config, sample_run, train_run
+from ..pipeline import epochs_for, make_config, sample_run, train_run
 from ..presets import EPOCHS, LR
 from .ensemble import train_many
 
@@ -46,6 +46,8 @@ def train_with_reconstructions(data: Data, *, depth: int, width: int, epochs: in
     dev = pick_device(device) if not isinstance(device, torch.device) else device
     model = build_model(cfg.model, seed=seed).to(dev)
     x_show = data.x[:show].to(dev)
+    if train_kw.get("updates") is not None:  # the snapshots' schedule in epochs (train_run counts exactly)
+        epochs = epochs_for(train_kw["updates"], len(data), batch_size)
     at = set(snapshot_epochs(epochs, snapshots)[:-1])
     rows, done = [], []
 

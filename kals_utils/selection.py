@@ -1,0 +1,161 @@
+"""When to stop training and which weights to keep: the ``improved`` recipe's selection rule (issue #29).
+
+A denoiser trained on a small set first learns to make images, then learns to make *its training
+images*. The rule watches both directly. Every CHECK_UPDATES optimizer updates it walks CHECK_CHAINS
+chains from fixed starts of the recipe's start distribution for CHECK_STEPS applications of f (the
+oldest frame the restart sampler shows) and reads, on where they end:
+
+* **copying** — the memorised fraction (nearest training image closer than 1/3 of the second
+  nearest; Gu et al. 2025, :func:`neighbours.memorization`), against the same fraction for the
+  held-out tenth's real images (a data set's own near-duplicates: not 0 on Fashion-MNIST) plus
+  COPY_MARGIN (the check's own sampling noise at CHECK_CHAINS chains);
+* **quality** — the Fréchet distance in pixels between the samples and as many training images
+  (Gaussians fitted to each; :func:`frechet_rows`, exact and cheap at any image size). Against the
+  training set it would reward copies, which is why copying is watched on its own.
+
+It keeps the weights of best quality among the checks whose copying stayed under the line, and
+stops once copying has been over it COPY_PATIENCE checks in a row, or quality has not improved for
+PATIENCE checks, or the budget is spent. Without any check under the line, it keeps the checked
+weights that copied least.
+
+Weighed against (measured on Fashion-MNIST, Results → selection): the lowest held-out *denoising
+loss* (the rule before: it bottoms out long before the samples stop improving, and says nothing
+about copying); Meehan et al. 2020's C_T (compares sample-to-training distances with held-out ones:
+blurry early samples lie *closer* to the training images than real held-out images do, so it reads
+blur as copying); Kadkhodaie et al. 2024's two disjoint halves (two nets: twice the training).
+Cost of a check: CHECK_CHAINS x CHECK_STEPS forward rows (about a dozen updates of batch 100) and
+one nearest-neighbour search.
+"""
+
+import math
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .neighbours import memorization
+from .sample import RESTART, RESTART_BURN, data_start
+from .train import TrainResult, diagnose, full_loss
+
+CHECK_UPDATES = 250                   # optimizer updates between two checks
+CHECK_CHAINS = 256                    # chains of the check walk (fixed starts)
+CHECK_STEPS = RESTART_BURN + RESTART  # applications of f: the restart sampler's oldest frame
+COPY_MARGIN = 0.03                    # copying may exceed the held-out images' memorised fraction by this
+COPY_PATIENCE = 2                     # checks in a row over the line before training stops
+PATIENCE = 8                          # checks without better quality before training stops
+
+
+def frechet_rows(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to the rows of ``a`` (n, D) and ``b`` (m, D):
+    ``|mu_a - mu_b|^2 + tr S_a + tr S_b - 2 tr (S_a S_b)^(1/2)``, the last term as the nuclear norm
+    of ``A B^T / sqrt((n-1)(m-1))`` (A, B centred): an n x m SVD instead of D x D square roots."""
+    a, b = a.double(), b.double()
+    ca, cb = a - a.mean(dim=0), b - b.mean(dim=0)
+    na, nb = len(a) - 1, len(b) - 1
+    cross = torch.linalg.svdvals(ca @ cb.T).sum() / math.sqrt(na * nb)
+    mean = (a.mean(dim=0) - b.mean(dim=0)).pow(2).sum()
+    return float(mean + ca.pow(2).sum() / na + cb.pow(2).sum() / nb - 2 * cross)
+
+
+class SampleCheck:
+    """The selection rule. Plug ``wrap(fit_kw)`` into :func:`train.fit`, then :meth:`finish`."""
+
+    def __init__(self, model: nn.Module, train: torch.Tensor, heldout: Optional[torch.Tensor], *,
+                 steps_per_epoch: int, start_scale: float, seed: int = 0):
+        dev = next(model.parameters()).device
+        self.model, self.train = model, train.detach().float()
+        vr = model.config.value_range
+        self.starts = data_start(self.train.cpu(), CHECK_CHAINS, scale=start_scale, seed=seed + 11,
+                                 value_range=vr).to(dev)
+        ref = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed + 13))[:CHECK_CHAINS]
+        self.reference = self.train[ref].cpu()
+        self.baseline = memorization(heldout, self.train.cpu()).fraction if heldout is not None and len(heldout) else 0.0
+        self.line = self.baseline + COPY_MARGIN
+        self.every = max(1, round(CHECK_UPDATES / max(1, steps_per_epoch)))
+        self.steps_per_epoch = steps_per_epoch
+        self.checks = []          # (epoch, copying, quality) per check
+        self.best = (math.inf, None, None)      # (quality, epoch, state) under the line
+        self.least = (math.inf, None, None)     # (copying, epoch, state): the fallback
+        self.over = self.stale = 0
+
+    @torch.no_grad()
+    def measure(self) -> tuple:
+        """(memorised fraction, pixel Fréchet distance to training images) of the check walk now."""
+        was = self.model.training
+        self.model.eval()
+        z = self.starts
+        for _ in range(CHECK_STEPS):
+            z = self.model(z).float()
+        self.model.train(was)
+        z = z.cpu()
+        return memorization(z, self.train.cpu()).fraction, frechet_rows(z, self.reference)
+
+    def _state(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def callback(self, epoch: int, _loss: float) -> None:
+        if (epoch + 1) % self.every:
+            return
+        copying, quality = self.measure()
+        self.checks.append((epoch + 1, copying, quality))
+        if copying < self.least[0]:
+            self.least = (copying, epoch + 1, self._state())
+        if copying > self.line:
+            self.over += 1
+            return
+        self.over = 0
+        if quality < self.best[0]:
+            self.best, self.stale = (quality, epoch + 1, self._state()), 0
+        else:
+            self.stale += 1
+
+    def should_stop(self) -> bool:
+        return self.over >= COPY_PATIENCE or self.stale >= PATIENCE
+
+    def wrap(self, fit_kw: dict) -> dict:
+        """``train.fit`` options with this rule's callback and stop test chained after the caller's own."""
+        user_cb, user_stop = fit_kw.get("callback"), fit_kw.get("should_stop")
+
+        def callback(epoch, loss):
+            if user_cb is not None:
+                user_cb(epoch, loss)
+            self.callback(epoch, loss)
+        return dict(fit_kw, callback=callback,
+                    should_stop=lambda: self.should_stop() or (user_stop is not None and user_stop()))
+
+    def kept(self) -> tuple:
+        """(epoch, state, why) of the weights the rule keeps; (None, None, "") if no check ran."""
+        if self.best[2] is not None:
+            q, epoch, state = self.best
+            return epoch, state, f"best pixel Fréchet distance {q:.4g} while copying stayed under {self.line:.3f}"
+        if self.least[2] is not None:
+            c, epoch, state = self.least
+            return epoch, state, (f"every check copied more than {self.line:.3f}; kept the one that copied least "
+                                  f"({c:.3f}): fewer updates, a wider net or more images would help")
+        return None, None, ""
+
+    def reason(self) -> str:
+        """Why training ended early, or ""."""
+        if self.over >= COPY_PATIENCE:
+            return f"stopped: the check walk copied more than {self.line:.3f} {COPY_PATIENCE} checks in a row"
+        if self.stale >= PATIENCE:
+            return f"stopped: quality did not improve for {PATIENCE} checks"
+        return ""
+
+    def finish(self, result: TrainResult, x: torch.Tensor) -> TrainResult:
+        """The fit's result with the weights this rule keeps, its checks in ``train_state["checks"]``."""
+        epoch, state, why = self.kept()
+        result.train_state["checks"] = [list(c) for c in self.checks]
+        if state is None:
+            return result
+        self.model.load_state_dict(state)
+        status, message, learnt = diagnose(self.model, x)
+        note = "; ".join(m for m in (f"kept the weights of epoch {epoch} ({why})", self.reason()) if m)
+        if result.status in ("interrupted", "diverged") and not self.should_stop():
+            status, message = result.status, result.message  # the user's Ctrl-C or a NaN, not the rule
+        result.train_state["best_state_dict"] = self._state()
+        self.model.eval()
+        result.status, result.learnt, result.best_epoch = status, learnt, epoch
+        result.best_loss = full_loss(self.model, x)
+        result.message = "; ".join(m for m in (note, message) if m)
+        return result

@@ -1,0 +1,74 @@
+"""The improved recipe's selection rule (issue #29): it watches copying and quality on a short walk,
+keeps the best weights from before copying rises, and budgets count optimizer updates."""
+import math
+
+import pytest
+import torch
+
+from kals_utils import selection
+from kals_utils.data import Data
+from kals_utils.pipeline import epochs_for, sample_run, train_run
+from kals_utils.prdc import frechet_distance, memorization
+
+
+def _blobs(n=6, dim=16, seed=0):
+    """n well-separated points in [-0.8, 0.8]^dim: a denoiser memorises them within a few hundred updates."""
+    g = torch.Generator().manual_seed(seed)
+    return Data(x=(torch.rand(n, dim, generator=g) * 1.6 - 0.8), value_range=(-1.0, 1.0), name="blobs")
+
+
+def test_frechet_rows_matches_the_square_root_formula():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(40, 6, generator=g), torch.randn(30, 6, generator=g) * 1.5 + 0.3
+    assert selection.frechet_rows(a, b) == pytest.approx(frechet_distance(a, b), rel=1e-6)
+    assert selection.frechet_rows(a, a) == pytest.approx(0.0, abs=1e-9)
+    wide_a, wide_b = torch.randn(20, 500, generator=g), torch.randn(25, 500, generator=g)  # rank-deficient, D > n
+    assert selection.frechet_rows(wide_a, wide_b) == pytest.approx(frechet_distance(wide_a, wide_b), rel=1e-5)
+
+
+def test_the_rule_stops_before_a_net_copies_a_handful_of_points(monkeypatch):
+    """Without the rule the net copies its six points (every check-walk sample a copy); with it,
+    training stops early and the kept weights copy no more than the line allows."""
+    monkeypatch.setattr(selection, "CHECK_UPDATES", 25)
+    monkeypatch.setattr(selection, "CHECK_CHAINS", 64)
+    data = _blobs()
+    kw = dict(depth=4, width=64, epochs=1500, lr=1e-3, seed=0, device="cpu", progress=False)
+    free = train_run(data, recipe=_no_rule(), **kw)
+    chains = sample_run(free, chains=64, steps=selection.CHECK_STEPS, seed=0, sampler="walk").final
+    copied = memorization(chains, data.x).fraction
+    assert copied > 0.3                                          # the control: left alone, it copies
+    run = train_run(data, recipe="improved", **kw)
+    ex = run.config.extra
+    mine = sample_run(run, chains=64, steps=selection.CHECK_STEPS, seed=0, sampler="walk").final
+    assert memorization(mine, data.x).fraction < copied / 3      # measured afresh, not the rule's own record
+    assert run.result.epochs_done < 1500 and "stopped" in run.result.message
+    rule_checks = run.result.train_state["checks"]
+    kept = [c for c in rule_checks if c[0] == ex["stopped_at"]][0]
+    assert kept[1] <= ex["copy_line"] and ex["copy_baseline"] == 0.0
+    assert any(c[1] > ex["copy_line"] for c in rule_checks)   # it saw the copying it stopped for
+
+
+def _no_rule():
+    from dataclasses import replace
+    from kals_utils.recipes import IMPROVED
+    return replace(IMPROVED, holdout=0.0)
+
+
+def test_without_a_check_under_the_line_it_keeps_the_least_copying_weights():
+    rule = selection.SampleCheck.__new__(selection.SampleCheck)
+    rule.best, rule.least, rule.line = (math.inf, None, None), (0.4, 7, {"w": 1}), 0.03
+    epoch, state, why = rule.kept()
+    assert (epoch, state) == (7, {"w": 1}) and "copied least" in why
+
+
+@pytest.mark.parametrize("n", [100, 1000])
+def test_a_budget_in_updates_is_the_same_work_on_any_data(n):
+    g = torch.Generator().manual_seed(0)
+    data = Data(x=torch.rand(n, 4, generator=g) * 2 - 1, value_range=(-1.0, 1.0), name="toy")
+    seen = []
+    run = train_run(data, depth=2, width=8, updates=120, batch_size=10, lr=1e-3, seed=0, device="cpu",
+                    progress=False, recipe="paper", callback=lambda e, loss: seen.append(e))
+    per_epoch = math.ceil(n / 10)
+    assert run.result.epochs_done == epochs_for(120, n, 10) == math.ceil(120 / per_epoch)
+    assert run.result.epochs_done * per_epoch in range(120, 120 + per_epoch)   # 120 updates, whole epochs
+    assert run.config.extra["updates"] == 120
