@@ -221,3 +221,4 @@ def plot_sequence_2d(model, seq: torch.Tensor, result=None, *, ax=None, title: s
     ax.set_aspect("equal")
     ax.legend(handles=_legend_handles(("start", "chain", "train") if result is not None else ("train",)),
               loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8, frameon=False)
+    return fig
