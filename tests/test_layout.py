@@ -8,8 +8,9 @@ PKG = Path(__file__).resolve().parents[1] / "kals_utils"
 CORE = ["errors", "presets", "files", "device", "precision", "nets", "model", "neighbours", "data", "checkpoint", "train", "sample",
         "recipes", "render", "pipeline"]                       # the thin helper: data -> fit -> sample -> render
 MEASURE = ["collapse", "prdc", "features", "metrics", "basins", "evaluate", "tables"]  # every measure of a run, and its tables
-STUDIES = ["studies.ensemble", "studies.corner", "studies.sweeps", "studies.compare", "studies.architectures",
-           "studies.capacity", "studies.mixing", "studies.versus"]
+ENSEMBLE = ["studies.ensemble.plan", "studies.ensemble.stack", "studies.ensemble.fit"]   # many small nets at once
+STUDIES = ENSEMBLE + ["studies.corner", "studies.sweeps", "studies.compare", "studies.architectures",
+                      "studies.capacity", "studies.mixing", "studies.versus"]
 PLOTS = ["plots.figure", "plots.images", "plots.walks", "plots.curves", "plots.basins", "plots.compare"]
 FACES = PLOTS + ["export", "pace", "panel", "widgets", "walkthrough", "cli", "book"]   # drawing, the panel, the CLI
 ORDER = CORE + MEASURE + STUDIES + FACES

@@ -99,7 +99,8 @@ def plot_versus_grids(rows: Sequence[dict], image_shape, value_range, *, budget:
     Fréchet distance and the network evaluations per image. upto: each label at its largest budget
     up to ``budget`` (for families measured at fewer budgets), the budget in its title."""
     kept = [r for r in rows if "grid" in r]
-    budget = budget if budget is not None else max((r["budget_s"] for r in kept if r["budget_s"] is not None), default=None)
+    if budget is None:
+        budget = max((r["budget_s"] for r in kept if r["budget_s"] is not None), default=None)
     mine = [r for r in kept if r["family"] != "real" and r["seed"] == seed
             and (r["budget_s"] == budget or (upto and r["budget_s"] <= budget))]
     last = {r["label"]: max(q["budget_s"] for q in mine if q["label"] == r["label"]) for r in mine}

@@ -36,7 +36,8 @@ def plot_corner_loss(points, ax=None, paper: Optional[dict] = None, title: str =
 
 SWEEP_LABELS = {"fd_classifier": "classifier Fréchet distance (lower is better)",
                 "fd_heldout": "classifier Fréchet distance to held-out images",
-                "fd_pixels": "Fréchet distance in pixels", "converged": "converged at the end", "coverage": "coverage", "median_nn": "median NN distance (RMS)",
+                "fd_pixels": "Fréchet distance in pixels", "converged": "converged at the end", "coverage": "coverage",
+                "median_nn": "median NN distance (RMS)",
                 "attractor_fraction": "attractor fraction",
                 "radius_median": "spectral radius at the training points (median)",
                 "spurious": "stopped at a spurious point", "burn_in": "burn-in (steps)", "novelty": "novelty",
