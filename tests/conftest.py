@@ -28,6 +28,38 @@ def _stop_heartbeat_without_hanging():
 _stop_heartbeat_without_hanging()
 
 
+# The fast edit loop (issue #32): `pytest -m "not slow"` leaves these out; plain `pytest` (the README's
+# test command, CI) runs everything. Slow: whole files (notebooks run in a kernel, the docs site, the
+# browser), every test that needs the book's executed notebook or a browser, and, by name, the runs of
+# a whole program or a long training (each 15-120 s on a loaded 2-core machine).
+SLOW_FILES = {"test_notebooks.py", "test_docs.py", "test_browser.py"}
+SLOW_FIXTURES = {"executed_smoke"}
+SLOW_TESTS = {
+    "test_readme.py": {"test_readme_blocks_run_verbatim", "test_docs_blocks_run_verbatim"},
+    "test_setup.py": {"test_plain_setup_passes_on_a_ready_venv"},
+    "test_train_sample.py": {"test_2d_four_points_over_five_seeds"},
+    "test_versus.py": {"test_study_end_to_end_at_smoke_size", "test_benchmark_without_the_extra_prints_one_line"},
+    "test_cli.py": {"test_demo_writes_gif_and_png"},
+    "test_front_door.py": {"test_no_deprecation_warnings_from_kals"},
+    "test_compare_archs.py": {"test_one_row_per_arch_and_seed_at_matched_size",
+                              "test_tables_grids_gifs_and_panel_runs"},
+}
+
+
+def is_slow(item) -> bool:
+    """Whether a collected test belongs to the slow tier (see SLOW_FILES, SLOW_FIXTURES, SLOW_TESTS)."""
+    file = item.path.name
+    return (file in SLOW_FILES or item.get_closest_marker("browser") is not None
+            or bool(SLOW_FIXTURES & set(getattr(item, "fixturenames", ())))
+            or getattr(item, "originalname", item.name) in SLOW_TESTS.get(file, ()))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if is_slow(item):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def tiny_folder(tmp_path):
     """A folder of 12 small RGB PNGs (8x8) with distinct content."""

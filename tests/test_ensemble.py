@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from kals_utils import KalsError, ModelConfig, build_model, fit, points
-from kals_utils.studies.ensemble import _Net, plan_groups
+from kals_utils.studies.ensemble.plan import _Net, plan_groups
 from kals_utils.studies import fit_many
 
 
@@ -112,7 +112,7 @@ def test_bad_arguments():
 @pytest.mark.parametrize("improved", [[2], [0, 3], [0, 1, 3, 4], [1, 2, 3, 4], [0, 1, 2, 3, 4]])
 def test_keep_copies_exactly_the_improved_nets(improved):
     """The best-weights copy of some nets of a depth-padded group (both copy strategies), NaNs too."""
-    from kals_utils.studies.ensemble import _Stack
+    from kals_utils.studies.ensemble.stack import _Stack
     cfgs = [ModelConfig(2 + i % 2, 3 + i, 20, "sigmoid") for i in range(5)]
     nets = [_Net(i, c, torch.rand(4, c.dim), 4, 1, 1e-3, i, build_model(c, seed=i)) for i, c in enumerate(cfgs)]
     st = _Stack(nets, 3, 7, 20, torch.device("cpu"))

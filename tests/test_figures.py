@@ -87,6 +87,13 @@ def test_2d_chain_stands_out_on_the_heat_map(run2d):
     assert len(fig.axes) == 1 and len(ax.child_axes) == 1   # its own colour bar, inset beside it
 
 
+def test_stored_loop_figure_is_returned(run2d):
+    """plot_sequence_2d returns its figure (a notebook cell that ends with the call shows it)."""
+    walk = sample_run(run2d, chains=5, steps=3, noise="normal", seed=0)
+    fig = plots.plot_sequence_2d(run2d.model, run2d.data.x, walk, title="loop")
+    assert fig is not None and fig.axes[0].get_title() == "loop"
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["start", "chain", "training point"]
+
 def test_walk_2d_has_one_colour_bar_and_one_legend(run2d):
     walk = sample_run(run2d, chains=20, steps=5, noise="normal", seed=0)
     fig = plots.plot_walk_2d(run2d.model, run2d.data.x, walk, show=(0, 1, 2, 5))

@@ -8,9 +8,11 @@ PKG = Path(__file__).resolve().parents[1] / "kals_utils"
 CORE = ["errors", "presets", "files", "device", "precision", "nets", "model", "neighbours", "data", "checkpoint", "train", "sample", "selection",
         "recipes", "render", "pipeline"]                       # the thin helper: data -> fit -> sample -> render
 MEASURE = ["collapse", "prdc", "features", "metrics", "basins", "evaluate", "tables"]  # every measure of a run, and its tables
-STUDIES = ["studies.ensemble", "studies.corner", "studies.sweeps", "studies.compare", "studies.architectures",
-           "studies.capacity", "studies.mixing", "studies.versus"]
-FACES = ["plots", "export", "pace", "panel", "widgets", "walkthrough", "cli", "results", "book"]   # drawing, the panel, the CLI
+ENSEMBLE = ["studies.ensemble.plan", "studies.ensemble.stack", "studies.ensemble.fit"]   # many small nets at once
+STUDIES = ENSEMBLE + ["studies.corner", "studies.sweeps", "studies.compare", "studies.architectures",
+                      "studies.capacity", "studies.mixing", "studies.versus"]
+PLOTS = ["plots.figure", "plots.images", "plots.walks", "plots.curves", "plots.basins", "plots.compare"]
+FACES = PLOTS + ["export", "pace", "panel", "widgets", "walkthrough", "cli", "results", "book"]   # drawing, the panel, the CLI
 ORDER = CORE + MEASURE + STUDIES + FACES
 MAX_LINES = 70
 
@@ -22,11 +24,21 @@ def _modules():
 
 
 def _targets(name: str, node: ast.ImportFrom) -> list:
-    """The package modules a relative import in module ``name`` names (``from ..x import y`` -> x)."""
+    """The package modules a relative import in module ``name`` names (``from ..x import y`` -> x).
+    A sub-package (``from .plots import y``) names every module in it: its ``__init__`` imports them all."""
     base = name.split(".")[:-node.level] if node.level else []
     if node.module:
-        return [".".join(base + node.module.split("."))]
-    return [".".join(base + [a.name]) for a in node.names]
+        return _within(".".join(base + node.module.split(".")))
+    return [m for a in node.names for m in _within(".".join(base + [a.name]))]
+
+
+def _within(target: str) -> list:
+    """``target`` itself, or, for a sub-package, every module of it (``plots`` -> plots.figure, ...)."""
+    folder = PKG.joinpath(*target.split("."))
+    if not folder.is_dir():
+        return [target]
+    return [".".join(p.relative_to(PKG).with_suffix("").parts) for p in sorted(folder.rglob("*.py"))
+            if p.stem not in ("__init__", "__main__")]
 
 
 def test_every_module_is_in_the_order():

@@ -150,6 +150,6 @@ def test_grids_and_curves_of_families_measured_at_different_budgets():
     fig = plots.plot_versus_grids(rows, (1, 28, 28), (-1.0, 1.0), budget=1800.0, upto=True)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles[0].startswith("held-out") and titles[1].startswith("unet, 30 min") and titles[2].startswith("kals, 10 min\n(its rule stopped it at 1.5 min)")
-    assert [m["stopped"] for m in plots._by_label(rows[1:], "fd_classifier")] == [[False, False], [False, True]]
+    assert [m["stopped"] for m in plots.compare._by_label(rows[1:], "fd_classifier")] == [[False, False], [False, True]]
     assert len([ax for ax in plots.plot_versus_grids(rows, (1, 28, 28), (-1.0, 1.0), budget=1800.0).axes
                 if ax.get_title()]) == 2   # without upto: only the families measured at that budget
