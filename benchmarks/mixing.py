@@ -32,10 +32,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from kals_utils import train_run  # noqa: E402
+from kals_utils import sample, train_run  # noqa: E402
 from kals_utils.data import Data, load_data  # noqa: E402
 from kals_utils.metrics import framewise_quality  # noqa: E402
 from kals_utils.evaluate import feature_space  # noqa: E402
+from kals_utils.features import embedder, load_or_train_classifier  # noqa: E402
 from kals_utils.pipeline import load_run, run_scale, save_run  # noqa: E402
 from kals_utils.studies.mixing import MORPH_TARGETS, TARGETS, mixing_study  # noqa: E402
 
@@ -48,9 +49,10 @@ COLS = (("precision_min", "precision (min frame)"), ("classifier_precision_min",
 TARGET_SETS = {"mixing": TARGETS, "morph": MORPH_TARGETS}  # issue #21's, issue #30's
 
 
-def sklearn_data(name: str, n: int, seed: int, size: int = 0) -> Data:
-    """scikit-learn's 8x8 digits or scikit-image's LFW faces (25x25 grey), scaled to [-1, 1];
-    ``size`` > 0: resized to size x size (bilinear, antialiased)."""
+def sklearn_data(name: str, n: int, seed: int, size: int = 0, heldout: bool = False) -> Data:
+    """scikit-learn's 8x8 digits or scikit-image's LFW faces (25x25 grey), scaled to [-1, 1]: a seeded
+    subset of n images, or with ``heldout`` the rest; ``size`` > 0: resized to size x size (bilinear,
+    antialiased)."""
     if name == "digits":
         from sklearn.datasets import load_digits
         b = load_digits()
@@ -59,13 +61,25 @@ def sklearn_data(name: str, n: int, seed: int, size: int = 0) -> Data:
         from skimage.data import lfw_subset
         imgs = torch.tensor(lfw_subset(), dtype=torch.float32)  # (200, 25, 25) in [0, 1]
         x, labels, shape = imgs.reshape(len(imgs), -1), None, (1, 25, 25)
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    idx = (perm[n:] if heldout else perm[:n]).sort().values
     if size and size != shape[-1]:
         x = torch.nn.functional.interpolate(x.reshape(-1, *shape), size=(size, size), mode="bilinear", antialias=True,
                                             align_corners=False).clamp(0, 1).reshape(len(x), -1)
         shape = (1, size, size)
     return Data(x=x[idx] * 2 - 1, value_range=(-1.0, 1.0), name=name, image_shape=shape,
                 labels=None if labels is None else labels[idx], subset=n, seed=seed)
+
+
+def digits_features(args, data: Data) -> dict:
+    """Classifier features for scikit-learn's digits: kals's small CNN trained on the run's training
+    images and tested on the held-out rest (cached under the checkpoint's folder)."""
+    rest = sklearn_data("digits", args.images, 0, args.image_size, heldout=True)
+    cache = Path(args.checkpoint or "runs/x").parent / "kals_cache" / f"classifier_digits_{data.image_shape[-1]}.pt"
+    model, meta = load_or_train_classifier(cache, data.x, data.labels, image_shape=data.image_shape, x_test=rest.x,
+                                           labels_test=rest.labels, value_range=data.value_range)
+    return {"classifier": embedder("classifier", image_shape=data.image_shape, value_range=data.value_range,
+                                   classifier=model)}
 
 
 def get_data(args) -> Data:
@@ -114,14 +128,18 @@ def _named_specs(scale: float) -> dict:
 
 def ceiling(args, run, features) -> dict:
     """Frame metrics for held-out real images in place of a frame (the best a generator can read)."""
-    if args.data in ("digits", "lfw"):
+    if args.data == "lfw":
         return {}
     size = None if args.image_size in (0, 28) else args.image_size
-    test = load_data(args.data, root=args.root, subset=args.chains, seed=1, value_range=(-1, 1), image_size=size,
-                     train=False)
+    if args.data == "digits":
+        rest = sklearn_data("digits", args.images, 0, args.image_size, heldout=True).x
+        test_x = rest[torch.randperm(len(rest), generator=torch.Generator().manual_seed(1))[:args.chains]]
+    else:
+        test_x = load_data(args.data, root=args.root, subset=args.chains, seed=1, value_range=(-1, 1), image_size=size,
+                           train=False).x
     out = {}
     for name, embed in features.items():
-        q = framewise_quality(test.x[None], run.data.x, features=embed)
+        q = framewise_quality(test_x[None], run.data.x, features=embed)
         out.update({(k if name == "pixels" else f"{name}_{k}"): v[0] for k, v in q.items()})
     return out
 
@@ -174,16 +192,23 @@ def main(argv=None):
     p.add_argument("--chains", type=int, default=200)
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--features", nargs="+", default=["pixels", "classifier"])
+    p.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                   help="override a sampler constant of kals_utils.sample for this run, e.g. WALKJUMP_STEP=0.3")
     p.add_argument("--targets", choices=list(TARGET_SETS), default="morph", help="targets the table marks")
     p.add_argument("--json", default="")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    for item in args.set:  # exploration: a sampler's constants (the defaults stay in kals_utils.sample)
+        name, value = item.split("=")
+        setattr(sample, name, type(getattr(sample, name))(value))
     t0, c0 = time.perf_counter(), time.process_time()
     data = get_data(args)
     run, train_wall = get_run(args, data)
     features = {f: feature_space(run.config, f, data_root=args.root) for f in args.features
                 if f == "pixels" or run.data.labels is not None and args.data not in ("digits", "lfw")}
+    if args.data == "digits" and "classifier" in args.features:
+        features.update(digits_features(args, run.data))
     rows = mixing_study(run, sampler_specs(args.samplers, run_scale(run)), seeds=args.seeds, chains=args.chains,
                         steps=args.steps, features=features)
     ceil = ceiling(args, run, features)

@@ -32,6 +32,7 @@ ANNEAL_LOW = 0.5                 # the annealed sampler's lowest noise, as a fra
 LANGEVIN_RATE = 0.5              # Langevin step delta as a fraction of scale^2 (1 would be the DAE chain's size)
 WALKJUMP_STEP = 0.5              # walk-jump: step delta in units of scale (Frey et al. 2023: 0.5 at sigma 1)
 WALKJUMP_FRICTION = 1.0          # walk-jump: friction gamma per step (the velocity keeps exp(-gamma) of itself)
+WALKJUMP_SHOW = 1                # walk-jump: applications of f from the noisy state to the frame shown
 
 
 @dataclass
@@ -212,7 +213,7 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
                 for _ in range(SETTLE - 1 if sampler == "settle" else 0):
                     y = model(y).float()
             if k < len(rec_steps) and rec_steps[k] == t:
-                frames[k] = keep(y[:r])
+                frames[k] = keep(_shown(model, y[:r], precision, device) if sampler == "walkjump" else y[:r])
                 k += 1
             if sampler == "walkjump" and t < steps:  # walk on the noisy z; f(z) is shown, never fed back
                 z, velocity = walkjump_step(z, velocity, y, _noise(y.shape, "normal", gen, device), scale, (lo, hi))
@@ -228,9 +229,18 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
                                (lo, hi))
             else:  # the paper's walk, exactly as before
                 z = (y + eps * _noise(y.shape, jitter, gen, device)).clamp_(lo, hi) if eps > 0 and t < steps else y
+        y = _shown(model, y, precision, device) if sampler == "walkjump" else y
     model.train(was_training)
     return SampleResult(start=start_z.cpu(), final=y.cpu(), frames=frames.cpu(), steps=rec_steps,
                         value_range=(lo, hi), sampler=sampler, scale=scale)
+
+
+def _shown(model: nn.Module, y: torch.Tensor, precision: str, device) -> torch.Tensor:
+    """The walk-jump frame of f(z) = ``y``: WALKJUMP_SHOW - 1 further applications of f (display only)."""
+    with autocast(precision, device):
+        for _ in range(WALKJUMP_SHOW - 1):
+            y = model(y).float()
+    return y
 
 
 def _checked_sampler(sampler: str, scale: Optional[float]) -> Optional[float]:
