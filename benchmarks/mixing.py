@@ -102,9 +102,10 @@ def get_run(args, data: Data):
     return run, wall
 
 
-def sampler_specs(names, scale: float) -> list:
+def sampler_specs(names, scale: float, centre: float) -> list:
     """One spec per sampler name: the paper's walk, the walk with restarts, or a moving sampler at
-    the run's scale (Langevin at scale / 1.41, about the centre of the training noise); a name
+    the run's scale (Langevin at scale / 1.41, about the centre of the training noise; walkjump at
+    the ``centre``); a name
     ``sampler:s`` is that moving sampler at noise scale s."""
     out = []
     for name in names:
@@ -112,18 +113,18 @@ def sampler_specs(names, scale: float) -> list:
             kind, s = name.split(":")
             out.append({"label": f"{kind} s={float(s):.2f}", "sampler": kind, "scale": float(s)})
         else:
-            out.append(_named_specs(scale)[name])
+            out.append(_named_specs(scale, centre)[name])
     return out
 
 
-def _named_specs(scale: float) -> dict:
+def _named_specs(scale: float, centre: float) -> dict:
     return {"walk": {"label": "walk (paper)", "sampler": "walk"},
              "dae": {"label": f"dae s={scale:.2f}", "sampler": "dae", "scale": scale},
              "langevin": {"label": f"langevin s={scale / 1.41:.2f}", "sampler": "langevin", "scale": scale / 1.41},
              "annealed": {"label": f"annealed s={scale:.2f}", "sampler": "annealed", "scale": scale},
              "settle": {"label": f"settle s={scale:.2f}", "sampler": "settle", "scale": scale},
              "restart": {"label": "restart every 10", "sampler": "restart"},
-             "walkjump": {"label": f"walkjump s={scale:.2f}", "sampler": "walkjump", "scale": scale}}
+             "walkjump": {"label": f"walkjump s={centre:.2f}", "sampler": "walkjump", "scale": centre}}
 
 
 def ceiling(args, run, features) -> dict:
@@ -209,7 +210,7 @@ def main(argv=None):
                 if f == "pixels" or run.data.labels is not None and args.data not in ("digits", "lfw")}
     if args.data == "digits" and "classifier" in args.features:
         features.update(digits_features(args, run.data))
-    rows = mixing_study(run, sampler_specs(args.samplers, run_scale(run)), seeds=args.seeds, chains=args.chains,
+    rows = mixing_study(run, sampler_specs(args.samplers, run_scale(run), run_scale(run, "walkjump")), seeds=args.seeds, chains=args.chains,
                         steps=args.steps, features=features)
     ceil = ceiling(args, run, features)
     out = {"machine": f"{cpu_model()}, {os.cpu_count()} cores (shared), torch {torch.__version__}, 1 thread, "

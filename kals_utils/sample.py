@@ -32,7 +32,7 @@ ANNEAL_LOW = 0.5                 # the annealed sampler's lowest noise, as a fra
 LANGEVIN_RATE = 0.5              # Langevin step delta as a fraction of scale^2 (1 would be the DAE chain's size)
 WALKJUMP_STEP = 0.5              # walk-jump: step delta in units of scale (Frey et al. 2023: 0.5 at sigma 1)
 WALKJUMP_FRICTION = 1.0          # walk-jump: friction gamma per step (the velocity keeps exp(-gamma) of itself)
-WALKJUMP_SHOW = 1                # walk-jump: applications of f from the noisy state to the frame shown
+WALKJUMP_SHOW = 6                # walk-jump: applications of f from the noisy state to the frame shown (the jump)
 
 
 @dataclass
@@ -236,7 +236,10 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
 
 
 def _shown(model: nn.Module, y: torch.Tensor, precision: str, device) -> torch.Tensor:
-    """The walk-jump frame of f(z) = ``y``: WALKJUMP_SHOW - 1 further applications of f (display only)."""
+    """The walk-jump frame of f(z) = ``y``: WALKJUMP_SHOW - 1 further applications of f (display only).
+    One application returns f's posterior mean, a blur; a few more sharpen it (an annealed denoise:
+    each output is a less noisy input). Measured (issue #30, Fashion-MNIST 28x28, seed 0, scale 0.92):
+    1 / 3 / 6 applications read classifier coverage 0.19 / 0.36 / 0.43, continuity 0.30 / 0.51 / 0.86."""
     with autocast(precision, device):
         for _ in range(WALKJUMP_SHOW - 1):
             y = model(y).float()
