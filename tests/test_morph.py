@@ -91,3 +91,9 @@ def test_walkjump_visits_every_point_in_proportion_and_slides():
     assert torch.quantile(step, 0.99) < spacing and torch.quantile(step, 0.95) < spacing / 3
     still = kaleidoscope(f, chains=200, steps=100, seed=0, start=walk.start)   # the paper's walk never leaves
     assert (distinct_visits(nn_indices(still.frames[21:], CORNERS)) == 1).all()
+
+
+def test_walkjump_walks_at_the_centre_of_the_training_noise():
+    from kals_utils.recipes import sampler_scale
+    assert sampler_scale((0.5, 2.0), "walkjump") == pytest.approx(1.0)   # sqrt(0.5 * 2)
+    assert sampler_scale((0.5, 2.0)) == 2.0 and sampler_scale(()) is None  # the DAE chain: the top
