@@ -128,11 +128,11 @@ def _sample_parser(sub):
                    help="between-step noise: uniform on [-eps, eps] or normal N(0, eps^2) (default uniform); "
                         "normal with eps near the training noise of the improved recipe keeps chains moving")
     p.add_argument("--sampler", choices=SAMPLERS, default=None,
-                   help="walk (the paper's z <- f(z)), restart (the walk, each chain restarted every few steps) or a "
-                        "chain that keeps moving: dae, langevin, annealed, settle (default: the recipe's own; "
-                        "paper: walk, improved: restart)")
+                   help="walk (the paper's z <- f(z)), restart (the walk, each chain restarted every few steps), "
+                        "walkjump (chains that slide from image to image) or another chain that keeps moving: dae, "
+                        "langevin, annealed, settle (default: the recipe's own; paper: walk, improved: restart)")
     p.add_argument("--scale", type=float, default=None,
-                   help="noise of dae/langevin/annealed/settle (default: the top of the run's training noise)")
+                   help="noise of walkjump/dae/langevin/annealed/settle (default: the run's training noise)")
     p.add_argument("--gif", default=None, help="write the walk as a GIF here (default: no GIF)")
     p.add_argument("--fps", type=float, default=GIF_FPS, help=f"GIF frames per second (default {GIF_FPS:g})")
     p.add_argument("--save-samples", default=None, help="write final samples + training set to this .npz (default: none)")

@@ -436,6 +436,26 @@ def autocorrelation_time(idx: torch.Tensor, *, window: float = IAT_WINDOW) -> tu
     return tau, True
 
 
+CONTINUITY_Q = 0.95   # the quantile of frame-to-frame changes the continuity figure reports
+
+
+def frame_changes(frames) -> torch.Tensor:
+    """(F - 1, R) RMS change of every chain between consecutive recorded frames of a walk (F, R, D)."""
+    frames = torch.as_tensor(frames).float()
+    if frames.ndim != 3 or len(frames) < 2:
+        raise KalsError(f"frame changes need a walk's frames (F >= 2, R, D); got shape {tuple(frames.shape)}")
+    return (frames[1:] - frames[:-1]).pow(2).mean(dim=-1).sqrt()
+
+
+def continuity(frames, spread: float, *, q: float = CONTINUITY_Q) -> float:
+    """The ``q`` quantile (default the 95th percentile), over chains and steps, of the RMS change
+    between consecutive recorded frames (:func:`frame_changes`), in units of the data's ``spread``
+    (median nearest-neighbour RMS distance, :func:`data_spread`). A chain that cuts from one image to
+    another far one reads about 2 or more; one that morphs reads a fraction of 1."""
+    spread = check_float("the data's spread (needs 2 distinct training points)", spread, 0.0, strict=True)
+    return float(torch.quantile(frame_changes(frames).reshape(-1).double(), q)) / spread
+
+
 def pooled_coverage(samples, train, *, k: int = K, features=None, chunk: int = CHUNK) -> dict:
     """PRDC precision and coverage (Naeem et al. 2020) of many ``samples`` (e.g. every chain over the
     last 50 steps) against the *whole* training set as the real set, k-NN balls of the training

@@ -134,7 +134,7 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
     if kw.get("sampler") is None:  # the recipe's own sampler (eps jitters the walk and the restart sampler)
         kw["sampler"] = recipe_def.sampler
     if kw["sampler"] not in ("walk", "restart") and kw.get("scale") is None:
-        kw["scale"] = run_scale(run)
+        kw["scale"] = run_scale(run, kw["sampler"])
     if kw["sampler"] == "restart" and recipe_def.start_kind == "data" and kw.get("fresh") is None:
         n = chains if kw.get("start") is None else len(kw["start"])
         kw["fresh"] = data_start(run.data.x, n * (steps // RESTART + 1), scale=recipe_def.start_scale,
@@ -144,12 +144,12 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
                         record=record, **kw)
 
 
-def run_scale(run: Run) -> float:
-    """The noise scale of a run's moving samplers: the centre of its denoiser's training noise
-    (:func:`recipes.sampler_scale`); for a net trained without noise, that of the improved recipe
-    on this run's data."""
+def run_scale(run: Run, sampler: str = "dae") -> float:
+    """The noise scale of a run's moving ``sampler`` (:func:`recipes.sampler_scale`: the top of its
+    denoiser's training noise; the centre for walkjump); for a net trained without noise, that of
+    the improved recipe on this run's data."""
     sigma = run.config.extra.get("sigma") or resolve_sigma("improved", spread(run.data.x))
-    return sampler_scale(sigma)
+    return sampler_scale(sigma, sampler)
 
 
 def save_run(run: Run, path, *, keep_train_state: bool = True) -> Path:

@@ -11,7 +11,10 @@ For one walk (its frames are f's outputs, every step recorded) :func:`walk_mixin
   when the walk was too short to bound it);
 - frame by frame after the burn-in: PRDC precision and coverage of the R chains' states against R
   training images, the memorised fraction (:func:`metrics.framewise_quality`), reported as the
-  minimum / mean / maximum over frames;
+  minimum / mean / median / maximum over frames;
+- ``continuity``: the 95th percentile over chains and steps after the burn-in of the RMS change between
+  consecutive frames, in units of the data's spread (:func:`metrics.continuity`; a cut reads >= ~2, a
+  morph a fraction of 1), and ``step_median``, the median change on the same scale (issue #30);
 - ``pooled``: precision and coverage of every chain's states over the last ``pool`` steps against
   the whole training set (:func:`metrics.pooled_coverage`).
 
@@ -22,14 +25,18 @@ from typing import Optional, Sequence
 
 import torch
 
-from ..metrics import (K, autocorrelation_time, class_changes, distinct_visits, framewise_quality, nn_indices,
-                       pooled_coverage)
+from ..metrics import (K, autocorrelation_time, class_changes, continuity, distinct_visits, framewise_quality,
+                       nn_indices, pooled_coverage)
+from ..neighbours import spread
 from ..pipeline import Run, sample_run
 
 BURN = 10     # steps treated as burn-in (chains descending from the start noise onto the data)
 POOL = 50     # last steps pooled for the coverage of the whole walk
 TARGETS = {"precision_min": (">=", 0.9), "pooled_coverage": (">=", 0.8), "memorized_max": ("<=", 0.1),
            "visited": (">=", 10.0), "class_change": (">=", 0.5)}  # issue #21, 28x28 Fashion-MNIST
+MORPH_TARGETS = {"visited": (">=", 10.0), "class_change": (">=", 0.5), "classifier_pooled_coverage": (">=", 0.6),
+                 "precision_median": (">=", 0.85), "classifier_precision_median": (">=", 0.8),
+                 "memorized_max": ("<=", 0.05), "continuity": ("<=", 1.0)}  # issue #30: crisp, varied, sliding
 
 
 def walk_mixing(frames: torch.Tensor, train: torch.Tensor, *, labels=None, burn: int = BURN, pool: int = POOL,
@@ -42,20 +49,24 @@ def walk_mixing(frames: torch.Tensor, train: torch.Tensor, *, labels=None, burn:
     q = framewise_quality(frames[burn + 1:], train, k=k, features=features, seed=seed)
     pooled = pooled_coverage(frames[-pool:].reshape(-1, frames.shape[-1]), train, k=k, features=features)
     out = {"visited": float(distinct_visits(idx[1:]).float().mean()), "tau": tau, "tau_censored": censored,
-           "pooled_precision": pooled["precision"], "pooled_coverage": pooled["coverage"]}
+           "pooled_precision": pooled["precision"], "pooled_coverage": pooled["coverage"],
+           "continuity": continuity(frames[burn:], spread(train)),
+           "step_median": continuity(frames[burn:], spread(train), q=0.5)}
     if labels is not None:
         out["class_change"] = float(class_changes(after, labels).float().mean())
     for key, vals in q.items():
         v = torch.tensor(vals)
-        out.update({f"{key}_min": float(v.min()), f"{key}_mean": float(v.mean()), f"{key}_max": float(v.max())})
+        out.update({f"{key}_min": float(v.min()), f"{key}_mean": float(v.mean()), f"{key}_max": float(v.max()),
+                    f"{key}_median": float(v.median())})
     out["frames"] = {key: [round(x, 4) for x in vals] for key, vals in q.items()}
     return out
 
 
-def meets(row: dict) -> dict:
-    """Which issue #21 targets a row meets: {key: True/False} (missing keys left out)."""
+def meets(row: dict, targets: Optional[dict] = None) -> dict:
+    """Which ``targets`` (default issue #21's TARGETS; MORPH_TARGETS: issue #30's) a row meets:
+    {key: True/False} (missing keys left out)."""
     ok = {}
-    for key, (op, bound) in TARGETS.items():
+    for key, (op, bound) in (targets or TARGETS).items():
         if key in row:
             ok[key] = row[key] >= bound if op == ">=" else row[key] <= bound
     return ok
