@@ -18,7 +18,7 @@ from .data import Data
 from .device import check_memory, pick_device
 from .errors import KalsError, check_int
 from .model import ModelConfig, RunConfig, act_for_range, build_model, count_weights, model_device, train_bytes
-from .precision import precision_note, resolve_precision
+from .precision import resolve_precision, say_precision_note
 from .presets import CHAINS, EPOCHS, EPS, EVERY, LR, NOISE, PRECISION, RECIPE, SEED, STEPS
 from .neighbours import spread
 from .recipes import get_recipe, selection_rule, recipe_loss, recipe_target, resolve_sigma, sampler_scale
@@ -82,7 +82,7 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     if on_start is not None:
         on_start()
     cfg.precision = resolve_precision(precision, device=dev, n_weights=count_weights(cfg.model))
-    _say_note(precision, dev, note)
+    say_precision_note(precision, dev, note)
     sigma = resolve_sigma(recipe_def, spread(data.x) if recipe_def.sigma_rel else None)
     x_fit, stop = (data.x, None) if resume is not None else selection_rule(recipe_def, model, data.x, batch=batch,
                                                                             seed=seed)
@@ -110,13 +110,6 @@ def epochs_for(updates: int, rows: int, batch_size: Optional[int]) -> int:
     return -(-updates // per_epoch)
 
 
-def _say_note(precision: str, device, note: Optional[Callable[[str], None]]) -> None:
-    """Pass :func:`precision.precision_note` (bf16 asked for where it is emulated) to ``note``, if any."""
-    text = precision_note(precision, device) if note is not None else ""
-    if text:
-        note(text)
-
-
 def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int = EVERY, noise: str = NOISE,
                eps: float = EPS, seed: int = SEED, record: Optional[int] = None, recipe: Optional[str] = None,
                note: Optional[Callable[[str], None]] = print, **kw) -> SampleResult:
@@ -139,7 +132,7 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
         n = chains if kw.get("start") is None else len(kw["start"])
         kw["fresh"] = data_start(run.data.x, n * (steps // RESTART + 1), scale=recipe_def.start_scale,
                                  seed=seed + 1, value_range=run.config.value_range)
-    _say_note(kw.get("precision", PRECISION), model_device(run.model), note)
+    say_precision_note(kw.get("precision", PRECISION), model_device(run.model), note)
     return kaleidoscope(run.model, chains=chains, steps=steps, every=every, noise=noise, eps=eps, seed=seed,
                         record=record, **kw)
 

@@ -137,3 +137,10 @@ def autocast(precision: str, device):
         raise KalsError(f"precision must be resolved to 'fp32' or 'bf16' first (got {precision!r}); "
                         "use resolve_precision")
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+def say_precision_note(name: str, device, note) -> None:
+    """Pass :func:`precision_note` to ``note`` (a callable such as print; None: say nothing), if there is one."""
+    text = precision_note(name, device) if note is not None else ""
+    if text:
+        note(text)
