@@ -59,7 +59,7 @@ LAZY = {
     "ImageNotebook": "walkthrough",
 }
 MODULES = ("errors", "presets", "files", "device", "precision", "nets", "model", "neighbours", "data",
-           "checkpoint", "train", "sample", "selection", "recipes", "render", "pipeline", "collapse", "prdc",
+           "checkpoint", "train", "moves", "sample", "selection", "recipes", "render", "pipeline", "collapse", "prdc",
            "features", "metrics", "basins", "evaluate", "tables", "studies", "plots", "export", "pace", "panel",
            "widgets", "walkthrough", "cli", "results", "book")
 

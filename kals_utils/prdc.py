@@ -30,7 +30,6 @@ not depend on rounding or chunking (copies of reals sit exactly on ball boundari
 torch only.
 """
 
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch

@@ -20,19 +20,12 @@ from .errors import KalsError, check_float, check_int
 from .model import activations, config_of, model_device, n_weights
 from .precision import autocast, resolve_precision
 from .presets import CHAINS, EPS, EVERY, JITTER, NOISE, PRECISION, SEED, STEPS
+from .moves import (ANNEAL_LOW, ANNEAL_PERIOD, LANGEVIN_RATE, RESTART, RESTART_BURN, SETTLE,  # noqa: F401 (re-exported)
+                    WALKJUMP_FRICTION, WALKJUMP_SHOW, WALKJUMP_STEP, next_state, sampler_noise, walkjump_step)
 
 NOISES = ("uniform", "normal")   # start noise and between-step jitter: uniform on the range / [-1, 1], or normal
 # walk: the paper's z <- f(z) (+ eps jitter); dae .. restart: issue #21; walkjump: issue #30
 SAMPLERS = ("walk", "dae", "settle", "langevin", "annealed", "restart", "walkjump")
-SETTLE = 5                       # applications of f after each kick of the settle sampler
-RESTART = 10                     # steps between two restarts of a chain of the restart sampler (staggered over chains)
-RESTART_BURN = 5                 # unrecorded applications of f to a restarted chain (its burn-in, not shown)
-ANNEAL_PERIOD = 10               # steps per cycle of the annealed sampler's noise (scale down to scale * ANNEAL_LOW)
-ANNEAL_LOW = 0.5                 # the annealed sampler's lowest noise, as a fraction of ``scale``
-LANGEVIN_RATE = 0.5              # Langevin step delta as a fraction of scale^2 (1 would be the DAE chain's size)
-WALKJUMP_STEP = 0.5              # walk-jump: step delta in units of scale (Frey et al. 2023: 0.5 at sigma 1)
-WALKJUMP_FRICTION = 1.0          # walk-jump: friction gamma per step (the velocity keeps exp(-gamma) of itself)
-WALKJUMP_SHOW = 6                # walk-jump: applications of f from the noisy state to the frame shown (the jump)
 
 
 @dataclass
@@ -104,45 +97,6 @@ def data_start(train: torch.Tensor, chains: int, *, scale: float = 1.0, seed: in
     return (mean + scale * (w @ (train - mean)) / math.sqrt(len(train) - 1)).clamp_(*value_range)
 
 
-def sampler_noise(sampler: str, scale: float, t: int) -> float:
-    """The noise level of step ``t`` (1-based) of ``sampler`` with base ``scale``: constant for
-    ``dae`` and ``langevin``; for ``annealed`` cycles of ANNEAL_PERIOD steps falling geometrically
-    from ``scale`` to ``scale * ANNEAL_LOW`` (a kick that crosses basins, then steps that settle)."""
-    if sampler != "annealed":
-        return scale
-    phase = ((t - 1) % ANNEAL_PERIOD) / max(1, ANNEAL_PERIOD - 1)
-    return scale * ANNEAL_LOW ** phase
-
-
-def next_state(sampler: str, z: torch.Tensor, y: torch.Tensor, noise: torch.Tensor, scale: float,
-               value_range) -> torch.Tensor:
-    """The chain's next input from its input ``z``, its output ``y = f(z)`` and N(0, I) ``noise``.
-
-    dae / settle / annealed: ``clip(y + scale * noise)`` — the denoising-autoencoder Markov chain
-    (corrupt with the training noise, reconstruct with f; Bengio et al. 2013, arXiv 1305.6663);
-    ``settle`` reconstructs with SETTLE applications of f (a short paper walk from the kick).
-    langevin: a Langevin step on the score the denoiser implies, (f(z) - z) / scale^2 (Alain &
-    Bengio 2014, arXiv 1211.4246): ``z + delta * score + sqrt(2 delta) * noise`` with
-    delta = LANGEVIN_RATE * scale^2, clipped to the range."""
-    lo, hi = value_range
-    if sampler == "langevin":
-        return (z + LANGEVIN_RATE * (y - z) + (2 * LANGEVIN_RATE) ** 0.5 * scale * noise).clamp_(lo, hi)
-    return (y + scale * noise).clamp_(lo, hi)
-
-
-def walkjump_step(z: torch.Tensor, v: torch.Tensor, y: torch.Tensor, noise: torch.Tensor, scale: float,
-                  value_range) -> tuple:
-    """(next noisy state, next velocity): one step of underdamped Langevin dynamics on the noisy state
-    ``z`` with the score the denoiser implies, (f(z) - z) / scale^2 (``y = f(z)``), in units of
-    ``scale``: the integrator of Sachs et al. 2017 as in walk-jump sampling (Saremi & Hyvaerinen
-    2019; Frey et al. 2023, github.com/Genentech/walk-jump), unit mass, step WALKJUMP_STEP, friction
-    WALKJUMP_FRICTION; its two half drifts of ``z`` merged into one. ``noise`` is N(0, I)."""
-    psi = (y - z) / scale                      # the score times scale: the force in units of scale
-    keep = math.exp(-WALKJUMP_FRICTION)
-    v = keep * (v + WALKJUMP_STEP / 2 * psi) + WALKJUMP_STEP / 2 * psi + math.sqrt(1 - keep ** 2) * noise
-    return (z + WALKJUMP_STEP * scale * v).clamp_(*value_range), v
-
-
 def walk_bytes(cfg, chains: int, record: int, n_frames: int, frame_itemsize: int) -> int:
     """Rough memory of a walk: the chain states (start, z, f(z), jitter) and a forward pass's
     activations per chain, plus the recorded frames."""
@@ -204,6 +158,7 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
     model.eval()
     start_z, y, k = z.clone(), z, 1
     frames[0] = keep(z[:r])
+    velocity = None
     if sampler == "walkjump":  # the chain lives in the noisy space: start one noise draw away, at rest
         z, velocity = (z + scale * _noise(z.shape, "normal", gen, device)).clamp_(lo, hi), torch.zeros_like(z)
     with threads_for(model):
@@ -215,24 +170,33 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
             if k < len(rec_steps) and rec_steps[k] == t:
                 frames[k] = keep(_shown(model, y[:r], precision, device) if sampler == "walkjump" else y[:r])
                 k += 1
-            if sampler == "walkjump" and t < steps:  # walk on the noisy z; f(z) is shown, never fed back
-                z, velocity = walkjump_step(z, velocity, y, _noise(y.shape, "normal", gen, device), scale, (lo, hi))
-                continue
-            if sampler == "restart" and t < steps:  # the walk (with its jitter), some chains restarted
-                walked = (y + eps * _noise(y.shape, jitter, gen, device)).clamp_(lo, hi) if eps > 0 else y
-                z, rows = _restarted(walked, t, fresh, noise, (lo, hi), seed)
-                with autocast(precision, device):
-                    for _ in range(RESTART_BURN if len(rows) else 0):
-                        z[rows] = model(z[rows]).float()
-            elif sampler != "walk" and t < steps:
-                z = next_state(sampler, z, y, _noise(y.shape, "normal", gen, device), sampler_noise(sampler, scale, t),
-                               (lo, hi))
-            else:  # the paper's walk, exactly as before
-                z = (y + eps * _noise(y.shape, jitter, gen, device)).clamp_(lo, hi) if eps > 0 and t < steps else y
+            if t < steps:
+                z, velocity = _next_z(sampler, model, z, y, velocity, t, gen=gen, eps=eps, jitter=jitter,
+                                      scale=scale, fresh=fresh, noise=noise, seed=seed, precision=precision)
         y = _shown(model, y, precision, device) if sampler == "walkjump" else y
     model.train(was_training)
     return SampleResult(start=start_z.cpu(), final=y.cpu(), frames=frames.cpu(), steps=rec_steps,
                         value_range=(lo, hi), sampler=sampler, scale=scale)
+
+
+def _next_z(sampler: str, model: nn.Module, z, y, velocity, t: int, *, gen, eps: float, jitter: str, scale,
+            fresh, noise: str, seed: int, precision: str) -> tuple:
+    """(next input, velocity) of every chain after step ``t`` (< steps), from its input ``z`` and ``y = f(z)``."""
+    lo, hi = config_of(model).value_range
+    device = y.device
+    if sampler == "walkjump":  # walk on the noisy z; f(z) is shown, never fed back
+        return walkjump_step(z, velocity, y, _noise(y.shape, "normal", gen, device), scale, (lo, hi))
+    if sampler == "restart":  # the walk (with its jitter), some chains restarted
+        walked = (y + eps * _noise(y.shape, jitter, gen, device)).clamp_(lo, hi) if eps > 0 else y
+        z, rows = _restarted(walked, t, fresh, noise, (lo, hi), seed)
+        with autocast(precision, device):
+            for _ in range(RESTART_BURN if len(rows) else 0):
+                z[rows] = model(z[rows]).float()
+        return z, velocity
+    if sampler != "walk":
+        return next_state(sampler, z, y, _noise(y.shape, "normal", gen, device), sampler_noise(sampler, scale, t),
+                          (lo, hi)), velocity
+    return ((y + eps * _noise(y.shape, jitter, gen, device)).clamp_(lo, hi) if eps > 0 else y), velocity  # the paper's
 
 
 def _shown(model: nn.Module, y: torch.Tensor, precision: str, device) -> torch.Tensor:

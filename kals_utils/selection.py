@@ -40,7 +40,7 @@ from .train import TrainResult, diagnose, full_loss
 CHECK_UPDATES = 250                   # optimizer updates between two checks
 CHECK_CHAINS = 256                    # chains of the check walk (fixed starts)
 CHECK_STEPS = RESTART_BURN + RESTART  # applications of f: the restart sampler's oldest frame
-COPY_MARGIN = 0.03                    # copying may exceed the held-out images' memorised fraction by this
+COPY_MARGIN = 0.05                    # copying may exceed the held-out images' memorised fraction by this
 COPY_PATIENCE = 2                     # checks in a row over the line before training stops
 PATIENCE = 8                          # checks without better quality before training stops
 

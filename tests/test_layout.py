@@ -5,7 +5,7 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "kals_utils"
-CORE = ["errors", "presets", "files", "device", "precision", "nets", "model", "neighbours", "data", "checkpoint", "train", "sample", "selection",
+CORE = ["errors", "presets", "files", "device", "precision", "nets", "model", "neighbours", "data", "checkpoint", "train", "moves", "sample", "selection",
         "recipes", "render", "pipeline"]                       # the thin helper: data -> fit -> sample -> render
 MEASURE = ["collapse", "prdc", "features", "metrics", "basins", "evaluate", "tables"]  # every measure of a run, and its tables
 ENSEMBLE = ["studies.ensemble.plan", "studies.ensemble.stack", "studies.ensemble.fit"]   # many small nets at once

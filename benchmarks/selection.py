@@ -1,0 +1,123 @@
+"""The improved recipe as a user gets it at QUICK, with its selection rule (issue #29).
+
+    python benchmarks/selection.py fashion --root DIR --seeds 0,1,2 [--out docs/results/selection_fashion.json]
+    python benchmarks/selection.py travel --data digits|lfw-faces|sample-photos [--seeds 0]
+        [--out docs/results/selection_travel.json] [--png saved_samples/selection_<data>.png]
+
+``fashion``: the first 1,000 Fashion-MNIST training images at 28x28 (``--root`` holds the IDX .gz files
+and a writable kals_cache for the classifier); the recipe's QUICK settings exactly
+(``presets.QUICK_IMAGES``, ``recipe="improved"``, precision ``auto``, one torch thread); then 300 chains
+of the recipe's own sampler for 5 and 100 steps, measured as studies.versus measures its rows
+(classifier Fréchet distance, memorised, ...) plus the collapse measures.
+``travel``: the same recipe and budget, untuned, on scikit-learn's digits (16x16), the 100 LFW faces
+(32x32) or the sample photos (32x32 colour); 300 chains x 100 steps measured by ``evaluate_run``
+(pixels): coverage, memorised, distinct nearest images, sharpness ratio; ``--png`` draws 48 samples.
+Every row records the training CPU seconds, the updates done, where the rule stopped and why.
+"""
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kals_utils.collapse import collapse_measures  # noqa: E402
+from kals_utils.data import load_data  # noqa: E402
+from kals_utils.evaluate import classifier_for, evaluate_run  # noqa: E402
+from kals_utils.pipeline import sample_run, train_run  # noqa: E402
+from kals_utils.presets import PRESETS, QUICK_IMAGES  # noqa: E402
+from kals_utils.studies.versus import first_images, measure  # noqa: E402
+
+NET = {k: QUICK_IMAGES[k] for k in ("width", "updates", "lr", "batch_size")}
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def train(data, seed: int):
+    """(run, training CPU s): the improved recipe at QUICK, as ImageNotebook(QUICK=True) trains it."""
+    t0 = time.process_time()
+    run = train_run(data, depth=PRESETS["fashion-mnist"].depth, seed=seed, device="cpu", recipe="improved",
+                    progress=False, note=None, **NET)
+    return run, time.process_time() - t0
+
+
+def base_row(run, cpu: float, seed: int, name: str) -> dict:
+    ex, r = run.config.extra, run.result
+    return dict(data=name, seed=seed, n=len(run.data), train_cpu_s=round(cpu, 1), updates_budget=NET["updates"],
+                epochs_done=r.epochs_done, kept_epoch=ex.get("stopped_at"), copy_baseline=ex.get("copy_baseline"),
+                copy_line=ex.get("copy_line"), checks=run.result.train_state.get("checks"), message=r.message,
+                precision=run.config.precision, date=time.strftime("%Y-%m-%d"), cpu=cpu_name(),
+                torch=torch.__version__, threads=torch.get_num_threads())
+
+
+def fashion(args) -> list:
+    data = first_images("fashion-mnist", 1000, root=args.root)
+    rows = []
+    for seed in args.seeds:
+        run, cpu = train(data, seed)
+        clf = classifier_for(run.config, data_root=args.root)
+        for steps in (5, 100):
+            walk = sample_run(run, chains=300, steps=steps, seed=seed, record=0)
+            row = dict(base_row(run, cpu, seed, "fashion-mnist (first 1000)"), steps=steps, sampler=walk.sampler)
+            row.update(measure(walk.final.cpu(), data, classifier=clf, seed=seed))
+            row.update(collapse_measures(walk.final.cpu(), data.x, data.image_shape))
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "checks"}), flush=True)
+    return rows
+
+
+def travel_data(name: str):
+    if name == "digits":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from mixing import sklearn_data
+        return sklearn_data("digits", 1500, 0, size=16)
+    return load_data(name, value_range=(-1, 1), image_size=32)
+
+
+def travel(args) -> list:
+    data = travel_data(args.data)
+    rows = []
+    for seed in args.seeds:
+        run, cpu = train(data, seed)
+        walk = sample_run(run, chains=300, steps=100, seed=seed, record=48)
+        ev = evaluate_run(run, walk, seed=seed).summary()
+        row = dict(base_row(run, cpu, seed, args.data), steps=100, sampler=walk.sampler)
+        row.update({k: ev.get(k) for k in ("coverage", "memorized", "distinct", "sharpness", "converged")})
+        rows.append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != "checks"}), flush=True)
+        if args.png and seed == args.seeds[0]:
+            from kals_utils.plots import plot_images
+            fig = plot_images(walk.final[:48], data.image_shape, data.value_range,
+                              title=f"{args.data}: improved recipe at QUICK, 48 samples (seed {seed})")
+            fig.savefig(args.png, dpi=100)
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("mode", choices=("fashion", "travel"))
+    p.add_argument("--root", default="data")
+    p.add_argument("--data", default="digits")
+    p.add_argument("--seeds", default="0", type=lambda s: [int(v) for v in s.split(",")])
+    p.add_argument("--out", required=True)
+    p.add_argument("--png", default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    rows = fashion(args) if args.mode == "fashion" else travel(args)
+    out = Path(args.out)
+    old = json.loads(out.read_text()) if out.is_file() else []
+    out.write_text(json.dumps(old + rows, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
