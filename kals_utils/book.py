@@ -58,8 +58,8 @@ SETTINGS = {
     "01_synthetic_1d": {},
     "02_synthetic_2d": {},
     "03_mnist": {"QUICK": True, "DATASET": "fashion-mnist"},   # MNIST itself is not on this machine
-    "04_cifar_dogs": {"QUICK": True},
-    "05_celeba": {"QUICK": True},
+    "04_cifar_dogs": {"QUICK": True, "DATASET": "sample-photos"},   # offline stand-ins: no CIFAR-10 or
+    "05_celeba": {"QUICK": True, "DATASET": "lfw-faces"},           # CelebA on this machine
     "06_architectures": {"SEEDS": [0]},   # defaults: 3 seeds, ~24 CPU minutes (the CNN); one seed ~8
     "07_versus_diffusion": {"BUDGETS": [60]},   # defaults: 60 and 180 CPU seconds per family (~20 CPU minutes)
 }

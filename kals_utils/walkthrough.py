@@ -12,13 +12,13 @@ from typing import Optional
 
 from IPython.display import Image, display
 
-from .data import Data, load_data
+from .data import REGISTRY, Data, load_data
 from .evaluate import evaluate_run
 from .export import export_gif, frames_of
 from .files import data_dir, out_dir
 from .pipeline import Run, sample_run, train_run
 from .plots import plot_frames, plot_images, plot_losses, plot_reconstructions
-from .presets import QUICK_IMAGES, SMOKE_IMAGES
+from .presets import EPOCHS, QUICK_IMAGES, SMOKE_IMAGES
 from .recipes import start_label
 from .render import gif_name
 from .sample import SampleResult
@@ -38,7 +38,6 @@ class ImageNotebook:
     image_size: Optional[int]
     depth: int
     width: int
-    epochs: int
     lr: float
     batch_size: Optional[int]
     chains: int
@@ -49,6 +48,7 @@ class ImageNotebook:
     recipe: str
     seed: int
     device: str
+    epochs: int = EPOCHS            # passes over the data (the budget when ``updates`` is None)
     updates: Optional[int] = None   # the budget in optimizer updates (wins over epochs)
     sampler: Optional[str] = None   # None: the recipe's own (sample.SAMPLERS)
     data_root: str = ""
@@ -77,6 +77,8 @@ class ImageNotebook:
         self.data = load_data(self.dataset, root=self.data_root, subset=self.subset, seed=self.seed,
                               value_range=(-1, 1), image_size=self.image_size)
         d = self.data
+        if self.dataset in REGISTRY:   # what the set is (an offline stand-in says so)
+            print(f"{self.dataset}: {REGISTRY[self.dataset].help}")
         classes = "" if d.labels is None else f", classes {sorted(set(d.labels.tolist()))}"
         print(f"{self.dataset}: {len(d)} images of shape {d.image_shape}, values in {d.value_range}{classes}")
         if d.note:
