@@ -347,6 +347,23 @@ def precision_quality_table(rows: list) -> str:
 
 
 # NAME -> (page, function of nothing that returns the table)
+def selection_table(rows: list) -> str:
+    """benchmarks/selection.py: one row per data set, seed and walk length (issue #29)."""
+    out = []
+    for r in rows:
+        stopped = "stopped:" in r["message"]
+        row = [r["data"], r["seed"], f"{r['train_cpu_s']:.0f}", r["precision"], r["kept_epoch"],
+               r["epochs_done"], "yes" if stopped else "no", r["steps"]]
+        row += [sig(r["fd_classifier"]) if "fd_classifier" in r else "—",
+                frac(r.get("clf_coverage")) if "clf_coverage" in r else "—",
+                frac(r.get("px_coverage", r.get("coverage"))), f"{r.get('memorized', float('nan')):.3f}",
+                frac(r["distinct"]), frac(r["sharpness"])]
+        out.append(row)
+    head = ["data", "seed", "CPU s trained", "precision", "kept epoch", "epochs run", "rule stopped", "walk steps",
+            "fd_classifier", "clf coverage", "coverage (px)", "memorised", "distinct nearest", "sharpness"]
+    return rows_table(head, out)
+
+
 def tables(root: Path = ROOT) -> dict:
     nbt = lambda: _json(root / "docs" / "results" / NOTEBOOK_TABLES)  # noqa: E731
     basins = lambda: _json(root / "docs" / "results" / "basins.json")  # noqa: E731
@@ -365,6 +382,10 @@ def tables(root: Path = ROOT) -> dict:
         "basins-capacity-2d": ("basins.md", lambda: basins_capacity_table(basins()["capacity2d"])),
         "basins-capacity-images": ("basins.md", lambda: basins_capacity_table(basins()["capacity_img"])),
         "basins-depth": ("basins.md", lambda: basins_depth_table(basins())),
+        "selection-fashion": ("selection.md", lambda: selection_table(
+            _json(root / "docs" / "results" / "selection_fashion.json"))),
+        "selection-travel": ("selection.md", lambda: selection_table(
+            _json(root / "docs" / "results" / "selection_travel.json"))),
         "precision-quality": ("speed.md", lambda: precision_quality_table(
             _json(samples / "precision_quality_fashion-mnist_28x28.json")["rows"])),
     }
