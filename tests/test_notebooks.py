@@ -21,10 +21,11 @@ NOTEBOOKS = ["01_synthetic_1d", "02_synthetic_2d", "03_mnist", "04_cifar_dogs", 
 # the data and output folders; and each notebook's own (the paper's net and schedule in 01-05).
 PARAMS = ("SEED", "DEVICE", "SMOKE", "DATA_ROOT", "OUT_DIR", "CHAINS", "STEPS", "EPS", "NOISE")
 PAPER_NET = ("DEPTH", "WIDTH", "EPOCHS", "LR", "BATCH_SIZE")
+IMAGE_NET = ("DEPTH", "WIDTH", "UPDATES", "LR", "BATCH_SIZE")   # 04/05 count their budget in Adam updates
 OWN_PARAMS = {"01_synthetic_1d": PAPER_NET + ("POINTS",), "02_synthetic_2d": PAPER_NET + ("POINTS",),
               "03_mnist": PAPER_NET + ("DATASET", "SUBSET", "RECIPE", "QUICK"),
-              "04_cifar_dogs": PAPER_NET + ("DATASET", "SUBSET", "RECIPE", "QUICK"),
-              "05_celeba": PAPER_NET + ("DATASET", "SUBSET", "RECIPE", "QUICK"),
+              "04_cifar_dogs": IMAGE_NET + ("DATASET", "SUBSET", "RECIPE", "QUICK"),
+              "05_celeba": IMAGE_NET + ("DATASET", "SUBSET", "RECIPE", "QUICK"),
               "06_architectures": ("DATASET", "ARCHS", "TARGET_PARAMS", "EPOCHS", "LR", "BATCH_SIZE", "SEEDS"),
               "07_versus_diffusion": ("DATASET", "FAMILIES", "BUDGETS", "SEEDS", "N_TRAIN", "N_SAMPLES")}
 # A notebook a reader can take in (issue #33): a short opening, a short parameters cell, and no code line
@@ -37,7 +38,7 @@ RUNS = {
     "01_synthetic_1d": ("points1d_L7_H10_c10_T8_eps0_normal", {}, "2/2 training points reproduced"),
     "02_synthetic_2d": ("points2d_L7_H50_c100_T6_eps0_normal", {}, " d     n  corner loss"),
     "03_mnist": ("mnist_L10_H64_c16_T20_eps0.01_data", {}, "mnist: 64 images of shape (1, 28, 28)"),
-    "04_cifar_dogs": ("cifar-dogs_L10_H64_c16_T20_eps0.01_data", {}, "classes [5]"),
+    "04_cifar_dogs": ("cifar-dogs_L10_H64_c16_T20_eps0.01_data", {"DATASET": "cifar-dogs"}, "classes [5]"),
     "05_celeba": ("folder-faces_L10_H64_c16_T20_eps0.01_data", {"DATASET": "folder:{root}/faces"},
                   "images of shape (3, 32, 32)"),
     # fake MNIST (the IDX code path); every architecture at ~5000 weights, one GIF each
