@@ -207,6 +207,25 @@ def test_mixing_sweep_more_noise_more_hops(net1d):
     assert np.array(rows[1]["counts"]).sum() == pytest.approx(rows[1]["hops_per_chain"] * 40)
 
 
+def test_walk_moves_tells_a_cut_from_a_slide():
+    from kals_utils.sample import SampleResult
+    from kals_utils.studies import walk_moves
+    train = torch.tensor([[0.0], [1.0]])  # spread 1
+    cut = [0, 0, 0, 0, 1, 1, 1, 1, 1]          # one hop in one step
+    slide = [0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1]  # the same hop in 8 steps
+
+    def walk(seq, sampler):
+        frames = torch.tensor(seq, dtype=torch.float32)[:, None, None]  # (F, R=1, D=1)
+        return SampleResult(start=frames[0], final=frames[-1], frames=frames, steps=list(range(len(seq))),
+                            value_range=(0.0, 1.0), sampler=sampler, scale=0.2)
+    rows = walk_moves({"cut": walk(cut, "dae"), "slide": walk(slide, "walkjump")}, train, burn=0)
+    assert [(r["walk"], r["sampler"], r["scale"], r["hops_per_chain"]) for r in rows] == [
+        ("cut", "dae", 0.2, 1.0), ("slide", "walkjump", 0.2, 1.0)]
+    assert rows[0]["step_max"] == pytest.approx(1.0) and rows[0]["step_median"] == 0
+    assert rows[1]["step_max"] == pytest.approx(0.125) and rows[1]["continuity"] == pytest.approx(0.125)
+    assert rows[1]["step_median"] == pytest.approx(0.125)
+
+
 # ---------------------------------------------------------------- sweeps and the command line
 def test_depth_sweep_rows_and_summary():
     from kals_utils.tables import format_rows

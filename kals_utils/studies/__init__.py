@@ -2,7 +2,7 @@
 notebook cell is one call plus a table (:mod:`kals_utils.tables`) or a plot (:mod:`kals_utils.plots`).
 
 - :mod:`.corner`: the paper's loss at the cube's corners against the number of training points.
-- :mod:`.sweeps`: reconstructions during training, the depth sweep, the mixing sweep.
+- :mod:`.sweeps`: reconstructions during training, the depth sweep, the mixing sweep, cut or slide.
 - :mod:`.compare`: recipes side by side; the frontier of coverage against memorisation.
 - :mod:`.architectures`: MLP, CNN, U-Net and transformer at matched sizes.
 - :mod:`.ensemble`: many small nets trained at once (stacked weights, one Adam), for the sweeps.
@@ -23,5 +23,6 @@ from .corner import PAPER_CORNER_LOSS, PAPER_NS, CornerPoint, corner_loss, corne
 from .ensemble import fit_many, train_many
 from . import capacity, mixing, versus
 from .capacity import basin_rows, basins_by_depth, basins_over_training, circle_points, class_sequence, replay_walk
-from .sweeps import DEPTHS, Reconstructions, depth_sweep, mixing_sweep, snapshot_epochs, train_with_reconstructions
+from .sweeps import (DEPTHS, Reconstructions, depth_sweep, mixing_sweep, snapshot_epochs, train_with_reconstructions,
+                     walk_moves)
 from .versus import first_images, json_rows, kept_run, versus_diffusion

@@ -1,6 +1,7 @@
 """Studies of one knob at a time: f(x) of a few training images during training
 (:func:`train_with_reconstructions`), every depth with the same budget (:func:`depth_sweep`), and
-how often chains hop between attractors as the jitter grows (:func:`mixing_sweep`)."""
+how often chains hop between attractors as the jitter grows (:func:`mixing_sweep`), and whether
+walks of the moving samplers cut or slide between them (:func:`walk_moves`)."""
 
 import time
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import torch
 from ..data import Data
 from ..device import pick_device
 from ..evaluate import evaluate_run
-from ..metrics import TOL, transition_counts
+from ..metrics import TOL, continuity, data_spread, frame_changes, transition_counts
 from ..model import build_model
 from ..pipeline import epochs_for, make_config, sample_run, train_run
 from ..presets import EPOCHS, LR
@@ -129,3 +130,22 @@ def mixing_sweep(run, *, eps_values: Sequence[float] = (0.0, 0.02, 0.05, 0.1, 0.
                     "moved": float((m.hops > 0).float().mean()), "visited": float(m.visited.float().mean()),
                     "unassigned": m.unassigned, "occupancy": m.occupancy.tolist(), "counts": m.counts.tolist()})
     return out
+
+
+def walk_moves(walks: dict, train: torch.Tensor, *, burn: int = 50, tol: float = TOL) -> list:
+    """Do chains cut or slide between attractors? One row per walk of ``walks`` {label: SampleResult,
+    every step recorded} on the training points ``train``, after ``burn`` steps: label, sampler,
+    scale, hops_per_chain and occupancy (:func:`metrics.transition_counts`), and the frame-to-frame
+    RMS change in units of the data's spread (:func:`metrics.continuity`): its 95th percentile
+    (``continuity``), median (``step_median``) and largest value (``step_max``). A hop in one step
+    reads the distance between the two points (1 between nearest neighbours); a slide a fraction."""
+    spread = data_spread(train)
+    rows = []
+    for label, walk in walks.items():
+        m = transition_counts(walk.frames, train, walk.steps, tol=tol, burn=burn)
+        after = walk.frames[[k for k, t in enumerate(walk.steps) if t >= burn]]
+        rows.append({"walk": label, "sampler": walk.sampler, "scale": walk.scale,
+                     "hops_per_chain": float(m.hops.float().mean()), "occupancy": m.occupancy.tolist(),
+                     "continuity": continuity(after, spread), "step_median": continuity(after, spread, q=0.5),
+                     "step_max": float(frame_changes(after).max()) / spread})
+    return rows
