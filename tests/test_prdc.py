@@ -7,24 +7,12 @@ import torch
 from kals_utils.errors import KalsError
 from kals_utils.prdc import (ceilings, frechet_distance, knn_radii, memorization, memorized_fraction, prdc,
                              real_reference, sample_metrics)
+from reference import naive_prdc   # tests/reference.py: the metrics straight from their definitions
 
 
 def gauss(n, d=4, seed=0, shift=0.0):
     g = torch.Generator().manual_seed(seed)
     return torch.randn(n, d, generator=g) + shift
-
-
-def naive_prdc(real, fake, k):
-    """Straight from the definitions (Naeem et al. 2020 reference code), with torch.cdist."""
-    real, fake = real.double(), fake.double()
-    d_rr, d_ff, d_rf = torch.cdist(real, real), torch.cdist(fake, fake), torch.cdist(real, fake)
-    r_real = d_rr.kthvalue(k + 1, dim=1).values    # k+1: the zero distance to itself comes first
-    r_fake = d_ff.kthvalue(k + 1, dim=1).values
-    inside = d_rf < r_real[:, None]                # (real, fake)
-    return {"precision": inside.any(dim=0).double().mean().item(),
-            "recall": (d_rf < r_fake[None, :]).any(dim=1).double().mean().item(),
-            "density": inside.sum().item() / (k * len(fake)),
-            "coverage": (d_rf.min(dim=1).values < r_real).double().mean().item()}
 
 
 KEYS = ("precision", "recall", "density", "coverage")
