@@ -21,9 +21,9 @@ NOTEBOOKS = ["01_synthetic_1d", "02_synthetic_2d", "03_mnist", "04_cifar_dogs", 
 # the data and output folders; and each notebook's own (the paper's net and schedule in 01-05).
 PARAMS = ("SEED", "DEVICE", "SMOKE", "DATA_ROOT", "OUT_DIR", "CHAINS", "STEPS", "EPS", "NOISE")
 PAPER_NET = ("DEPTH", "WIDTH", "EPOCHS", "LR", "BATCH_SIZE")
-IMAGE_NET = ("DEPTH", "WIDTH", "UPDATES", "LR", "BATCH_SIZE")   # 04/05 count their budget in Adam updates
+IMAGE_NET = ("DEPTH", "WIDTH", "UPDATES", "LR", "BATCH_SIZE")   # 03-05 count their budget in Adam updates
 OWN_PARAMS = {"01_synthetic_1d": PAPER_NET + ("POINTS",), "02_synthetic_2d": PAPER_NET + ("POINTS",),
-              "03_mnist": PAPER_NET + ("DATASET", "SUBSET", "RECIPE", "QUICK"),
+              "03_mnist": IMAGE_NET + ("DATASET", "SUBSET", "RECIPE", "QUICK"),
               "04_cifar_dogs": IMAGE_NET + ("DATASET", "SUBSET", "RECIPE", "QUICK"),
               "05_celeba": IMAGE_NET + ("DATASET", "SUBSET", "RECIPE", "QUICK"),
               "06_architectures": ("DATASET", "ARCHS", "TARGET_PARAMS", "EPOCHS", "LR", "BATCH_SIZE", "SEEDS"),

@@ -62,7 +62,7 @@ def test_notebook_parameters_follow_the_preset(shallow_points1d):
                                     ("05_celeba.ipynb", "celeba")])
 def test_each_notebook_starts_from_its_preset(nb, key):
     ns, p = _parameters(nb), presets.PRESETS[key]
-    budget = (ns["UPDATES"], p.updates) if "UPDATES" in ns else (ns["EPOCHS"], p.epochs)   # 04/05: updates
+    budget = (ns["UPDATES"], p.updates) if "UPDATES" in ns else (ns["EPOCHS"], p.epochs)   # 03-05: updates
     assert (ns["DEPTH"], ns["WIDTH"], budget[0], ns["LR"], ns["CHAINS"], ns["STEPS"]) == \
         (p.depth, p.width, budget[1], p.lr, p.chains, p.steps)
 
