@@ -13,7 +13,8 @@ The rules of a committed notebook (``check``; tests/test_book.py applies them to
 either it has no outputs at all, or it was executed by this module (``metadata.kals.executed``) and
 then every code cell ran, the first one says with which settings, on which date and machine, and
 no output is an error or a traceback, names a path of the machine that ran it, or embeds a GIF (a
-GIF is shown from its file under saved_samples/, or as a PNG strip of frames); each file < 3 MB.
+GIF is shown from its file under saved_samples/, or as a PNG strip of frames); each file < 3 MB
+(``tidy`` keeps a PNG figure over 300 kB, a walk of photographs, as a JPEG).
 """
 
 import argparse
@@ -50,6 +51,8 @@ SITE = DOCS / "_build" / "html"       # where `build` puts the site
 KERNEL = "kals"                       # the Jupyter kernel setup.sh installs
 MAX_BYTES = 3_000_000                 # a committed notebook stays below this
 MAX_OUTPUT_BYTES = 600_000            # ... and so does each of its outputs (a figure is ~50-200 kB)
+PHOTO_PNG_BYTES = 300_000             # a PNG figure larger than this is committed as a JPEG ...
+JPEG_QUALITY = 90                     # ... of this quality
 STRIP_FRAMES = 6                      # frames in the PNG strip that stands in for an unlinked GIF
 # What each notebook is executed with: papermill parameters over its defaults. The defaults where
 # the whole notebook runs in under ~5 CPU minutes, QUICK where it does not (its prose says what QUICK
@@ -171,6 +174,16 @@ def _progress_bar(out) -> bool:
     return WIDGET in data and bool(re.search(r"\d+%\|.*\| *[\d.]+[kMG]?/", data.get("text/plain", "")))
 
 
+def _as_jpeg(data: dict) -> None:
+    """A large PNG figure (photographs and noise compress badly; a walk of colour images reaches 1 MB)
+    re-encoded as a JPEG of JPEG_QUALITY, in place: the same picture at a fifth of the bytes."""
+    from PIL import Image as PILImage
+    img = PILImage.open(io.BytesIO(base64.b64decode(data.pop("image/png")))).convert("RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=JPEG_QUALITY)
+    data["image/jpeg"] = base64.b64encode(buf.getvalue()).decode()
+
+
 def _tidy_output(out, gifs: dict, folder: Path):
     if "text" in out:
         out["text"] = _relative_paths(out["text"])
@@ -181,6 +194,8 @@ def _tidy_output(out, gifs: dict, folder: Path):
         return out
     if "image/gif" in data:
         _gif_output(data, gifs, folder)
+    if len(data.get("image/png", "")) > PHOTO_PNG_BYTES:
+        _as_jpeg(data)
     if WIDGET in data:  # a live widget needs a kernel: say so instead of an empty box
         del data[WIDGET]
         data["text/markdown"] = "*(An interactive widget: it appears when the notebook runs in Jupyter.)*"

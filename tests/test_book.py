@@ -130,3 +130,27 @@ def test_check_command(capsys):
     assert capsys.readouterr().out.startswith("01_synthetic_1d: ok")
     assert book.main(["execute", "--check", "09"]) == 2
     assert "no single notebook named '09'" in capsys.readouterr().err
+
+
+def _png(pixels: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_tidy_commits_a_large_photo_figure_as_jpeg(tmp_path):
+    """A walk of colour photographs drawn as PNG reaches 1 MB (noise and texture do not compress):
+    tidy re-encodes a PNG over PHOTO_PNG_BYTES as a JPEG; a small figure stays PNG (negative control)."""
+    rng = np.random.default_rng(0)
+    big = _png(rng.integers(0, 255, (400, 400, 3), dtype=np.uint8))
+    small = _png(np.zeros((100, 100, 3), dtype=np.uint8))
+    assert len(big) > book.PHOTO_PNG_BYTES > len(small)
+    out = nbformat.v4.new_output
+    cells = [nbformat.v4.new_code_cell("plot()", execution_count=1, outputs=[
+        out("display_data", data={"image/png": big, "text/plain": "<Figure>"}),
+        out("display_data", data={"image/png": small, "text/plain": "<Figure>"})])]
+    nb = tidy(nbformat.v4.new_notebook(cells=cells), "fake", {}, samples=tmp_path, folder=tmp_path)
+    banner, photo, plain = nb.cells[0].outputs
+    assert "image/png" not in photo.data and len(photo.data["image/jpeg"]) < len(big) / 2
+    assert Image.open(io.BytesIO(base64.b64decode(photo.data["image/jpeg"]))).size == (400, 400)
+    assert plain.data["image/png"] == small and "image/jpeg" not in plain.data
