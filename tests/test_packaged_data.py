@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from kals_utils import KalsError, load_data
-from kals_utils.cli import build_parser, main
+from kals_utils.faces.cli import build_parser, main
 from kals_utils.data import CROPS_PER_PHOTO, SAMPLE_PHOTOS, quantize
 from kals_utils.presets import preset_for
 

@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from ..metrics import (K, autocorrelation_time, class_changes, continuity, distinct_visits, framewise_quality,
+from ..measures.metrics import (K, autocorrelation_time, class_changes, continuity, distinct_visits, framewise_quality,
                        nn_indices, pooled_coverage)
 from ..neighbours import spread
 from ..pipeline import Run, sample_run

@@ -12,8 +12,8 @@ import torch
 
 from ..data import Data
 from ..device import pick_device
-from ..evaluate import evaluate_run
-from ..metrics import TOL, continuity, data_spread, frame_changes, transition_counts
+from ..measures.evaluate import evaluate_run
+from ..measures.metrics import TOL, continuity, data_spread, frame_changes, transition_counts
 from ..model import build_model
 from ..pipeline import epochs_for, make_config, sample_run, train_run
 from ..presets import EPOCHS, LR

@@ -23,10 +23,10 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .errors import KalsError, check_float, check_int
+from ..errors import KalsError, check_float, check_int
 from .metrics import BURN_TOL, TOL, attractor_stability, nearest_neighbours
-from .model import config_of, model_device, rms
-from .sample import start_noise
+from ..model import config_of, model_device, rms
+from ..sample import start_noise
 
 GRID_1D = 1024         # starts of a 1D basin map
 GRID_2D = 256          # starts per side of a 2D basin map (256 x 256 = 65,536 starts)

@@ -9,14 +9,14 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from .data import HELD_OUT, LABELLED, Data, load_data
-from .errors import KalsError, check_int
+from ..data import HELD_OUT, LABELLED, Data, load_data
+from ..errors import KalsError, check_int
 from .features import FEATURES, classifier_cache_path, embedder, load_or_train_classifier
 from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL, Evaluation, evaluate_samples
-from .files import atomic_path
-from .model import ModelConfig, RunConfig, act_for_range
-from .pipeline import Run, load_run, sample_run
-from .sample import SampleResult
+from ..files import atomic_path
+from ..model import ModelConfig, RunConfig, act_for_range
+from ..pipeline import Run, load_run, sample_run
+from ..sample import SampleResult
 
 RECORD = 256               # chains recorded by evaluate_run's own walk, for the burn-in curve
 CLASSIFIER_TRAIN = 10_000  # labelled training images (seeded subset) for the feature classifier

@@ -6,7 +6,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..render import grid_frames, to_uint8
+from ...render import grid_frames, to_uint8
 from .figure import FRAME_DPI, _axes, new_figure
 
 def show_image(img: np.ndarray, ax=None, title: str = "", *, width: Optional[float] = None, top: float = 0.0):

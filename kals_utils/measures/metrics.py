@@ -15,12 +15,12 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .errors import KalsError, check_float, check_int
-from .model import model_device, residual, rms
-from .neighbours import CHUNK, _float2d, data_spread, nearest_neighbours, rms_distance  # noqa: F401 (re-exported)
+from ..errors import KalsError, check_float, check_int
+from ..model import model_device, residual, rms
+from ..neighbours import CHUNK, _float2d, data_spread, nearest_neighbours, rms_distance  # noqa: F401 (re-exported)
 from .collapse import collapse_measures
 from .prdc import ceilings, knn_radii, memorized_fraction, prdc, real_reference, sample_metrics
-from .train import CONVERGED_TOL
+from ..train import CONVERGED_TOL
 
 TOL = CONVERGED_TOL        # RMS distance under which a sample counts as a copy of / converged to a point
 BURN_TOL = 0.01            # mean RMS step size under which a walk counts as burnt in

@@ -25,19 +25,19 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import pipeline, presets
-from .basins import basin_map
-from .data import Data
-from .device import DEVICES, pick_device
-from .errors import KalsError, check_int
-from .files import out_dir as default_out_dir
-from .model import ARCHS, build_model
-from .recipes import get_recipe
-from .render import GIF_CHAINS, GIF_FPS, GIF_HOLD_LAST, gif_name, png_bytes, save_gif
+from .. import pipeline, presets
+from ..measures.basins import basin_map
+from ..data import Data
+from ..device import DEVICES, pick_device
+from ..errors import KalsError, check_int
+from ..files import out_dir as default_out_dir
+from ..model import ARCHS, build_model
+from ..recipes import get_recipe
+from ..render import GIF_CHAINS, GIF_FPS, GIF_HOLD_LAST, gif_name, png_bytes, save_gif
 from .pace import Trainer, long_training
-from .precision import precision_note
-from .sample import NOISES, SAMPLERS
-from .studies.capacity import SNAPSHOTS, snapshot_epochs
+from ..precision import precision_note
+from ..sample import NOISES, SAMPLERS
+from ..studies.capacity import SNAPSHOTS, snapshot_epochs
 
 MAX_FRAMES = 100        # recorded steps a walk keeps for the scrubber (every k-th step beyond that)
 FPS_MAX = 100.0         # GIF timing is in hundredths of a second
@@ -420,8 +420,8 @@ class Panel:
         if self.data.image_shape is not None or self.data.dim > 2:
             kind = "images" if self.data.image_shape is not None else "points"
             raise KalsError(f"basin maps are drawn for 1D and 2D points; these are {self.data.dim}-dimensional {kind} "
-                            "(for images, kals_utils.basins.basin_statistics gives each training image's share of "
-                            "random starts)")
+                            "(for images, kals_utils.measures.basins.basin_statistics gives each training image's "
+                            "share of random starts)")
         if self.run is None:
             raise KalsError("no model yet: press Train first")
         if self.stale:
