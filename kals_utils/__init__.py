@@ -27,7 +27,8 @@ Four layers, each importing only those before it (tests/test_layout.py); the fol
 - the core helper, at the top of ``kals_utils/``: errors, presets (every default), files, device,
   precision, nets, model, neighbours, data, checkpoint, train, moves, sample, selection, recipes,
   render, pipeline — no metrics, no studies, no matplotlib;
-- ``kals_utils/measures/``: collapse, prdc, features, metrics, basins, evaluate, tables;
+- ``kals_utils/measures/``: collapse, prdc, features, metrics, attractors, mixing, basins, evaluate,
+  tables;
 - ``kals_utils/studies/``: ensemble, corner, sweeps, compare, architectures, capacity, versus, mixing;
 - ``kals_utils/faces/``: plots, export, pace, panel, widgets, walkthrough, cli, results, book.
 ``kals.<module>`` finds a module by its short name wherever it lives (``kals.metrics`` is
@@ -56,7 +57,7 @@ LAZY = {
     "evaluate_run": "measures.evaluate",
     "format_rows": "measures.tables", "format_evaluation": "measures.tables", "summarise": "measures.tables",
     "basin_map": "measures.basins", "sequence_replay": "measures.basins",
-    "transition_counts": "measures.metrics", "nearest_pairs": "measures.metrics",
+    "transition_counts": "measures.mixing", "nearest_pairs": "measures.metrics",
     "export_gif": "faces.export", "frames_of": "faces.export", "show": "faces.export",
     "comparison_gifs": "faces.export", "architecture_gifs": "faces.export",
     "KaleidoscopePanel": "faces.widgets",
@@ -68,7 +69,8 @@ MODULES = {
     **{m: m for m in ("errors", "presets", "files", "device", "precision", "nets", "model", "neighbours",
                       "data", "checkpoint", "train", "moves", "sample", "selection", "recipes", "render",
                       "pipeline")},
-    **{m: f"measures.{m}" for m in ("collapse", "prdc", "features", "metrics", "basins", "evaluate", "tables")},
+    **{m: f"measures.{m}" for m in ("collapse", "prdc", "features", "metrics", "attractors", "mixing", "basins",
+                                    "evaluate", "tables")},
     "studies": "studies",
     **{m: f"faces.{m}" for m in ("plots", "export", "pace", "panel", "widgets", "walkthrough", "cli", "results",
                                  "book")},

@@ -12,10 +12,12 @@ from torch import nn
 
 from kals_utils import KalsError, ModelConfig, build_model, fit, kaleidoscope, points
 from kals_utils.faces.cli import main
-from kals_utils.measures.metrics import (attractor_stability, burn_in, class_histogram, coverage, data_spread,
-                                evaluate_samples, jacobians, nearest_neighbours, nearest_pairs, novelty,
-                                power_radius, residual_rms, spectral_norm, spectral_radius, spurious_fixed_points,
-                                transition_counts)
+from kals_utils.measures.metrics import (burn_in, class_histogram, coverage, data_spread, nearest_neighbours,
+                                         nearest_pairs, novelty)
+from kals_utils.measures.attractors import (attractor_stability, jacobians, power_radius, residual_rms,
+                                            spectral_norm, spectral_radius, spurious_fixed_points)
+from kals_utils.measures.mixing import transition_counts
+from kals_utils.measures.evaluate import evaluate_samples
 
 
 def linear_tanh(W: torch.Tensor) -> nn.Sequential:

@@ -7,8 +7,9 @@ import torch
 
 from kals_utils import KalsError, ModelConfig, build_model, kaleidoscope, points
 from kals_utils.data import Data
-from kals_utils.measures.metrics import (data_spread, autocorrelation, autocorrelation_time, class_changes, distinct_visits,
-                                framewise_quality, nn_indices, pooled_coverage)
+from kals_utils.measures.metrics import data_spread
+from kals_utils.measures.mixing import (autocorrelation, autocorrelation_time, class_changes, distinct_visits,
+                                        framewise_quality, nn_indices, pooled_coverage)
 from kals_utils.pipeline import run_scale, sample_run, spread, train_run
 from kals_utils.measures.prdc import prdc
 from kals_utils.recipes import IMPROVED, Recipe, resolve_sigma, split_holdout

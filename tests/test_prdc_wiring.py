@@ -12,7 +12,7 @@ import fakedata  # noqa: E402
 from reference import naive_memorized, naive_prdc  # noqa: E402
 
 from kals_utils.faces.cli import main  # noqa: E402
-from kals_utils.measures.metrics import evaluate_samples  # noqa: E402
+from kals_utils.measures.evaluate import evaluate_samples  # noqa: E402
 
 
 @pytest.fixture(scope="module")

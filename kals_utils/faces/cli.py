@@ -21,7 +21,8 @@ from ..measures.evaluate import evaluate_npz, save_samples
 from .export import export_gif
 from ..files import ensure_writable, out_dir
 from ..measures.features import FEATURES
-from ..measures.metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL
+from ..measures.metrics import BURN_TOL, K, TOL
+from ..measures.attractors import ATTRACTOR_POINTS
 from ..model import ARCH_HELP, ARCHS, PATCH, out_range
 from ..pipeline import load_run, sample_run, save_run, train_run
 from .plots import fig_to_array, plot_2d, plot_basins_1d, plot_basins_2d

@@ -4,9 +4,11 @@ the faces): each module imports the core and the measures before it, nothing tha
 - :mod:`.collapse`: how far the samples collapse onto few training points;
 - :mod:`.prdc`: precision, recall, density, coverage, memorisation and Fréchet distance in a feature space;
 - :mod:`.features`: the feature spaces (a small classifier per data set, cached);
-- :mod:`.metrics`: burn-in, nearest training neighbours, coverage, class bias, novelty;
+- :mod:`.metrics`: nearest training neighbours, coverage, class bias, novelty, burn-in, the shared tolerances;
+- :mod:`.attractors`: Jacobians of f, stable attractors and spurious fixed points;
+- :mod:`.mixing`: how a walk's chains move between training points (hops, autocorrelation, continuity);
 - :mod:`.basins`: basin maps, sequence replay, capacity;
-- :mod:`.evaluate`: one run's measures in one ``Evaluation`` (``evaluate_run``);
+- :mod:`.evaluate`: every measure of a run in one ``Evaluation`` (``evaluate_samples``, ``evaluate_run``);
 - :mod:`.tables`: rows of runs as text tables.
 
 Importing this package imports none of them; import the module you need

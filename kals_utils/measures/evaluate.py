@@ -1,25 +1,187 @@
-"""Measuring a run: :func:`evaluate_run` walks (or takes) a run's chains and hands them to
-:func:`metrics.evaluate_samples`, in the feature space asked for, with the data set's held-out
-split as the ceiling when its folder is given; :func:`evaluate_npz` does the same for a samples
-file written by :func:`save_samples` (``sample --save-samples``)."""
+"""Measuring a run, everything at once: :func:`evaluate_samples` gathers every measure of a set of
+final samples (:mod:`.metrics`, :mod:`.attractors`, :mod:`.prdc`, :mod:`.collapse`) into one
+:class:`Evaluation`; :func:`evaluate_run` walks (or takes) a run's chains and hands them to it, in
+the feature space asked for, with the data set's held-out split as the ceiling when its folder is
+given; :func:`evaluate_npz` does the same for a samples file written by :func:`save_samples`
+(``sample --save-samples``)."""
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..data import HELD_OUT, LABELLED, Data, load_data
-from ..errors import KalsError, check_int
-from .features import FEATURES, classifier_cache_path, embedder, load_or_train_classifier
-from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL, Evaluation, evaluate_samples
+from ..errors import KalsError, check_float, check_int
 from ..files import atomic_path
-from ..model import ModelConfig, RunConfig, act_for_range
+from ..model import ModelConfig, RunConfig, act_for_range, model_device
+from ..neighbours import _float2d, nearest_neighbours
 from ..pipeline import Run, load_run, sample_run
 from ..sample import SampleResult
+from .collapse import collapse_measures
+from .prdc import ceilings, real_reference, sample_metrics
+from .features import FEATURES, classifier_cache_path, embedder, load_or_train_classifier
+from .metrics import BURN_TOL, K, TOL, BurnIn, ClassBias, Novelty, burn_in, class_histogram, coverage, novelty
+from .attractors import (ATTRACTOR_POINTS, Attractors, SpuriousFixedPoints, attractor_stability, residual_rms,
+                         spurious_fixed_points)
 
 RECORD = 256               # chains recorded by evaluate_run's own walk, for the burn-in curve
 CLASSIFIER_TRAIN = 10_000  # labelled training images (seeded subset) for the feature classifier
+CURVE_STEPS = (5, 10)      # steps whose converged fraction the summary reports
+
+
+@dataclass
+class Evaluation:
+    """All metrics for one set of final samples (see :func:`evaluate_samples`).
+
+    nn_dist, nn_idx: (N,) per sample; converged: fraction with nn_dist < tol; coverage: distinct
+    nearest training points / min(N, M); coverage_converged: the same counting converged samples
+    only; median_nn: median nn_dist; value_range: the data's scale for every distance.
+    """
+
+    n_samples: int
+    n_train: int
+    dim: int
+    tol: float
+    value_range: tuple
+    converged: float
+    coverage: float
+    coverage_converged: float
+    median_nn: float
+    novelty: Novelty
+    nn_dist: torch.Tensor = field(repr=False)
+    nn_idx: torch.Tensor = field(repr=False)
+    classes: Optional[ClassBias] = None
+    attractors: Optional[Attractors] = field(default=None, repr=False)
+    spurious: Optional[SpuriousFixedPoints] = field(default=None, repr=False)
+    burn: Optional[BurnIn] = field(default=None, repr=False)
+    convergence: Optional[list] = field(default=None, repr=False)  # converged fraction per recorded step
+    sample: Optional[dict] = None     # precision/recall/density/coverage, frechet, memorized, features, k, real
+    ceiling: Optional[dict] = None    # the same for held-out real images (the best a generator can read)
+    visited: Optional[torch.Tensor] = field(default=None, repr=False)  # per recorded chain: distinct NN images
+    collapse: Optional[dict] = None   # distinct nearest images (standardised) and sharpness ratio (collapse.py)
+
+    def summary(self) -> dict:
+        """Flat dict of numbers (JSON-ready)."""
+        out = {"samples": self.n_samples, "train": self.n_train, "dim": self.dim, "tol": self.tol,
+               "value_range": list(self.value_range), "converged": self.converged, "coverage": self.coverage,
+               "coverage_converged": self.coverage_converged, "median_nn": self.median_nn,
+               "mean_nn": float(self.nn_dist.mean()), "spread": self.novelty.spread,
+               "novelty": self.novelty.median_ratio, "copies": self.novelty.copies}
+        if self.classes is not None:
+            out.update(class_tv=self.classes.tv, class_top=self.classes.top, class_top_ratio=self.classes.top_ratio,
+                       class_hist=self.classes.sample, class_hist_train=self.classes.train)
+        if self.attractors is not None:
+            a = self.attractors
+            out.update(attractor_fraction=a.fraction, attractors_checked=len(a.radius), jacobian=a.method,
+                       radius_median=float(a.radius.median()), radius_max=float(a.radius.max()),
+                       train_fixed=float((a.residual < a.tol).float().mean()))
+            if a.norm is not None:
+                out.update(norm_median=float(a.norm.median()), norm_max=float(a.norm.max()))
+        if self.sample is not None:
+            keys = ("precision", "recall", "density", "coverage", "k", "features", "real", "frechet")
+            out["prdc"] = {key: self.sample.get(key) for key in keys}
+            out["memorized"] = self.sample["memorized"]
+            if self.ceiling is not None:
+                out["prdc_ceiling"] = {key: self.ceiling.get(key) for key in keys + ("memorized", "n_real")}
+        if self.collapse is not None:
+            out.update(self.collapse)
+        if self.spurious is not None:
+            out.update(spurious=self.spurious.fraction, spurious_points=len(self.spurious.counts))
+            if self.sample is not None:
+                out["novel_fixed"] = self.sample["novel_fixed"]
+        if self.visited is not None:
+            out.update(visited_mean=float(self.visited.float().mean()), visited_max=int(self.visited.max()))
+        if self.burn is not None:
+            out.update(burn_in=self.burn.burn_in, burn_tol=self.burn.tol, final_step_size=self.burn.step_size[-1])
+            for t in CURVE_STEPS:
+                if t in self.burn.steps and self.convergence is not None:
+                    out[f"converged_at_{t}"] = self.convergence[self.burn.steps.index(t)]
+        return out
+
+
+def sample_quality(samples, train, *, k: int = K, features=None, feature_name: str = "pixels", heldout=None,
+                   seed: int = 0) -> tuple:
+    """(sample, ceiling): precision, recall, density, coverage (Naeem et al. 2020, k-NN balls in the
+    ``features`` space: a callable (N, D) -> (N, F), None = the data themselves), Fréchet distance
+    and the memorised fraction (nearest training image closer than 1/3 of the second nearest) of
+    ``samples``; the real set is a seeded subset of ``train`` the size of the sample set (or all of
+    it). ``ceiling``: the same for ``heldout`` real images (None without them). ``sample`` is None
+    when the sets are too small for k (k must be below both counts)."""
+    real = real_reference(train, len(samples), seed=seed)
+    if min(len(real), len(samples)) <= k or len(train) < 2:
+        return None, None
+    what = f"the training set ({len(train)})" if len(real) == len(train) else \
+        f"a random subset of {len(real)} training images (seed {seed})"
+    sample = sample_metrics(samples, real, k=k, features=features, train=train, per_sample=True)
+    sample.update(features=feature_name, real=what)
+    ceiling = None
+    if heldout is not None and min(len(heldout), len(samples)) > k:
+        ceiling = ceilings(train, heldout, k=k, features=features, n=min(len(heldout), len(samples)), seed=seed)
+        ceiling.update(features=feature_name, real=f"{ceiling['n_fake']} held-out images vs {what}")
+    return sample, ceiling
+
+
+def evaluate_samples(samples, train, *, labels=None, model: Optional[nn.Module] = None, frames=None, steps=None,
+                     tol: float = TOL, burn_tol: float = BURN_TOL, value_range=(0.0, 1.0), method: str = "auto",
+                     max_points: Optional[int] = ATTRACTOR_POINTS, with_norm: bool = False, seed: int = 0,
+                     k: int = K, features=None, feature_name: str = "pixels", heldout=None,
+                     image_shape: Optional[tuple] = None) -> Evaluation:
+    """Every metric for final ``samples`` (N, D) against ``train`` (M, D) in ``value_range``.
+
+    labels (M,): class labels of the training set (class histogram). model: f, for attractor
+    stability of (at most ``max_points``) training points and spurious fixed points. frames, steps:
+    the recorded walk (F, R, D), for the burn-in curve, the converged fraction per recorded step and
+    the distinct training images each chain visits. k, features, feature_name, heldout: the sample
+    metrics and their ceilings (:func:`sample_quality`). image_shape: (C, H, W) of image data, for
+    the sharpness ratio of :func:`collapse.collapse_measures` (without it, rows count as 1-pixel-high images).
+    """
+    tol = check_float("tolerance", tol, 0.0, strict=True)
+    dev = model_device(model) if model is not None else None
+    train = _float2d(train, "train", dev)
+    samples = _float2d(samples, "samples", dev)
+    if len(samples) == 0:
+        raise KalsError("no samples to evaluate; sample at least one chain")
+    dist, idx = nearest_neighbours(samples, train)
+    conv = dist < tol
+    ev = Evaluation(n_samples=len(samples), n_train=len(train), dim=train.shape[1], tol=tol,
+                    value_range=tuple(float(v) for v in value_range), converged=float(conv.float().mean()),
+                    coverage=coverage(idx, len(train)), coverage_converged=coverage(idx, len(train), conv),
+                    median_nn=float(dist.median()), novelty=novelty(dist, train, tol), nn_dist=dist, nn_idx=idx)
+    if labels is not None and len(labels):
+        labels = torch.as_tensor(labels)
+        if len(labels) != len(train):
+            raise KalsError(f"{len(labels)} labels for {len(train)} training points; they must match")
+        ev.classes = class_histogram(idx, labels)
+    ev.collapse = collapse_measures(samples.cpu(), train.cpu(), image_shape)
+    ev.sample, ev.ceiling = sample_quality(samples.cpu(), train.cpu(), k=k, features=features,
+                                           feature_name=feature_name, heldout=heldout, seed=seed)
+    if model is not None:
+        _model_metrics(ev, model, samples, train, dist, method=method, max_points=max_points, seed=seed,
+                       with_norm=with_norm, burn_tol=burn_tol)
+    if frames is not None:
+        ev.burn = burn_in(frames, steps, burn_tol)
+        frames = torch.as_tensor(frames)
+        d_all, i_all = nearest_neighbours(frames.reshape(-1, frames.shape[-1]), train)
+        ev.convergence = (d_all.reshape(frames.shape[:2]) < tol).float().mean(dim=1).tolist()
+        walk = i_all.reshape(frames.shape[:2])[1:]  # the states after f, step 1 on
+        ev.visited = torch.tensor([len(torch.unique(walk[:, c])) for c in range(walk.shape[1])]) \
+            if len(walk) else None
+    return ev
+
+
+def _model_metrics(ev: Evaluation, model, samples, train, dist, *, method, max_points, seed, with_norm, burn_tol):
+    """Attractor stability of the training points and spurious fixed points (novel ones apart)."""
+    ev.attractors = attractor_stability(model, train, tol=ev.tol, method=method, max_points=max_points, seed=seed,
+                                        with_norm=with_norm)
+    novel = ev.sample["inside"] if ev.sample is not None else None
+    ev.spurious = spurious_fixed_points(model, samples, train, tol=ev.tol, fixed_tol=burn_tol, nn_dist=dist,
+                                        novel=novel)
+    if novel is not None:
+        stopped_far = (residual_rms(model, samples) < burn_tol) & (dist >= ev.tol)
+        ev.sample["novel_fixed"] = float((stopped_far & novel).float().mean())
 
 
 def evaluate_run(run: Run, walk: Optional[SampleResult] = None, *, chains: int = 300, steps: int = 100,
