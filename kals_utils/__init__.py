@@ -30,7 +30,8 @@ Four layers, each importing only those before it (tests/test_layout.py); the fol
 - ``kals_utils/measures/``: collapse, prdc, features, metrics, attractors, mixing, basins, evaluate,
   tables;
 - ``kals_utils/studies/``: ensemble, corner, sweeps, compare, architectures, capacity, versus, mixing;
-- ``kals_utils/faces/``: plots, export, pace, panel, widgets, walkthrough, cli, results, book.
+- ``kals_utils/faces/``: plots, export, pace, controls, training, panel, widgets, walkthrough, cli,
+  results, book.
 ``kals.<module>`` finds a module by its short name wherever it lives (``kals.metrics`` is
 ``kals_utils.measures.metrics``); ``python -m kals_utils`` and ``python -m kals_utils.book`` are the
 command lines of ``faces.cli`` and ``faces.book``.
@@ -72,8 +73,8 @@ MODULES = {
     **{m: f"measures.{m}" for m in ("collapse", "prdc", "features", "metrics", "attractors", "mixing", "basins",
                                     "evaluate", "tables")},
     "studies": "studies",
-    **{m: f"faces.{m}" for m in ("plots", "export", "pace", "panel", "widgets", "walkthrough", "cli", "results",
-                                 "book")},
+    **{m: f"faces.{m}" for m in ("plots", "export", "pace", "controls", "training", "panel", "widgets",
+                                 "walkthrough", "cli", "results", "book")},
 }
 
 __all__ = sorted([

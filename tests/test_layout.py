@@ -14,8 +14,8 @@ ENSEMBLE = ["studies.ensemble.plan", "studies.ensemble.stack", "studies.ensemble
 STUDIES = ENSEMBLE + ["studies.corner", "studies.sweeps", "studies.compare", "studies.architectures",
                       "studies.capacity", "studies.mixing", "studies.versus"]
 PLOTS = [f"faces.plots.{m}" for m in ("figure", "images", "walks", "curves", "basins", "compare")]
-FACES = PLOTS + [f"faces.{m}" for m in ("export", "pace", "panel", "widgets", "walkthrough", "cli", "results",
-                                        "book")]              # drawing, the panel, the CLI
+FACES = PLOTS + [f"faces.{m}" for m in ("export", "pace", "controls", "training", "panel", "widgets", "walkthrough",
+                                        "cli", "results", "book")]              # drawing, the panel, the CLI
 ORDER = CORE + MEASURE + STUDIES + FACES
 FOLDERS = {"measures": MEASURE, "studies": STUDIES, "faces": FACES}   # each layer above the core has its folder
 DOORS = {"book": "faces.book"}   # top-level forwarders, so `python -m kals_utils.book` keeps working
@@ -109,7 +109,7 @@ def test_the_core_reads_in_one_sitting():
 
 def test_panel_controller_does_not_draw():
     """The panel's controller (and its clock) is tested without a kernel: no widgets, no matplotlib."""
-    for name in ("faces.panel", "faces.pace"):
+    for name in ("faces.panel", "faces.pace", "faces.controls", "faces.training"):
         for node in ast.walk(_modules()[name]):
             mods = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])

@@ -5,7 +5,8 @@ below (the core helper, the measures, the studies) and nothing stands on them.
 - :mod:`.plots`: matplotlib figures (``from kals_utils import plots``);
 - :mod:`.export`: a run's walk as GIF frames, the studies' GIFs;
 - :mod:`.pace`: the panel's clock (training in slices, progress, long-training notes);
-- :mod:`.panel`: the control panel's controller, plain Python; :mod:`.widgets` its ipywidgets view;
+- :mod:`.panel`: the control panel's controller, plain Python (its controls in :mod:`.controls`, its
+  Train and Stop buttons in :mod:`.training`); :mod:`.widgets` its ipywidgets view;
 - :mod:`.walkthrough`: ``ImageNotebook``, the image notebooks' steps;
 - :mod:`.cli`: ``python -m kals_utils`` (and the ``kals`` command);
 - :mod:`.results`: the Results pages' tables from the notebooks' committed data;

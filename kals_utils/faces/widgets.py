@@ -32,7 +32,8 @@ from .. import pipeline
 from ..data import Data
 from .export import frames_of
 from ..model import ARCH_HELP, ARCHS
-from .panel import FPS_MAX, RECIPE_SAMPLER, SHOWN, Panel, available_devices
+from .controls import FPS_MAX, RECIPE_SAMPLER, available_devices
+from .panel import SHOWN, Panel
 from .plots import basin_frames, fig_to_array, plot_losses
 from ..precision import PRECISIONS
 from ..recipes import RECIPES, get_recipe
