@@ -1,7 +1,7 @@
 """The improved recipe as a user gets it at QUICK, with its selection rule (issue #29).
 
     python benchmarks/selection.py fashion --root DIR --seeds 0,1,2 [--out docs/results/selection_fashion.json]
-    python benchmarks/selection.py travel --data digits|lfw-faces|sample-photos [--seeds 0]
+    python benchmarks/selection.py travel --data digits|lfw-faces|sample-photos [--seeds 0] [--recipe paper]
         [--out docs/results/selection_travel.json] [--png saved_samples/selection_<data>.png]
     python benchmarks/selection.py ttq --root DIR [--budget 600 --every 60] --out docs/results/selection_ttq.json
 
@@ -43,17 +43,18 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def train(data, seed: int):
-    """(run, training CPU s): the improved recipe at QUICK, as ImageNotebook(QUICK=True) trains it."""
+def train(data, seed: int, recipe: str = "improved"):
+    """(run, training CPU s): ``recipe`` at QUICK, as ImageNotebook(QUICK=True) trains it (``paper``: as its
+    ``paper()`` step does, the same net and budget trained the paper's way, no selection rule)."""
     t0 = time.process_time()
-    run = train_run(data, depth=PRESETS["fashion-mnist"].depth, seed=seed, device="cpu", recipe="improved",
+    run = train_run(data, depth=PRESETS["fashion-mnist"].depth, seed=seed, device="cpu", recipe=recipe,
                     progress=False, note=None, **NET)
     return run, time.process_time() - t0
 
 
 def base_row(run, cpu: float, seed: int, name: str) -> dict:
     ex, r = run.config.extra, run.result
-    return dict(data=name, seed=seed, n=len(run.data), train_cpu_s=round(cpu, 1), updates_budget=NET["updates"],
+    return dict(data=name, recipe=run.config.recipe, seed=seed, n=len(run.data), train_cpu_s=round(cpu, 1), updates_budget=NET["updates"],
                 epochs_done=r.epochs_done, kept_epoch=ex.get("stopped_at"), copy_baseline=ex.get("copy_baseline"),
                 copy_line=ex.get("copy_line"), checks=run.result.train_state.get("checks"), message=r.message,
                 precision=run.config.precision, date=time.strftime("%Y-%m-%d"), cpu=cpu_name(),
@@ -88,7 +89,7 @@ def travel(args) -> list:
     data = travel_data(args.data)
     rows = []
     for seed in args.seeds:
-        run, cpu = train(data, seed)
+        run, cpu = train(data, seed, args.recipe)
         walk = sample_run(run, chains=300, steps=100, seed=seed, record=48)
         ev = evaluate_run(run, walk, seed=seed).summary()
         row = dict(base_row(run, cpu, seed, args.data), steps=100, sampler=walk.sampler)
@@ -98,8 +99,8 @@ def travel(args) -> list:
         if args.png and seed == args.seeds[0]:
             from kals_utils.faces.plots import plot_images
             fig = plot_images(walk.final[:48], data.image_shape, data.value_range,
-                              title=f"{args.data}, QUICK, seed {seed}")
-            fig.savefig(args.png, dpi=100)
+                              title=f"{args.data}, {args.recipe}, QUICK, seed {seed}")
+            fig.savefig(args.png, dpi=100, bbox_inches="tight")
     return rows
 
 
@@ -136,6 +137,7 @@ def main(argv=None):
     p.add_argument("--every", type=float, default=60.0, help="ttq: training CPU seconds between measurements")
     p.add_argument("--root", default="data")
     p.add_argument("--data", default="digits")
+    p.add_argument("--recipe", default="improved", choices=("improved", "paper"), help="travel: the recipe")
     p.add_argument("--seeds", default="0", type=lambda s: [int(v) for v in s.split(",")])
     p.add_argument("--out", required=True)
     p.add_argument("--png", default=None)
@@ -143,7 +145,9 @@ def main(argv=None):
     torch.set_num_threads(1)
     rows = {"fashion": fashion, "travel": travel, "ttq": time_to_quality}[args.mode](args)
     out = Path(args.out)
-    old = json.loads(out.read_text()) if out.is_file() else []
+    key = lambda r: (r["data"], r.get("recipe", "improved"), r["seed"], r.get("steps"))  # noqa: E731
+    new = {key(r) for r in rows}   # a re-run replaces its own earlier rows
+    old = [r for r in (json.loads(out.read_text()) if out.is_file() else []) if key(r) not in new]
     out.write_text(json.dumps(old + rows, indent=1))
     print(f"wrote {out}")
 

@@ -352,14 +352,15 @@ def selection_table(rows: list) -> str:
     out = []
     for r in rows:
         stopped = "stopped:" in r["message"]
-        row = [r["data"], r["seed"], f"{r['train_cpu_s']:.0f}", r["precision"], r["kept_epoch"],
+        kept = "—" if r["kept_epoch"] is None else r["kept_epoch"]
+        row = [r["data"], r.get("recipe", "improved"), r["seed"], f"{r['train_cpu_s']:.0f}", r["precision"], kept,
                r["epochs_done"], "yes" if stopped else "no", r["steps"]]
         row += [sig(r["fd_classifier"]) if "fd_classifier" in r else "—",
                 frac(r.get("clf_coverage")) if "clf_coverage" in r else "—",
                 frac(r.get("px_coverage", r.get("coverage"))), f"{r.get('memorized', float('nan')):.3f}",
                 frac(r["distinct"]), frac(r["sharpness"])]
         out.append(row)
-    head = ["data", "seed", "CPU s trained", "precision", "kept epoch", "epochs run", "rule stopped", "walk steps",
+    head = ["data", "recipe", "seed", "CPU s trained", "precision", "kept epoch", "epochs run", "rule stopped", "walk steps",
             "fd_classifier", "clf coverage", "coverage (px)", "memorised", "distinct nearest", "sharpness"]
     return rows_table(head, out)
 
@@ -386,6 +387,9 @@ def tables(root: Path = ROOT) -> dict:
             _json(root / "docs" / "results" / "selection_fashion.json"))),
         "selection-travel": ("selection.md", lambda: selection_table(
             _json(root / "docs" / "results" / "selection_travel.json"))),
+        "faces-colour": ("faces_colour.md", lambda: selection_table(
+            [r for r in _json(root / "docs" / "results" / "selection_travel.json")
+             if r["data"] in ("lfw-faces", "sample-photos")])),
         "precision-quality": ("speed.md", lambda: precision_quality_table(
             _json(samples / "precision_quality_fashion-mnist_28x28.json")["rows"])),
     }

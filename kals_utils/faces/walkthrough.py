@@ -121,12 +121,13 @@ class ImageNotebook:
         return Image(filename=str(path))
 
     def paper(self) -> Image:
-        """The same net and schedule trained the paper's way, walked and written as a GIF."""
+        """The same net and schedule trained the paper's way, walked, measured as :meth:`measure` measures
+        the recipe's walk, and written as a GIF."""
         run = train_run(self.data, depth=self.depth, width=self.width, epochs=self.epochs, updates=self.updates,
-                        lr=self.lr,
-                        batch_size=self.batch_size, seed=self.seed, device=self.device, recipe="paper")
+                        lr=self.lr, batch_size=self.batch_size, seed=self.seed, device=self.device, recipe="paper")
         print(run.result.report())
         walk = self.sample(run, title="paper recipe")
+        print(format_evaluation(evaluate_run(run, walk)))
         return self.gif(run, walk, extra="_paper")
 
     def panel(self) -> KaleidoscopePanel:

@@ -9,6 +9,9 @@ import torch
 from ...render import grid_frames, to_uint8
 from .figure import FRAME_DPI, _axes, new_figure
 
+FRAME_CELL_PX = 360  # frame grids are drawn at (this // their width) x their own pixels, at least 1x
+
+
 def show_image(img: np.ndarray, ax=None, title: str = "", *, width: Optional[float] = None, top: float = 0.0):
     """Show a uint8 image (H, W) or (H, W, 3) with no axes ticks. A new figure is sized to the image's
     shape: ``width`` inches (default 4 to 9, by its pixel width) plus ``top`` inches above it."""
@@ -101,7 +104,9 @@ def plot_frames(frames: np.ndarray, steps, show=None, ncols: Optional[int] = Non
     wide = w > 1.5 * h
     ncols = min(ncols or (1 if wide else 4 if len(idx) <= 4 else -(-len(idx) // 2)), len(idx))
     nrows = -(-len(idx) // ncols)
-    cell = (max(w / FRAME_DPI, 4.0) if ncols == 1 else 9.0 / ncols) if wide else 4.0
+    # image grids at a whole multiple of their own pixels (a noisy colour frame upscaled to 4 in is
+    # ~300 kB of PNG)
+    cell = (max(w / FRAME_DPI, 4.0) if ncols == 1 else 9.0 / ncols) if wide else max(1, FRAME_CELL_PX // w) * w / FRAME_DPI
     fig, axes = new_figure(ncols, size=(cell, cell * h / w + (0.35 if title else 0.05)), nrows=nrows)
     axes = np.atleast_1d(axes)
     for a, i in zip(axes, idx):
