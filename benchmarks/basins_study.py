@@ -25,7 +25,7 @@ import time
 import torch
 
 from kals_utils import load_data, points, train_run
-from kals_utils.basins import basin_map, basin_statistics, sequence_replay
+from kals_utils.measures.basins import basin_map, basin_statistics, sequence_replay
 from kals_utils.experiments import format_rows
 from kals_utils.studies.capacity import (basins_by_depth, capacity_sweep, capacity_table, circle_points,
                                          class_sequence, holding_limits, image_sequence, longest_replay,

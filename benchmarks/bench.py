@@ -167,7 +167,7 @@ def end_to_end_s(device):
     """The MNIST notebook's SMOKE path on MNIST-shaped data (random uint8 pixels: a timing stand-in,
     not MNIST): 200 images, L=10, H=500, 20 epochs of batch 100, 48 chains x 30 steps, GIF."""
     from kals_utils.data import Data
-    from kals_utils.export import export_gif
+    from kals_utils.faces.export import export_gif
     from kals_utils.pipeline import sample_run, train_run
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (200, 784), generator=g).float() / 255 * 2 - 1
@@ -210,7 +210,7 @@ def time_to_quality(precision, root="/usr/share/datasets/fashion-mnist", chunk=2
     every ``chunk`` epochs with 300 chains x 100 steps. (None, epochs) if not met by ``max_epochs``."""
     from kals_utils.data import load_data
     from kals_utils.studies import FRONTIER_TARGETS as T
-    from kals_utils.evaluate import evaluate_run
+    from kals_utils.measures.evaluate import evaluate_run
     from kals_utils.pipeline import sample_run, train_run
     data = load_data("fashion-mnist", root=root, subset=300, seed=0, value_range=(-1, 1), image_size=16)
     t0, run, state = time.perf_counter(), None, None

@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kals_utils import sample_run, train_run  # noqa: E402
 from kals_utils.data import load_data  # noqa: E402
-from kals_utils.evaluate import evaluate_run  # noqa: E402
+from kals_utils.measures.evaluate import evaluate_run  # noqa: E402
 from kals_utils.recipes import IMPROVED, PAPER, Recipe  # noqa: E402
 
 RECORD, EVERY = 48, 1
@@ -177,7 +177,7 @@ def best_moving(rows):
 
 def gif(trained, rows, args):
     """The best 'keeps moving' row (precision >= 0.9, highest visited_mean) as a GIF + last-frame PNG."""
-    from kals_utils.export import export_gif, frames_of
+    from kals_utils.faces.export import export_gif, frames_of
     from kals_utils.render import save_png
     best = best_moving(rows)
     if best is None:

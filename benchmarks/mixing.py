@@ -34,9 +34,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kals_utils import sample, train_run  # noqa: E402
 from kals_utils.data import Data, load_data  # noqa: E402
-from kals_utils.metrics import framewise_quality  # noqa: E402
-from kals_utils.evaluate import feature_space  # noqa: E402
-from kals_utils.features import embedder, load_or_train_classifier  # noqa: E402
+from kals_utils.measures.mixing import framewise_quality  # noqa: E402
+from kals_utils.measures.evaluate import feature_space  # noqa: E402
+from kals_utils.measures.features import embedder, load_or_train_classifier  # noqa: E402
 from kals_utils.pipeline import load_run, run_scale, save_run  # noqa: E402
 from kals_utils.studies.mixing import MORPH_TARGETS, TARGETS, mixing_study  # noqa: E402
 

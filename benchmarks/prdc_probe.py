@@ -16,7 +16,7 @@ training images in [-1, 1]; every fake set has ``--n`` images and is compared wi
 
 The classifier (for the classifier features and the "recog." column: max softmax >= 0.9) is
 trained by kals on ``--classifier-train`` training images and cached under
-``<data-root>/kals_cache`` (with outlier exposure, see kals_utils.features); its test accuracy
+``<data-root>/kals_cache`` (with outlier exposure, see kals_utils.measures.features); its test accuracy
 on the 10K test images is printed. ``--big`` also
 times PRDC on 10K × 10K pixel features (chunked, float64). Runs on the CPU.
 """
@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kals_utils import features as F  # noqa: E402
-from kals_utils.prdc import memorized_fraction, prdc, real_reference, frechet_distance  # noqa: E402
+from kals_utils.measures.prdc import memorized_fraction, prdc, real_reference, frechet_distance  # noqa: E402
 
 SHAPE = (1, 28, 28)
 VR = (-1.0, 1.0)

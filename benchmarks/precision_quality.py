@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kals_utils import sample_run, train_run  # noqa: E402
 from kals_utils.data import load_data  # noqa: E402
-from kals_utils.evaluate import evaluate_run  # noqa: E402
+from kals_utils.measures.evaluate import evaluate_run  # noqa: E402
 
 METRICS = (("train MSE", "train_mse", "{:.4f}"), ("PRDC precision", "precision", "{:.2f}"),
            ("coverage", "coverage", "{:.2f}"), ("memorised", "memorized", "{:.2f}"),

@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from kals_utils.collapse import collapse_measures  # noqa: E402
+from kals_utils.measures.collapse import collapse_measures  # noqa: E402
 from kals_utils.data import load_data  # noqa: E402
-from kals_utils.evaluate import classifier_for, evaluate_run  # noqa: E402
+from kals_utils.measures.evaluate import classifier_for, evaluate_run  # noqa: E402
 from kals_utils.pipeline import sample_run, train_run  # noqa: E402
 from kals_utils.presets import PRESETS, QUICK_IMAGES  # noqa: E402
 from kals_utils.studies.versus import first_images, measure  # noqa: E402
@@ -97,7 +97,7 @@ def travel(args) -> list:
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "checks"}), flush=True)
         if args.png and seed == args.seeds[0]:
-            from kals_utils.plots import plot_images
+            from kals_utils.faces.plots import plot_images
             fig = plot_images(walk.final[:48], data.image_shape, data.value_range,
                               title=f"{args.data}, {args.recipe}, QUICK, seed {seed}")
             fig.savefig(args.png, dpi=100, bbox_inches="tight")

@@ -21,12 +21,12 @@ sys.path.insert(0, "/work/main")
 import torch
 torch.set_num_threads(1)
 from kals_utils.studies.versus import first_images, measure, heldout_sets
-from kals_utils.evaluate import classifier_for
+from kals_utils.measures.evaluate import classifier_for
 from kals_utils.pipeline import train_run, sample_run, Run
 from kals_utils.recipes import IMPROVED, split_holdout
 from kals_utils.sample import data_start, kaleidoscope
-from kals_utils.prdc import memorization, frechet_distance
-from kals_utils.features import embedder
+from kals_utils.measures.prdc import memorization, frechet_distance
+from kals_utils.measures.features import embedder
 from kals_utils.neighbours import nearest_neighbours
 from kals_utils.data import Data
 
@@ -38,7 +38,7 @@ dk = Data(x=data.x[keep], value_range=data.value_range, name=data.name, image_sh
           labels=data.labels[keep], class_names=data.class_names)
 xh = data.x[held]
 clf = classifier_for(data_config := None, data_root=root) if False else None
-from kals_utils.features import load_or_train_classifier
+from kals_utils.measures.features import load_or_train_classifier
 snaps = []
 t0 = {}
 per_epoch = math.ceil(900 / 100)
@@ -64,7 +64,7 @@ print("trained", run.result.epochs_done, "epochs", time.process_time() - t0["t"]
 # classifier
 import kals_utils.studies.versus as V
 held_clf = None
-from kals_utils.evaluate import classifier_for as cf
+from kals_utils.measures.evaluate import classifier_for as cf
 classifier = cf(run.config, data_root=root)
 rows = []
 starts = data_start(dk.x, 256, scale=IMPROVED.start_scale, seed=12345, value_range=(-1, 1))

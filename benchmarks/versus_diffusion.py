@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kals_utils.studies.versus import (BUDGETS, DDIM_STEPS, FAMILIES, KALS_STEPS, N_SAMPLES, N_TRAIN,  # noqa: E402
                                        VERSUS_KEYS, first_images, json_rows, versus_diffusion)
 from kals_utils.errors import KalsError  # noqa: E402
-from kals_utils.tables import format_rows  # noqa: E402
+from kals_utils.measures.tables import format_rows  # noqa: E402
 
 
 def _floats(text):
@@ -69,8 +69,8 @@ SUMMARY = ("label", "budget_s", "runs", "train_cpu_s", "updates", "nfe", "sample
 
 def report(args):
     """Tables and figures from a finished (or partial) run's JSON and grids."""
-    from kals_utils.plots import plot_versus, plot_versus_grids
-    from kals_utils.tables import summarise
+    from kals_utils.faces.plots import plot_versus, plot_versus_grids
+    from kals_utils.measures.tables import summarise
     rows = json.loads(Path(args.out).read_text())
     for r in rows:
         f = Path(args.grids or "-") / f"{_tag(r)}.pt"

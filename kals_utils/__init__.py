@@ -23,12 +23,18 @@ for figures and ``studies.<name>`` for the studies over many runs. The names of 
 ``import kals_utils`` loads the core helper only (torch, numpy; no matplotlib, no ipywidgets): the
 names from the measures, the studies and the faces are imported on first use (PEP 562).
 
-Four layers, each importing only those before it (tests/test_layout.py):
-- the core helper: errors, presets (every default), files, device, precision, nets, model, data,
-  checkpoint, train, sample, recipes, render, pipeline — no metrics, no studies, no matplotlib;
-- measures: prdc, features, metrics, basins, evaluate, tables;
-- studies (``kals_utils.studies``): ensemble, corner, sweeps, compare, architectures, capacity, ...;
-- faces: plots, export, pace, panel, widgets, walkthrough, cli, book.
+Four layers, each importing only those before it (tests/test_layout.py); the folders show them:
+- the core helper, at the top of ``kals_utils/``: errors, presets (every default), files, device,
+  precision, nets, model, neighbours, images, datasets, data, checkpoint, train, moves, sample,
+  selection, recipes, render, pipeline — no metrics, no studies, no matplotlib;
+- ``kals_utils/measures/``: collapse, prdc, features, metrics, attractors, mixing, basins, evaluate,
+  tables;
+- ``kals_utils/studies/``: ensemble, corner, sweeps, compare, architectures, capacity, versus, mixing;
+- ``kals_utils/faces/``: plots, export, pace, controls, training, panel, widgets, walkthrough, cli,
+  results, book.
+``kals.<module>`` finds a module by its short name wherever it lives (``kals.metrics`` is
+``kals_utils.measures.metrics``); ``python -m kals_utils`` and ``python -m kals_utils.book`` are the
+command lines of ``faces.cli`` and ``faces.book``.
 """
 
 import importlib
@@ -49,19 +55,27 @@ __version__ = "0.2.0"
 
 # name -> the module that holds it, imported when the name is first used (measures, studies, faces)
 LAZY = {
-    "evaluate_run": "evaluate",
-    "format_rows": "tables", "format_evaluation": "tables", "summarise": "tables",
-    "basin_map": "basins", "sequence_replay": "basins",
-    "transition_counts": "metrics", "nearest_pairs": "metrics",
-    "export_gif": "export", "frames_of": "export", "show": "export",
-    "comparison_gifs": "export", "architecture_gifs": "export",
-    "KaleidoscopePanel": "widgets",
-    "ImageNotebook": "walkthrough",
+    "evaluate_run": "measures.evaluate",
+    "format_rows": "measures.tables", "format_evaluation": "measures.tables", "summarise": "measures.tables",
+    "basin_map": "measures.basins", "sequence_replay": "measures.basins",
+    "transition_counts": "measures.mixing", "nearest_pairs": "measures.metrics",
+    "export_gif": "faces.export", "frames_of": "faces.export", "show": "faces.export",
+    "comparison_gifs": "faces.export", "architecture_gifs": "faces.export",
+    "KaleidoscopePanel": "faces.widgets",
+    "ImageNotebook": "faces.walkthrough",
 }
-MODULES = ("errors", "presets", "files", "device", "precision", "nets", "model", "neighbours", "data",
-           "checkpoint", "train", "moves", "sample", "selection", "recipes", "render", "pipeline", "collapse", "prdc",
-           "features", "metrics", "basins", "evaluate", "tables", "studies", "plots", "export", "pace", "panel",
-           "widgets", "walkthrough", "cli", "results", "book")
+# every module by its short name (``kals.plots``, ``kals.metrics``, ``kals.book``) -> where it lives:
+# the core at the top of the package, the measures in measures/, the studies in studies/, the faces in faces/
+MODULES = {
+    **{m: m for m in ("errors", "presets", "files", "device", "precision", "nets", "model", "neighbours",
+                      "images", "datasets", "data", "checkpoint", "train", "moves", "sample", "selection",
+                      "recipes", "render", "pipeline")},
+    **{m: f"measures.{m}" for m in ("collapse", "prdc", "features", "metrics", "attractors", "mixing", "basins",
+                                    "evaluate", "tables")},
+    "studies": "studies",
+    **{m: f"faces.{m}" for m in ("plots", "export", "pace", "controls", "training", "panel", "widgets",
+                                 "walkthrough", "cli", "results", "book")},
+}
 
 __all__ = sorted([
     "Data", "KalsError", "ModelConfig", "PRESETS", "Run", "RunConfig", "SampleResult", "TrainResult",
@@ -75,7 +89,7 @@ def __getattr__(name: str):
     if name in LAZY:
         value = getattr(importlib.import_module(f".{LAZY[name]}", __name__), name)
     elif name in MODULES:
-        value = importlib.import_module(f".{name}", __name__)
+        value = importlib.import_module(f".{MODULES[name]}", __name__)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value  # once imported, an ordinary attribute

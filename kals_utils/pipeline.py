@@ -3,7 +3,7 @@
 Notebooks, the panel, the studies and the command line all call these functions, and this is the
 only module that puts a recipe to work (its training objective in :func:`train_run`, its start
 distribution in :func:`sample_run`), so every sampler and metric sees the same walk. Measuring a
-run is :mod:`kals_utils.evaluate`'s job. Headless: nothing here draws.
+run is :mod:`kals_utils.measures.evaluate`'s job. Headless: nothing here draws.
 """
 
 from dataclasses import dataclass

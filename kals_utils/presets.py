@@ -62,7 +62,7 @@ PRESETS = {
     "fashion-mnist": Preset("fashion-mnist", width=500, **_IMAGES),
     "cifar-dogs": Preset("cifar-dogs", width=2000, image_size=32, **_IMAGES),
     "celeba": Preset("celeba", width=1000, image_size=32, **_IMAGES),
-    # offline stand-ins (data.REGISTRY), all of their images, at CelebA's and CIFAR-10's settings
+    # offline stand-ins (datasets.REGISTRY), all of their images, at CelebA's and CIFAR-10's settings
     "lfw-faces": Preset("lfw-faces", width=1000, image_size=32, **{**_IMAGES, "subset": None}),
     "sample-photos": Preset("sample-photos", width=2000, image_size=32, **{**_IMAGES, "subset": None}),
     # any folder of images: a first try that finishes on a laptop CPU (QUICK's net and schedule, all images);

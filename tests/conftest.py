@@ -76,7 +76,7 @@ def tiny_folder(tmp_path):
 @pytest.fixture(scope="session")
 def executed_smoke(tmp_path_factory):
     """A copy of the repository's notebooks/ and saved_samples/ (links to the files) in a temp folder,
-    with ``01_synthetic_1d`` executed there by ``kals_utils.book.execute`` at SMOKE sizes (its GIF
+    with ``01_synthetic_1d`` executed there by ``kals_utils.faces.book.execute`` at SMOKE sizes (its GIF
     written to that saved_samples/). Returns the temp folder; used by test_book and test_docs."""
     import os
     import shutil

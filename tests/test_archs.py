@@ -6,12 +6,12 @@ import torch
 
 from kals_utils import load_run, sample_run, save_run, train_run
 from kals_utils.checkpoint import load_checkpoint
-from kals_utils.cli import main
+from kals_utils.faces.cli import main
 from kals_utils.data import Data
 from kals_utils.errors import KalsError
-from kals_utils.export import export_gif
+from kals_utils.faces.export import export_gif
 from kals_utils.model import ARCHS
-from kals_utils.evaluate import evaluate_run
+from kals_utils.measures.evaluate import evaluate_run
 from kals_utils.render import read_gif
 
 # settings under which each net learns the 6 block images (full-batch Adam, lr 2e-3)

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from kals_utils import KalsError, ModelConfig, build_model, fit, kaleidoscope, load_run, points, train_run
-from kals_utils.basins import (UNSETTLED, basin_map, basin_statistics, capacity, grid_starts, label_ends,
+from kals_utils.measures.basins import (UNSETTLED, basin_map, basin_statistics, capacity, grid_starts, label_ends,
                                neighbour_distances, sequence_replay, spearman)
-from kals_utils.cli import main
+from kals_utils.faces.cli import main
 from kals_utils.studies.capacity import (capacity_sweep, circle_points, holding_limits, longest_replay,
                                          sequence_sweep, snapshot_epochs, uniform_points)
 
@@ -150,7 +150,7 @@ def test_cli_basins_json_and_png(tmp_path, capsys):
     # the PNG read back: a picture whose two basin colours cover equal areas, like the shares (0.5 / 0.5)
     import numpy as np
     from PIL import Image
-    from kals_utils.plots import BASIN_ALPHA, basin_colors
+    from kals_utils.faces.plots import BASIN_ALPHA, basin_colors
     img = np.asarray(Image.open(png).convert("RGB")).astype(int)
     assert img.shape == (460, 640, 3)
     area = [int((np.abs(img - np.round(255 * (1 - BASIN_ALPHA * (1 - np.array(c))))).max(-1) <= 2).sum())

@@ -7,8 +7,8 @@ import pytest
 
 from kals_utils import pipeline, points
 from kals_utils import precision as P
-from kals_utils.cli import main
-from kals_utils.panel import Panel
+from kals_utils.faces.cli import main
+from kals_utils.faces.panel import Panel
 
 WORDS = ("bf16 will be emulated", "slower than in fp32", "auto picks fp32 here")
 

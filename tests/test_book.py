@@ -1,4 +1,4 @@
-"""The committed notebooks follow the book's rules (kals_utils.book): clean, or executed by
+"""The committed notebooks follow the book's rules (kals_utils.faces.book): clean, or executed by
 ``python -m kals_utils.book execute`` with no error, no traceback, no machine path, no inline GIF,
 every linked image present, a settings banner first, < 3 MB. The strict half (outputs present)
 applies once a notebook carries ``metadata.kals.executed``."""
@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from kals_utils import book
-from kals_utils.book import problems, tidy
+from kals_utils.faces.book import problems, tidy
 
 NOTEBOOKS = sorted(p.stem for p in book.NB_DIR.glob("*.ipynb"))
 

@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from kals_utils.cli import main
+from kals_utils.faces.cli import main
 from kals_utils.render import label_height, read_gif
 
 
@@ -76,7 +76,7 @@ def test_module_entry_point_runs_headless(tmp_path):
     r = subprocess.run([sys.executable, "-m", "kals_utils", "train", "--data", "points1d", "--depth", "-1",
                         "--width", "3", "--out", str(tmp_path / "x.pt")], capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "depth" in r.stderr
-    r = subprocess.run([sys.executable, "-c", "import sys, kals_utils.pipeline, kals_utils.cli; "
+    r = subprocess.run([sys.executable, "-c", "import sys, kals_utils.pipeline, kals_utils.faces.cli; "
                         "print('matplotlib' in sys.modules, 'ipywidgets' in sys.modules)"],
                        capture_output=True, text=True)
     assert r.stdout.split() == ["False", "False"]

@@ -9,9 +9,9 @@ import torch
 from kals_utils.data import Data
 from kals_utils.errors import KalsError
 from kals_utils.studies import (ARCH_KEYS, PARAM_SLACK, arch_label, compare_architectures, final_samples, kept_runs, matched_sizes, matched_width)
-from kals_utils.export import architecture_gifs
-from kals_utils.tables import format_rows, summarise
-from kals_utils.plots import plot_final_samples, plot_loss_curves
+from kals_utils.faces.export import architecture_gifs
+from kals_utils.measures.tables import format_rows, summarise
+from kals_utils.faces.plots import plot_final_samples, plot_loss_curves
 from kals_utils.model import ARCHS, n_weights
 from kals_utils.render import read_gif
 

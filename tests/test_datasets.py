@@ -185,7 +185,7 @@ def test_debian_flat_fashion_folder_is_read_where_it_lies(tmp_path):
     d = load_data("fashion-mnist", root=DEBIAN_FASHION, subset=20, seed=0)
     assert d.x.shape == (20, 784) and d.labels.shape == (20,) and d.class_names[0].startswith("T-shirt")
     assert sorted(p.name for p in DEBIAN_FASHION.iterdir()) == before  # nothing written there
-    from kals_utils.cli import main
+    from kals_utils.faces.cli import main
     assert main(["train", "--data", "fashion-mnist", "--data-root", str(DEBIAN_FASHION), "--subset", "8", "-L", "2",
                  "-H", "8", "--epochs", "1", "--out", str(tmp_path / "f.pt"), "--no-progress"]) == 0
 

@@ -1,4 +1,4 @@
-"""Feature spaces for the sample metrics (kals_utils.features): pixels, random CNN, a classifier
+"""Feature spaces for the sample metrics (kals_utils.measures.features): pixels, random CNN, a classifier
 kals trains and caches itself; never a download."""
 
 import socket
@@ -9,9 +9,9 @@ import torch
 
 from kals_utils import features as feats
 from kals_utils.errors import KalsError
-from kals_utils.features import (FEATURES, classifier_cache_path, class_histogram, embed, embedder,
+from kals_utils.measures.features import (FEATURES, classifier_cache_path, class_histogram, embed, embedder,
                                  load_or_train_classifier, recognisable_fraction, train_classifier)
-from kals_utils.prdc import ceilings
+from kals_utils.measures.prdc import ceilings
 
 
 def blobs(n, shape=(1, 8, 8), seed=0, value_range=(0.0, 1.0)):

@@ -7,7 +7,7 @@ import torch
 
 from kals_utils import Data, points, sample_run, train_run
 from kals_utils import export, plots, studies
-from kals_utils.export import export_gif, frames_of
+from kals_utils.faces.export import export_gif, frames_of
 from kals_utils.errors import KalsError
 from kals_utils.render import grid_frames, label_frames, label_height, read_gif
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from kals_utils.checkpoint import FORMAT, load_checkpoint
-from kals_utils.cli import main
+from kals_utils.faces.cli import main
 from kals_utils.errors import KalsError
 
 

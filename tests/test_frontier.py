@@ -8,7 +8,7 @@ import fakedata  # noqa: E402
 
 from kals_utils.data import load_data  # noqa: E402
 from kals_utils.studies import recipe_frontier  # noqa: E402
-from kals_utils.plots import plot_frontier  # noqa: E402
+from kals_utils.faces.plots import plot_frontier  # noqa: E402
 
 
 def test_frontier_rows_and_plot(tmp_path):

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-import kals_utils.cli as cli_mod
+import kals_utils.faces.cli as cli_mod
 import kals_utils.pipeline as pipeline_mod
-from kals_utils.cli import main
+from kals_utils.faces.cli import main
 
 PER_COMMAND = 300
 NUMBERS = ["0", "-1", "-7", "1", "2", "3", "nan", "inf", "-inf", "1e12", "99999999999999999999", "", "abc", "1.5",

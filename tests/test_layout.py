@@ -1,25 +1,31 @@
-"""The package's shape (issues #13, #23): four layers — the core helper, measures, studies, faces —
+"""The package's shape (issues #13, #23, #32): four layers — the core helper, measures, studies, faces —
+in folders that show them (the core at the top, measures/, studies/, faces/),
 in one import direction with no cycles (function-level imports count), no function much longer than
 a screen, keyword-only many-parameter functions, a headless core."""
 import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "kals_utils"
-CORE = ["errors", "presets", "files", "device", "precision", "nets", "model", "neighbours", "data", "checkpoint", "train", "moves", "sample", "selection",
-        "recipes", "render", "pipeline"]                       # the thin helper: data -> fit -> sample -> render
-MEASURE = ["collapse", "prdc", "features", "metrics", "basins", "evaluate", "tables"]  # every measure of a run, and its tables
+CORE = ["errors", "presets", "files", "device", "precision", "nets", "model", "neighbours", "images", "datasets", "data",
+        "checkpoint", "train", "moves", "sample", "selection", "recipes", "render", "pipeline"]                       # the thin helper: data -> fit -> sample -> render
+MEASURE = [f"measures.{m}" for m in ("collapse", "prdc", "features", "metrics", "attractors", "mixing", "basins",
+                                     "evaluate", "tables")]  # every measure of a run, and its tables
 ENSEMBLE = ["studies.ensemble.plan", "studies.ensemble.stack", "studies.ensemble.fit"]   # many small nets at once
 STUDIES = ENSEMBLE + ["studies.corner", "studies.sweeps", "studies.compare", "studies.architectures",
                       "studies.capacity", "studies.mixing", "studies.versus"]
-PLOTS = ["plots.figure", "plots.images", "plots.walks", "plots.curves", "plots.basins", "plots.compare"]
-FACES = PLOTS + ["export", "pace", "panel", "widgets", "walkthrough", "cli", "results", "book"]   # drawing, the panel, the CLI
+PLOTS = [f"faces.plots.{m}" for m in ("figure", "images", "walks", "curves", "basins", "compare")]
+FACES = PLOTS + [f"faces.{m}" for m in ("export", "pace", "controls", "training", "panel", "widgets", "walkthrough",
+                                        "cli", "results", "book")]              # drawing, the panel, the CLI
 ORDER = CORE + MEASURE + STUDIES + FACES
+FOLDERS = {"measures": MEASURE, "studies": STUDIES, "faces": FACES}   # each layer above the core has its folder
+DOORS = {"book": "faces.book"}   # top-level forwarders, so `python -m kals_utils.book` keeps working
 MAX_LINES = 70
 
 
 def _modules():
     """{"sample": tree, "studies.corner": tree, ...} for every module of the package."""
-    files = [p for p in PKG.rglob("*.py") if p.stem not in ("__init__", "__main__")]
+    files = [p for p in PKG.rglob("*.py") if p.stem not in ("__init__", "__main__")
+             and not (p.parent == PKG and p.stem in DOORS)]
     return {".".join(p.relative_to(PKG).with_suffix("").parts): ast.parse(p.read_text()) for p in files}
 
 
@@ -43,6 +49,29 @@ def _within(target: str) -> list:
 
 def test_every_module_is_in_the_order():
     assert sorted(_modules()) == sorted(ORDER)
+
+
+def test_folders_show_the_layers():
+    """The core sits at the top of kals_utils/, every measure in measures/, every study in studies/,
+    every face in faces/ — and the reverse: each of those folders holds its layer's modules only."""
+    top = {p.stem for p in PKG.glob("*.py")} - {"__init__", "__main__"} - set(DOORS)
+    assert top == set(CORE), sorted(top ^ set(CORE))
+    for folder, layer in FOLDERS.items():
+        inside = {m for m in _modules() if m.split(".")[0] == folder}
+        assert inside == set(layer), (folder, sorted(inside ^ set(layer)))
+        assert all(m.split(".")[0] == folder for m in layer), folder
+        assert (PKG / folder / "__init__.py").exists(), folder
+    assert {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()} == set(FOLDERS)
+
+
+def test_doors_only_forward():
+    """kals_utils/book.py and kals_utils/__main__.py are a few lines that call a face's main()."""
+    for door, face in {**DOORS, "__main__": "faces.cli"}.items():
+        text = (PKG / f"{door}.py").read_text()
+        tree = ast.parse(text)
+        froms = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level >= 1]
+        assert [(n.module, [a.name for a in n.names]) for n in froms] == [(face, ["main"])], door
+        assert len(text.splitlines()) <= 12, door
 
 
 def test_imports_only_go_down():
@@ -80,7 +109,7 @@ def test_the_core_reads_in_one_sitting():
 
 def test_panel_controller_does_not_draw():
     """The panel's controller (and its clock) is tested without a kernel: no widgets, no matplotlib."""
-    for name in ("panel", "pace"):
+    for name in ("faces.panel", "faces.pace", "faces.controls", "faces.training"):
         for node in ast.walk(_modules()[name]):
             mods = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
@@ -142,9 +171,14 @@ def test_the_public_surface_resolves_and_is_documented():
     for name in kals_utils.__all__:
         assert getattr(kals_utils, name) is not None, name
         assert f"`{name}`" in api or f"kals_utils.{name}" in api, f"docs/api.md does not mention {name}"
-    assert set(kals_utils.MODULES) == {m.split(".")[0] for m in ORDER}
-    for name in kals_utils.MODULES:
-        assert getattr(kals_utils, name).__name__ == f"kals_utils.{name}"
+    units = {".".join(m.split(".")[:2]) if m.split(".")[0] in ("measures", "faces") else m.split(".")[0]
+             for m in ORDER}   # a module, or a sub-package that is one subject (studies, faces.plots)
+    assert set(kals_utils.MODULES.values()) == units
+    for name, where in kals_utils.MODULES.items():
+        assert where.rsplit(".", 1)[-1] == name, (name, where)
+        assert getattr(kals_utils, name).__name__ == f"kals_utils.{where}"
+    from kals_utils import plots, studies   # every notebook's second line
+    assert (plots.__name__, studies.__name__) == ("kals_utils.faces.plots", "kals_utils.studies")
     assert set(kals_utils.__all__) <= set(dir(kals_utils))
     try:
         kals_utils.no_such_name

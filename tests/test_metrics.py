@@ -11,11 +11,13 @@ import torch
 from torch import nn
 
 from kals_utils import KalsError, ModelConfig, build_model, fit, kaleidoscope, points
-from kals_utils.cli import main
-from kals_utils.metrics import (attractor_stability, burn_in, class_histogram, coverage, data_spread,
-                                evaluate_samples, jacobians, nearest_neighbours, nearest_pairs, novelty,
-                                power_radius, residual_rms, spectral_norm, spectral_radius, spurious_fixed_points,
-                                transition_counts)
+from kals_utils.faces.cli import main
+from kals_utils.measures.metrics import (burn_in, class_histogram, coverage, data_spread, nearest_neighbours,
+                                         nearest_pairs, novelty)
+from kals_utils.measures.attractors import (attractor_stability, jacobians, power_radius, residual_rms,
+                                            spectral_norm, spectral_radius, spurious_fixed_points)
+from kals_utils.measures.mixing import transition_counts
+from kals_utils.measures.evaluate import evaluate_samples
 
 
 def linear_tanh(W: torch.Tensor) -> nn.Sequential:
@@ -228,9 +230,9 @@ def test_walk_moves_tells_a_cut_from_a_slide():
 
 # ---------------------------------------------------------------- sweeps and the command line
 def test_depth_sweep_rows_and_summary():
-    from kals_utils.tables import format_rows
+    from kals_utils.measures.tables import format_rows
     from kals_utils.studies import depth_sweep
-    from kals_utils.tables import summarise
+    from kals_utils.measures.tables import summarise
     rows = depth_sweep(points(dim=1), depths=(2, 4), width=8, seeds=(0, 1), epochs=300, lr=1e-2, chains=40,
                        steps=30, device="cpu")
     assert [(r["depth"], r["seed"]) for r in rows] == [(2, 0), (2, 1), (4, 0), (4, 1)]
@@ -245,7 +247,7 @@ def test_depth_sweep_rows_and_summary():
 
 
 def test_plot_depth_sweep():
-    from kals_utils.plots import plot_depth_sweep
+    from kals_utils.faces.plots import plot_depth_sweep
     rows = [{"data": "points1d", "depth": L, "seed": s, "converged": 0.5, "coverage": 1.0, "median_nn": 0.01,
              "attractor_fraction": 1.0} for L in (2, 3) for s in (0, 1)]
     fig = plot_depth_sweep(rows)
@@ -287,7 +289,7 @@ def test_evaluate_cli_on_images_uses_power_iteration(tmp_path, tiny_folder, caps
     # known answers: converged and coverage recomputed from the samples file by their definitions
     sys.path.insert(0, str(Path(__file__).parent))
     from reference import naive_nearest
-    from kals_utils.evaluate import load_samples
+    from kals_utils.measures.evaluate import load_samples
     z = load_samples(npz)
     dist, idx = naive_nearest(z["samples"], z["train"])
     assert out["converged"] == pytest.approx(float((dist < out["tol"]).double().mean()))

@@ -7,10 +7,11 @@ import torch
 
 from kals_utils import KalsError, ModelConfig, build_model, kaleidoscope, points
 from kals_utils.data import Data
-from kals_utils.metrics import (data_spread, autocorrelation, autocorrelation_time, class_changes, distinct_visits,
-                                framewise_quality, nn_indices, pooled_coverage)
+from kals_utils.measures.metrics import data_spread
+from kals_utils.measures.mixing import (autocorrelation, autocorrelation_time, class_changes, distinct_visits,
+                                        framewise_quality, nn_indices, pooled_coverage)
 from kals_utils.pipeline import run_scale, sample_run, spread, train_run
-from kals_utils.prdc import prdc
+from kals_utils.measures.prdc import prdc
 from kals_utils.recipes import IMPROVED, Recipe, resolve_sigma, split_holdout
 from kals_utils.sample import SAMPLERS
 from kals_utils.studies.mixing import meets, walk_mixing
@@ -181,8 +182,8 @@ def test_mixing_study_rows(corners):
 
 def test_saved_samples_record_the_sampler_and_evaluate_rewalks_with_it(tmp_path):
     """sample --save-samples stores the sampler; evaluate re-runs the same walk (same final states)."""
-    from kals_utils.cli import main
-    from kals_utils.evaluate import load_samples
+    from kals_utils.faces.cli import main
+    from kals_utils.measures.evaluate import load_samples
     ck, npz = tmp_path / "m.pt", tmp_path / "s.npz"
     assert main(["train", "--data", "points2d", "-L", "3", "-H", "16", "--epochs", "300", "--recipe", "improved",
                  "--out", str(ck), "--no-progress"]) == 0

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from kals_utils import KalsError, ModelConfig, kaleidoscope
-from kals_utils.metrics import continuity, distinct_visits, frame_changes, nn_indices
+from kals_utils.measures.mixing import continuity, distinct_visits, frame_changes, nn_indices
 from kals_utils.sample import SAMPLERS, walkjump_step
 
 CORNERS = torch.tensor([[0.2, 0.2], [0.2, 0.8], [0.8, 0.2], [0.8, 0.8]])

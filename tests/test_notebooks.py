@@ -114,7 +114,7 @@ def test_notebook_opens_short_and_fits_the_page(name):
 
 
 def test_image_notebooks_share_no_code_of_their_own():
-    """04 and 05 keep their names, prose and presets; their steps are calls into kals_utils.walkthrough."""
+    """04 and 05 keep their names, prose and presets; their steps are calls into kals_utils.faces.walkthrough."""
     cells = {name: [c.source for c in code_cells(load(name)) if "parameters" not in c.metadata.get("tags", [])]
              for name in ("04_cifar_dogs", "05_celeba")}
     for name, sources in cells.items():

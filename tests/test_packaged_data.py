@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from kals_utils import KalsError, load_data
-from kals_utils.cli import build_parser, main
-from kals_utils.data import CROPS_PER_PHOTO, SAMPLE_PHOTOS, quantize
+from kals_utils.faces.cli import build_parser, main
+from kals_utils.data import quantize
+from kals_utils.datasets import CROPS_PER_PHOTO, SAMPLE_PHOTOS
 from kals_utils.presets import preset_for
 
 
@@ -60,7 +61,7 @@ def test_sample_photos_crop_the_bundled_photos(monkeypatch):
     comes from photo k alone."""
     from skimage.data import astronaut, stereo_motorcycle
     from sklearn.datasets import load_sample_images
-    import kals_utils.data as data
+    import kals_utils.datasets as data
     photos = data._photos()
     assert [p.shape[2] for p in photos] == [3] * 7 and np.array_equal(photos[0], astronaut())
     assert np.array_equal(photos[4], stereo_motorcycle()[0])

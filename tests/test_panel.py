@@ -1,4 +1,4 @@
-"""The panel's controller (kals_utils.panel) driven from code: no kernel, no ipywidgets, no matplotlib."""
+"""The panel's controller (kals_utils.faces.panel) driven from code: no kernel, no ipywidgets, no matplotlib."""
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +10,7 @@ import torch
 from kals_utils import KalsError, files, pace, points, presets
 from kals_utils.data import Data
 from kals_utils.model import ModelConfig, count_weights
-from kals_utils.panel import SHOWN, Panel
+from kals_utils.faces.panel import SHOWN, Panel
 from kals_utils.render import read_gif
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ def tiny(tmp_path, **kw):
 
 
 def test_importing_the_controller_loads_no_widgets_and_no_matplotlib():
-    code = "import sys, kals_utils.panel; print(sorted(m for m in ('ipywidgets', 'matplotlib') if m in sys.modules))"
+    code = "import sys, kals_utils.faces.panel; print(sorted(m for m in ('ipywidgets', 'matplotlib') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -201,7 +201,7 @@ def test_basins_of_a_loaded_run_and_of_images(tmp_path):
 def test_the_sampler_menu_reaches_the_walk():
     """'recipe' samples with the trained recipe's own sampler; a named one is used as named."""
     from kals_utils import points
-    from kals_utils.panel import Panel
+    from kals_utils.faces.panel import Panel
     p = Panel(points(dim=2), render=lambda run, walk: np.zeros((len(walk.steps), 4, 4, 3), np.uint8),
               depth=2, width=8, epochs=30, chains=6, steps=12, device="cpu", recipe="improved")
     p.train()

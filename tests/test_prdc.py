@@ -1,11 +1,11 @@
-"""Known answers for the sample metrics in kals_utils.prdc (precision/recall/density/coverage,
+"""Known answers for the sample metrics in kals_utils.measures.prdc (precision/recall/density/coverage,
 memorisation, Fréchet distance, reference sets, ceilings)."""
 
 import pytest
 import torch
 
 from kals_utils.errors import KalsError
-from kals_utils.prdc import (ceilings, frechet_distance, knn_radii, memorization, memorized_fraction, prdc,
+from kals_utils.measures.prdc import (ceilings, frechet_distance, knn_radii, memorization, memorized_fraction, prdc,
                              real_reference, sample_metrics)
 from reference import naive_prdc   # tests/reference.py: the metrics straight from their definitions
 

@@ -11,8 +11,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import fakedata  # noqa: E402
 from reference import naive_memorized, naive_prdc  # noqa: E402
 
-from kals_utils.cli import main  # noqa: E402
-from kals_utils.metrics import evaluate_samples  # noqa: E402
+from kals_utils.faces.cli import main  # noqa: E402
+from kals_utils.measures.evaluate import evaluate_samples  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_evaluate_json_has_prdc_memorized_and_ceilings(mnist_run, features, caps
     if features == "classifier":  # trained once, then cached under the data root
         assert list((root / "kals_cache").glob("classifier_mnist_1x28x28.pt"))
     if features == "pixels":  # known answers: the numbers recomputed from the samples file by definition
-        from kals_utils.evaluate import load_samples
+        from kals_utils.measures.evaluate import load_samples
         z = load_samples(npz)
         want = naive_prdc(z["train"], z["samples"], k=3)   # 40 samples, 40 training images: all are the reference
         assert [p[m] for m in want] == pytest.approx(list(want.values()), abs=1e-9)
@@ -55,9 +55,9 @@ def test_evaluate_json_has_prdc_memorized_and_ceilings(mnist_run, features, caps
         assert p["frechet"] != pytest.approx(pix["prdc"]["frechet"], rel=1e-3)
         assert c["frechet"] != pytest.approx(pix["prdc_ceiling"]["frechet"], rel=1e-3)
     if features == "randcnn":  # known answer: the Fréchet distance of the random CNN's features, by hand
-        from kals_utils.evaluate import load_samples
-        from kals_utils.features import embed
-        from kals_utils.prdc import frechet_distance
+        from kals_utils.measures.evaluate import load_samples
+        from kals_utils.measures.features import embed
+        from kals_utils.measures.prdc import frechet_distance
         z = load_samples(npz)
         assert len(z["train"]) == len(z["samples"]) == 40  # so the real set is the whole training set
         emb = [embed(v, kind="randcnn", image_shape=(1, 28, 28), value_range=z["value_range"])

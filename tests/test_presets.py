@@ -9,7 +9,7 @@ import pytest
 import kals_utils
 from kals_utils import presets
 from kals_utils.checkpoint import load_checkpoint
-from kals_utils.cli import build_parser, main
+from kals_utils.faces.cli import build_parser, main
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -69,8 +69,8 @@ def test_each_notebook_starts_from_its_preset(nb, key):
 
 def test_panel_defaults_follow_the_preset(shallow_points1d):
     from kals_utils import points
-    from kals_utils.panel import Panel
-    from kals_utils.widgets import KaleidoscopePanel
+    from kals_utils.faces.panel import Panel
+    from kals_utils.faces.widgets import KaleidoscopePanel
     s = Panel(points(dim=1), render=None).settings
     assert (s.depth, s.width, s.epochs, s.chains, s.steps) == (3, 6, 50, shallow_points1d.chains, shallow_points1d.steps)
     view = KaleidoscopePanel(points(dim=1))  # no other argument: the data set's (changed) preset

@@ -9,7 +9,7 @@ import torch
 
 from kals_utils import KalsError, ModelConfig, build_model, fit, kaleidoscope, points
 from kals_utils.checkpoint import load_checkpoint
-from kals_utils.cli import RECIPE_NAMES, main
+from kals_utils.faces.cli import RECIPE_NAMES, main
 from kals_utils.data import Data
 from kals_utils.pipeline import load_run, sample_run, save_run, train_run
 from kals_utils.studies import compare_recipes, meets
@@ -128,7 +128,7 @@ def test_cli_recipe_train_and_sample(tmp_path, capsys):
 
 
 def test_widget_recipe_dropdown(tmp_path):
-    from kals_utils.widgets import KaleidoscopePanel
+    from kals_utils.faces.widgets import KaleidoscopePanel
     p = KaleidoscopePanel(points(dim=2), depth=3, width=8, epochs=10, chains=4, steps=3, device="cpu",
                           out_dir=tmp_path, recipe="improved")
     assert p.recipe.options == RECIPE_NAMES and p.recipe.value == "improved"
@@ -154,7 +154,7 @@ def test_compare_rows_and_targets():
 
 def test_evaluating_an_improved_run_uses_its_own_sampler():
     """evaluate_run without a result samples the way the run was trained (issue #13's bug)."""
-    from kals_utils.evaluate import evaluate_run
+    from kals_utils.measures.evaluate import evaluate_run
     run = train_run(_images(), depth=3, width=16, epochs=20, lr=1e-2, seed=0, device="cpu", progress=False,
                     recipe="improved")
     own = sample_run(run, chains=40, steps=10, seed=4, record=40)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from kals_utils.checkpoint import load_checkpoint
-from kals_utils.cli import main
+from kals_utils.faces.cli import main
 
 PY = sys.executable
 

@@ -8,7 +8,7 @@ import torch
 from kals_utils import selection
 from kals_utils.data import Data
 from kals_utils.pipeline import epochs_for, sample_run, train_run
-from kals_utils.prdc import frechet_distance, memorization
+from kals_utils.measures.prdc import frechet_distance, memorization
 
 
 def _blobs(n=6, dim=16, seed=0):

@@ -54,7 +54,7 @@ def test_study_end_to_end_at_smoke_size(mnist_root, no_network):
         assert 0 <= r["class_tv"] <= 1 and 0 <= r["memorized"] <= 1
         assert r["grid"].shape == (versus.GRID, 784) and float(r["grid"].abs().max()) <= 1
     # known answers: every pixel-space number recomputed from the samples (here all are in the grid)
-    from kals_utils.prdc import real_reference
+    from kals_utils.measures.prdc import real_reference
     real = real_reference(data.x, s["n_samples"], seed=0)
     assert s["n_samples"] == versus.GRID
     for r in runs:
@@ -71,7 +71,7 @@ def test_a_run_its_rule_stopped_is_measured_once_for_every_larger_budget(mnist_r
     """improved trains afresh for each budget (its stopping rule keeps the best weights so far); once
     the rule ends a run before its budget, larger budgets are that same run, not trained again."""
     from kals_utils import selection
-    from kals_utils.evaluate import classifier_for
+    from kals_utils.measures.evaluate import classifier_for
     from kals_utils.pipeline import make_config
     data = versus.first_images("mnist", 128, root=mnist_root)
     clf = classifier_for(make_config(data, 1, 1), data_root=mnist_root)

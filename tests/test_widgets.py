@@ -7,7 +7,7 @@ import torch
 from kals_utils import KalsError, points, train_run
 from kals_utils.model import config_of
 from kals_utils.render import read_gif
-from kals_utils.widgets import KaleidoscopePanel
+from kals_utils.faces.widgets import KaleidoscopePanel
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Studies over many runs, apart from the helper: each returns a list of dicts (one per run), so a
-notebook cell is one call plus a table (:mod:`kals_utils.tables`) or a plot (:mod:`kals_utils.plots`).
+notebook cell is one call plus a table (:mod:`kals_utils.measures.tables`) or a plot (:mod:`kals_utils.faces.plots`).
 
 - :mod:`.corner`: the paper's loss at the cube's corners against the number of training points.
 - :mod:`.sweeps`: reconstructions during training, the depth sweep, the mixing sweep, cut or slide.

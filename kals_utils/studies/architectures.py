@@ -7,7 +7,7 @@ from dataclasses import fields
 from typing import Optional, Sequence
 
 from ..errors import KalsError, check_int
-from ..evaluate import RECORD, evaluate_run
+from ..measures.evaluate import RECORD, evaluate_run
 from ..model import ARCH_HELP, ARCHS, ModelConfig, act_for_range, count_weights, width_for_params
 from ..pipeline import sample_run, train_run
 from ..presets import ARCH_DEPTHS

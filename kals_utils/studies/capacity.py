@@ -1,5 +1,5 @@
 """Studies of basins, capacity and stored sequences (issue #24): what trains the nets that
-:mod:`kals_utils.basins` measures.
+:mod:`kals_utils.measures.basins` measures.
 
 - :func:`basins_by_depth` / :func:`basins_over_training`: 2D basin maps for several depths, and at
   log-spaced epochs of one training run (frames of the "basins forming" GIF).
@@ -19,14 +19,14 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-from ..basins import BASIN_STEPS, GRID_2D, REPLAY_BURN, REPLAY_CHAINS, basin_map, capacity, sequence_replay
+from ..measures.basins import BASIN_STEPS, GRID_2D, REPLAY_BURN, REPLAY_CHAINS, basin_map, capacity, sequence_replay
 from ..data import Data, points
 from ..errors import KalsError, check_int
-from ..metrics import TOL
+from ..measures.metrics import TOL
 from ..model import build_model
 from ..pipeline import make_config, sample_run, train_run
 from ..presets import EPOCHS, LR
-from ..tables import summarise
+from ..measures.tables import summarise
 from .ensemble import train_many
 
 CIRCLE_CENTRE, CIRCLE_RADIUS = 0.5, 0.3   # the closed curve of the 2D sequences, inside [0, 1]^2

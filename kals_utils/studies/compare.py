@@ -7,11 +7,11 @@ from typing import Optional, Sequence
 
 import torch
 
-from ..evaluate import RECORD, evaluate_run
-from ..metrics import nearest_neighbours, nearest_pairs
+from ..measures.evaluate import RECORD, evaluate_run
+from ..measures.metrics import nearest_neighbours, nearest_pairs
 from ..pipeline import sample_run, train_run
 from ..recipes import Recipe, get_recipe
-from ..tables import _fmt
+from ..measures.tables import _fmt
 
 
 COMPARE_KEYS = ("class_tv", "coverage", "median_nn", "copies", "converged", "spurious", "attractor_fraction",

@@ -11,7 +11,7 @@ import torch
 
 from ..data import Data
 from ..errors import KalsError, check_int
-from ..metrics import attractor_stability
+from ..measures.attractors import attractor_stability
 from ..model import config_of, residual
 from .ensemble import train_many
 

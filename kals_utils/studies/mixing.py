@@ -7,16 +7,16 @@ For one walk (its frames are f's outputs, every step recorded) :func:`walk_mixin
 - ``class_change``: fraction of chains whose nearest training image changes class (label) at least
   once after the burn-in;
 - ``tau``: integrated autocorrelation time of the chains' nearest-neighbour index after the burn-in
-  (:func:`metrics.autocorrelation_time`: one-hot state, Sokal's window; in steps; ``tau_censored``
+  (:func:`mixing.autocorrelation_time`: one-hot state, Sokal's window; in steps; ``tau_censored``
   when the walk was too short to bound it);
 - frame by frame after the burn-in: PRDC precision and coverage of the R chains' states against R
-  training images, the memorised fraction (:func:`metrics.framewise_quality`), reported as the
+  training images, the memorised fraction (:func:`mixing.framewise_quality`), reported as the
   minimum / mean / median / maximum over frames;
 - ``continuity``: the 95th percentile over chains and steps after the burn-in of the RMS change between
-  consecutive frames, in units of the data's spread (:func:`metrics.continuity`; a cut reads >= ~2, a
+  consecutive frames, in units of the data's spread (:func:`mixing.continuity`; a cut reads >= ~2, a
   morph a fraction of 1), and ``step_median``, the median change on the same scale (issue #30);
 - ``pooled``: precision and coverage of every chain's states over the last ``pool`` steps against
-  the whole training set (:func:`metrics.pooled_coverage`).
+  the whole training set (:func:`mixing.pooled_coverage`).
 
 :func:`mixing_study` runs it for several samplers and seeds on one trained run.
 """
@@ -25,8 +25,9 @@ from typing import Optional, Sequence
 
 import torch
 
-from ..metrics import (K, autocorrelation_time, class_changes, continuity, distinct_visits, framewise_quality,
-                       nn_indices, pooled_coverage)
+from ..measures.metrics import K
+from ..measures.mixing import (autocorrelation_time, class_changes, continuity, distinct_visits, framewise_quality,
+                               nn_indices, pooled_coverage)
 from ..neighbours import spread
 from ..pipeline import Run, sample_run
 

@@ -12,8 +12,9 @@ import torch
 
 from ..data import Data
 from ..device import pick_device
-from ..evaluate import evaluate_run
-from ..metrics import TOL, continuity, data_spread, frame_changes, transition_counts
+from ..measures.evaluate import evaluate_run
+from ..measures.metrics import TOL, data_spread
+from ..measures.mixing import continuity, frame_changes, transition_counts
 from ..model import build_model
 from ..pipeline import epochs_for, make_config, sample_run, train_run
 from ..presets import EPOCHS, LR
@@ -135,8 +136,8 @@ def mixing_sweep(run, *, eps_values: Sequence[float] = (0.0, 0.02, 0.05, 0.1, 0.
 def walk_moves(walks: dict, train: torch.Tensor, *, burn: int = 50, tol: float = TOL) -> list:
     """Do chains cut or slide between attractors? One row per walk of ``walks`` {label: SampleResult,
     every step recorded} on the training points ``train``, after ``burn`` steps: label, sampler,
-    scale, hops_per_chain and occupancy (:func:`metrics.transition_counts`), and the frame-to-frame
-    RMS change in units of the data's spread (:func:`metrics.continuity`): its 95th percentile
+    scale, hops_per_chain and occupancy (:func:`mixing.transition_counts`), and the frame-to-frame
+    RMS change in units of the data's spread (:func:`mixing.continuity`): its 95th percentile
     (``continuity``), median (``step_median``) and largest value (``step_max``). A hop in one step
     reads the distance between the two points (1 between nearest neighbours); a slide a fraction."""
     spread = data_spread(train)

@@ -43,11 +43,11 @@ from torch.nn import functional as F
 from ..data import Data, load_data
 from ..errors import KalsError
 from ..files import DEBIAN_FASHION, data_dir, project_dir
-from ..evaluate import classifier_for, heldout_images
-from ..features import class_histogram, embedder, recognisable_fraction
+from ..measures.evaluate import classifier_for, heldout_images
+from ..measures.features import class_histogram, embedder, recognisable_fraction
 from ..model import count_weights
 from ..pipeline import make_config, sample_run, train_run
-from ..prdc import frechet_distance, real_reference, sample_metrics
+from ..measures.prdc import frechet_distance, real_reference, sample_metrics
 from ..recipes import IMPROVED, get_recipe
 
 FAMILIES = ("unet", "mlp-ddpm", "improved", "paper")   # DIFFUSION first, then kals' recipes

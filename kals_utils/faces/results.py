@@ -17,10 +17,10 @@ import json
 import re
 from pathlib import Path
 
-from .errors import KalsError
-from .studies.capacity import capacity_table, holding_limits
-from .files import project_dir
-from .tables import _fmt, summarise
+from ..errors import KalsError
+from ..studies.capacity import capacity_table, holding_limits
+from ..files import project_dir
+from ..measures.tables import _fmt, summarise
 
 ROOT = project_dir()
 PAGES = ROOT / "docs" / "results"

@@ -34,8 +34,8 @@ from typing import Callable, Optional
 
 import torch
 
-from .errors import KalsError, check_int
-from .neighbours import (MEMORIZED_RATIO, Memorization, _feats, _rows, _same_dim, _sqdist,  # noqa: F401 (re-exported)
+from ..errors import KalsError, check_int
+from ..neighbours import (MEMORIZED_RATIO, Memorization, _feats, _rows, _same_dim, _sqdist,  # noqa: F401 (re-exported)
                          memorization, memorized_fraction)
 
 CHUNK = 2 ** 22          # distances per chunk (matrix entries): 32 MB in float64

@@ -4,7 +4,7 @@ frames over training), basin sizes of training images, the capacity curve, a sto
 import numpy as np
 import torch
 
-from ..model import model_device
+from ...model import model_device
 from .figure import (CHAIN_STYLE, FRAME_DPI, START_STYLE, _axes, _curve, _legend_handles, _range_of, _train_points,
                      fig_to_array, new_figure)
 from .walks import loss_surface

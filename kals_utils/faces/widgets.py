@@ -28,16 +28,17 @@ from typing import Optional
 
 import ipywidgets as W
 
-from . import pipeline
-from .data import Data
+from .. import pipeline
+from ..data import Data
 from .export import frames_of
-from .model import ARCH_HELP, ARCHS
-from .panel import FPS_MAX, RECIPE_SAMPLER, SHOWN, Panel, available_devices
+from ..model import ARCH_HELP, ARCHS
+from .controls import FPS_MAX, RECIPE_SAMPLER, available_devices
+from .panel import SHOWN, Panel
 from .plots import basin_frames, fig_to_array, plot_losses
-from .precision import PRECISIONS
-from .recipes import RECIPES, get_recipe
-from .render import GIF_SCALE, png_bytes
-from .sample import NOISES, SAMPLERS
+from ..precision import PRECISIONS
+from ..recipes import RECIPES, get_recipe
+from ..render import GIF_SCALE, png_bytes
+from ..sample import NOISES, SAMPLERS
 
 DOWNLOAD_MAX = 20 * 2**20   # GIFs up to this size get a download link (base64 in the page)
 IMAGE_ARCHS = tuple(a for a in ARCHS if a != "mlp")

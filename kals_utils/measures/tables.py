@@ -4,7 +4,7 @@
 import math
 from typing import Optional, Sequence
 
-from .metrics import Evaluation
+from .evaluate import Evaluation
 
 
 def summarise(rows: Sequence[dict], by: Sequence[str] = ("data", "depth"), keys: Optional[Sequence[str]] = None) -> list:

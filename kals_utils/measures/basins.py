@@ -12,7 +12,7 @@ For images a map cannot be drawn, so :func:`basin_statistics` gives, per trainin
 share of random starts that end on it, beside its class and its distance to its neighbours.
 :func:`capacity` is the share of training points that are stable attractors (the Jacobian test of
 Radhakrishnan, Belkin, Uhler, PNAS 2020, https://doi.org/10.1073/pnas.2005013117, via
-:func:`metrics.attractor_stability`), and :func:`sequence_replay` measures how well a net trained
+:func:`attractors.attractor_stability`), and :func:`sequence_replay` measures how well a net trained
 with the ``sequence`` recipe (f(x_i) ~= x_(i+1 mod n)) plays its loop. Headless; imports only the
 core and :mod:`metrics`.
 """
@@ -23,10 +23,11 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .errors import KalsError, check_float, check_int
-from .metrics import BURN_TOL, TOL, attractor_stability, nearest_neighbours
-from .model import config_of, model_device, rms
-from .sample import start_noise
+from ..errors import KalsError, check_float, check_int
+from .metrics import BURN_TOL, TOL, nearest_neighbours
+from .attractors import attractor_stability
+from ..model import config_of, model_device, rms
+from ..sample import start_noise
 
 GRID_1D = 1024         # starts of a 1D basin map
 GRID_2D = 256          # starts per side of a 2D basin map (256 x 256 = 65,536 starts)
@@ -320,7 +321,7 @@ class Capacity:
 
 def capacity(model: nn.Module, train, *, tol: float = TOL, method: str = "auto", seed: int = 0) -> Capacity:
     """The share of ``train`` (N, D) that ``model`` holds as fixed points and as stable attractors
-    (:func:`metrics.attractor_stability`, exact eigenvalues for D <= 64)."""
+    (:func:`attractors.attractor_stability`, exact eigenvalues for D <= 64)."""
     a = attractor_stability(model, train, tol=tol, method=method, seed=seed)
     return Capacity(n=len(a.radius), fixed=float((a.residual < tol).float().mean()), attractors=a.fraction,
                     radius_median=float(a.radius.median()), tol=tol, method=a.method)

@@ -30,8 +30,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import KalsError, check_int
-from .files import atomic_torch_save
+from ..errors import KalsError, check_int
+from ..files import atomic_torch_save
 
 FEATURES = ("pixels", "randcnn", "classifier")
 MIN_SIDE = 8

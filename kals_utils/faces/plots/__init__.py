@@ -4,7 +4,7 @@ Every function draws into the axes it is given, or into a new ``matplotlib.figur
 itself (no pyplot, no "current figure"), and returns that figure: nothing is ever drawn into a
 figure the caller did not hand over. In a notebook, ``%matplotlib inline`` then ``fig`` shows it.
 
-One module per subject, each name importable from here (``from kals_utils.plots import plot_frames``):
+One module per subject, each name importable from here (``from kals_utils.faces.plots import plot_frames``):
 
 - :mod:`.figure`: the shared look (point styles, the heat map's colours), a fresh figure, a figure as pixels;
 - :mod:`.images`: images, grids of images and of sample / nearest-training-image pairs, walk frames;

@@ -6,7 +6,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..render import grid_frames, to_uint8
+from ...render import grid_frames, to_uint8
 from .figure import FRAME_DPI, _axes, new_figure
 
 FRAME_CELL_PX = 360  # frame grids are drawn at (this // their width) x their own pixels, at least 1x

@@ -12,157 +12,40 @@ neither ipywidgets nor matplotlib. A user's mistake never raises: it becomes the
 For 1D/2D points, training keeps the weights at a few log-spaced epochs
 (:func:`studies.capacity.snapshot_epochs`) and ``basins()`` maps where every start ends for each of
 them (:func:`basins.basin_map`): the basins forming over training, for the view's epoch slider.
+
+The controls' values and checks are :mod:`.controls`; the Train and Stop buttons are
+:class:`training.Training`, which :class:`Panel` extends.
 """
 
 import copy
 import math
-import re
 import threading
 import traceback
-from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 
-from . import pipeline, presets
-from .basins import basin_map
-from .data import Data
-from .device import DEVICES, pick_device
-from .errors import KalsError, check_int
-from .files import out_dir as default_out_dir
-from .model import ARCHS, build_model
-from .recipes import get_recipe
-from .render import GIF_CHAINS, GIF_FPS, GIF_HOLD_LAST, gif_name, png_bytes, save_gif
-from .pace import Trainer, long_training
-from .precision import precision_note
-from .sample import NOISES, SAMPLERS
-from .studies.capacity import SNAPSHOTS, snapshot_epochs
+from .. import pipeline
+from ..measures.basins import basin_map
+from ..data import Data
+from ..device import pick_device
+from ..errors import KalsError, check_int
+from ..files import out_dir as default_out_dir
+from ..recipes import get_recipe
+from ..render import GIF_CHAINS, GIF_HOLD_LAST, gif_name, png_bytes, save_gif
+from ..precision import precision_note
+from .controls import (COST, FILENAME, FPS_MAX, MODEL, RECIPE_SAMPLER, Settings,  # noqa: F401 (re-exported)
+                       available_devices, describe, gif_target, panel_words, settings_for)
+from .pace import long_training
+from .training import Training
 
 MAX_FRAMES = 100        # recorded steps a walk keeps for the scrubber (every k-th step beyond that)
-FPS_MAX = 100.0         # GIF timing is in hundredths of a second
-FILENAME = "kaleidoscope.gif"   # the GIF's name until Sample names it
-RECIPE_SAMPLER = "recipe"       # the sampler menu's first entry: whatever the trained recipe samples with
-MODEL = ("depth", "width", "arch", "recipe")                     # a change makes the trained model stale
-COST = ("depth", "width", "arch", "epochs", "batch_size", "device", "precision")  # a change re-estimates the time
-_FLAG_NAMES = {"device": "device", "batch-size": "batch size", "depth": "depth L", "width": "width H",
-               "epochs": "epochs", "lr": "learning rate", "seed": "training seed", "arch": "architecture",
-               "recipe": "recipe", "chains": "chains", "steps": "steps", "eps": "eps", "noise": "start noise"}
 BASIN_GRID = 96         # starts per side of the panel's 2D basin maps (96 x 96; 1D: basins.GRID_1D)
 SHOWN = ("status", "warning", "progress", "losses", "busy", "walk", "filename", "saved",
          "basins")   # what observers hear
 
 
-@dataclass
-class Settings:
-    """Every control's value: the view writes them (:meth:`Panel.set`), the jobs read them."""
-
-    depth: int
-    width: int
-    arch: str
-    recipe: str
-    epochs: int
-    lr: float
-    batch_size: int          # training rows per Adam step; the data's size means full batch
-    seed: int                # training seed
-    device: str
-    precision: str
-    chains: int
-    steps: int
-    eps: float
-    noise: str
-    sample_seed: int
-    sampler: str = RECIPE_SAMPLER  # "recipe": the recipe's own sampler (sample.SAMPLERS otherwise)
-    filename: str = FILENAME
-    fps: float = GIF_FPS
-    overwrite: bool = False
-
-
-def settings_for(data: Data, run: Optional[pipeline.Run] = None, **given) -> Settings:
-    """The starting values: those ``given`` (None: not given), else L, H, architecture and recipe of
-    ``run``, else the preset of ``data``'s data set (L and H always follow ``run``, as the sliders
-    show the trained model)."""
-    if not isinstance(data, Data):
-        raise KalsError(f"the panel needs a kals_utils.data.Data, got {type(data).__name__}; "
-                        "load it with kals_utils.points(...) or kals_utils.load_data(...)")
-    unknown = sorted(set(given) - {f.name for f in fields(Settings)})
-    if unknown:
-        raise KalsError(f"the panel has no setting {', '.join(unknown)}; its settings are "
-                        f"{', '.join(f.name for f in fields(Settings))}")
-    p = presets.preset_for(data.name)
-    s = dict(depth=p.depth, width=p.width, arch=presets.ARCH, recipe=p.recipe, epochs=p.epochs, lr=p.lr,
-             batch_size=p.batch_size, seed=presets.SEED, device="auto", precision=presets.PRECISION,
-             chains=p.chains, steps=p.steps, eps=p.eps, noise=p.noise, sample_seed=None)
-    if run is not None:
-        c = run.config
-        s.update(arch=c.model.arch, recipe=c.recipe)
-        given.update(depth=c.depth, width=c.width)
-    s.update({k: v for k, v in given.items() if v is not None})
-    if s["noise"] not in NOISES:
-        raise KalsError(f"unknown start noise {s['noise']!r}; choose uniform or normal")
-    if s.get("sampler", RECIPE_SAMPLER) not in (RECIPE_SAMPLER,) + SAMPLERS:
-        raise KalsError(f"unknown sampler {s['sampler']!r}; choose {RECIPE_SAMPLER} or one of {', '.join(SAMPLERS)}")
-    if s["arch"] not in ARCHS:
-        raise KalsError(f"unknown architecture {s['arch']!r}; choose one of {', '.join(ARCHS)}")
-    s["recipe"] = get_recipe(s["recipe"]).name
-    s["device"] = str(s["device"]).lower()
-    pick_device(s["device"])  # a device this machine lacks fails here, naming the device setting
-    s["batch_size"] = min(s["batch_size"] or len(data), len(data))
-    s["sample_seed"] = s["seed"] if s["sample_seed"] is None else s["sample_seed"]
-    return Settings(**s)
-
-
-def describe(c: dict) -> str:
-    return f"L={c['L']}, H={c['H']}, {c['arch']}, {c['recipe']} recipe"
-
-
-def panel_words(message: str) -> str:
-    """A library message in the panel's words: command-line flags become control names
-    (``--device auto`` -> ``device auto``); flags in brackets, with no control here, are dropped."""
-    message = re.sub(r"\s*\(--[a-z][a-z-]*[^()]*\)", "", message)            # "SUBSET (--subset)"
-    message = re.sub(r",\s*--[a-z][a-z-]*(\s+[^\s,;)]+)?(?=[;)])", "", message)  # "(out_act=..., --out-act tanh;"
-    return re.sub(r"--([a-z][a-z-]*)", lambda m: _FLAG_NAMES.get(m.group(1), m.group(1).replace("-", " ")), message)
-
-
-def available_devices() -> list:
-    """The device menu: auto and cpu, plus cuda / mps where this machine has them."""
-    found = []
-    for name in DEVICES:
-        try:
-            pick_device(name)
-            found.append(name)
-        except KalsError:
-            pass
-    return found
-
-
-def free_name(folder: Path, name: str) -> str:
-    """``walk_2.gif`` (or _3, ...) for ``walk.gif``: the first such name not taken in ``folder``."""
-    stem, k = name[:-4], 2
-    while (folder / f"{stem}_{k}.gif").exists():
-        k += 1
-    return f"{stem}_{k}.gif"
-
-
-def gif_target(folder: Path, name: str, *, fps: float, overwrite: bool):
-    """(path, existed) of GIF ``name`` in ``folder`` (made if missing), after checking the name and
-    ``fps``; an existing file without ``overwrite`` is refused with a free name to use instead."""
-    name = name.strip()
-    if not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise KalsError(f"GIF file name {name!r} is not a plain file name; type one like 'walk.gif'")
-    name += "" if name.lower().endswith(".gif") else ".gif"
-    if not (isinstance(fps, (int, float)) and 0 < fps <= FPS_MAX):
-        raise KalsError(f"fps must be a number above 0 and at most {FPS_MAX:g}, got {fps!r}")
-    path = folder / name
-    existed = path.exists()
-    if existed and not overwrite:
-        raise KalsError(f"{name} already exists in {folder}: tick 'overwrite' to replace it, or change the GIF "
-                        f"file name (e.g. {free_name(folder, name)})")
-    folder.mkdir(parents=True, exist_ok=True)
-    return path, existed
-
-
-class Panel:
+class Panel(Training):
     """Train / sample / export for one data set, with no widgets (see the module docstring).
 
     run: an already trained :class:`pipeline.Run` for ``data``; render: ``(run, walk) -> uint8
@@ -281,92 +164,6 @@ class Panel:
         except Exception as e:  # a bug: keep the traceback visible
             self._say(f"{type(e).__name__}: {e}", "error", traceback.format_exc())
 
-    # ------------------------------------------------------------------ training
-    def train(self) -> None:
-        """Fit a model with the current settings (in a thread when ``background``; ``wait()`` joins it)."""
-        if not self.busy:
-            self._guard(self._start_training)
-
-    def _start_training(self) -> None:
-        s = self.settings
-        self._check_arch()
-        self.device_used = pick_device(s.device).type  # "auto" resolved, for the messages
-        epochs = check_int("epochs", s.epochs, 1)
-        batch = check_int("batch size", s.batch_size, 1)
-        kw = dict(depth=s.depth, width=s.width, arch=s.arch, epochs=epochs, lr=s.lr, seed=s.seed, device=s.device,
-                  batch_size=None if batch >= len(self.data) else batch, recipe=s.recipe, precision=s.precision,
-                  note=None)  # the note is in the status line instead
-        self._stop.clear()
-        self._progress(0, epochs, f"epoch 0 / {epochs} · starting …", "")
-        self._set_busy(True)
-        note = precision_note(s.precision, self.device_used)
-        self._say(f"training {describe(self.controls())} for {epochs} epochs on {self.device_used} … {note}".strip(),
-                  "warn" if note else "info")
-        job = Trainer(epochs, progress=lambda done, line: self._progress(done, epochs, line), warn=self._warn,
-                      draw=self._draw if self.background else None, device=self.device_used)
-        self.losses = job.losses
-        if self.background:
-            self._thread = threading.Thread(target=self._train_job, args=(job, kw), daemon=True, name="kals-train")
-            self._thread.start()
-        else:
-            self._train_job(job, kw)
-
-    def _draw(self, losses: list, done: int) -> None:
-        self.losses_title = f"training loss (epoch {done})"
-        self._notify("losses")
-
-    def _keeper(self, kw: dict, kept: dict) -> Optional[Callable[[int], None]]:
-        """For 1D/2D points: build the net ``train_run`` would build into ``kw`` and return
-        ``keep(epoch)``, which copies its weights into ``kept`` at :func:`snapshot_epochs`; else None."""
-        if self.data.image_shape is not None or self.data.dim > 2:
-            return None
-        when = set(snapshot_epochs(kw["epochs"], SNAPSHOTS))
-        kw["model"] = model = build_model(pipeline.make_config(self.data, kw["depth"], kw["width"],
-                                                               arch=kw["arch"]).model, seed=kw["seed"])
-
-        def keep(epoch: int) -> None:  # epoch is 0-based: the weights after epoch + 1 epochs
-            if epoch + 1 in when:
-                kept[epoch + 1] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        return keep
-
-    def _train_job(self, job: Trainer, kw: dict) -> None:
-        kept: dict = {}
-        keep = self._keeper(kw, kept)
-
-        def epoch(i: int, loss: float) -> None:
-            job.epoch(i, loss)
-            if keep is not None:
-                keep(i)
-
-        def finish():
-            run = pipeline.train_run(self.data, progress=False, callback=epoch, on_start=job.started,
-                                     should_stop=self._stop.is_set, **kw)
-            self.run, self.result, self.frames, self.frames_png = run, None, None, []
-            self.snapshots, self.basin_maps = kept, []
-            self._notify("walk")  # the old walk and basins belonged to the old model
-            self._notify("basins")
-            r = run.result
-            self._progress(r.epochs_done, job.total, job.line(r.epochs_done, "done" if r.epochs_done == job.total
-                                                               else r.status), "success" if r.ok else "warning")
-            self.losses, self.losses_title = list(r.losses), "training loss"
-            self._notify("losses")
-            self._say(f"trained {describe(self.trained())}: {r.report()}", "ok" if r.ok else "warn")
-        try:
-            self._guard(finish)
-        finally:
-            self._set_busy(False)
-            self.estimate()  # the pace warning was about this training; the next one gets the estimate
-
-    def stop(self) -> None:
-        """Ask a running training to stop; it keeps the best weights so far."""
-        self._stop.set()
-        self._say("stopping … (the best weights so far are kept)", "warn")
-
-    def wait(self, timeout: Optional[float] = None) -> None:
-        """Block until a background training has finished (no-op if none)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-
     # ------------------------------------------------------------------ sampling and export
     def sample(self) -> None:
         """Run the chains of the trained model and render the walk into frames (PNG bytes too)."""
@@ -420,8 +217,8 @@ class Panel:
         if self.data.image_shape is not None or self.data.dim > 2:
             kind = "images" if self.data.image_shape is not None else "points"
             raise KalsError(f"basin maps are drawn for 1D and 2D points; these are {self.data.dim}-dimensional {kind} "
-                            "(for images, kals_utils.basins.basin_statistics gives each training image's share of "
-                            "random starts)")
+                            "(for images, kals_utils.measures.basins.basin_statistics gives each training image's "
+                            "share of random starts)")
         if self.run is None:
             raise KalsError("no model yet: press Train first")
         if self.stale:

@@ -6,7 +6,7 @@ import math
 import time
 from typing import Callable, Optional
 
-from .model import count_weights
+from ..model import count_weights
 
 CPU_FLOPS = 1.4e11      # fp32 rate of the 2-core Xeon in the README's Speed table (a train step ran at ~1.2x
                         # its 6 x rows x weights floor): the up-front estimate of a CPU training's time

@@ -5,9 +5,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..metrics import nearest_neighbours, nearest_pairs
-from ..studies.architectures import final_samples, kept_runs
-from ..tables import summarise
+from ...measures.metrics import nearest_neighbours, nearest_pairs
+from ...studies.architectures import final_samples, kept_runs
+from ...measures.tables import summarise
 from .curves import metric_label, plot_losses
 from .figure import _axes, new_figure
 from .images import plot_images

@@ -2,13 +2,13 @@
 
 The styles of the three kinds of points (start states, chain states, training points) and their
 legend entries; a fresh Agg-backed figure (no pyplot, no "current figure"); a figure as RGB pixels;
-the size and dpi of a GIF frame. The other modules of :mod:`kals_utils.plots` draw with these.
+the size and dpi of a GIF frame. The other modules of :mod:`kals_utils.faces.plots` draw with these.
 """
 
 import numpy as np
 import torch
 
-from ..model import config_of, model_device
+from ...model import config_of, model_device
 
 # One look for the three kinds of points in every 1D/2D figure, chosen to stand out on a white
 # background and on the grey loss heat map alike: start states as white rings, chain states in

@@ -8,12 +8,12 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .plots import walk_frames
-from .render import (GIF_CHAINS, GIF_COLUMNS, GIF_FPS, GIF_HOLD_LAST, GIF_SCALE, grid_frames, label_frames,
+from ..render import (GIF_CHAINS, GIF_COLUMNS, GIF_FPS, GIF_HOLD_LAST, GIF_SCALE, grid_frames, label_frames,
                      save_gif)
-from .pipeline import sample_run
-from .render import gif_name, safe_name
-from .sample import SampleResult
-from .studies.architectures import kept_runs
+from ..pipeline import sample_run
+from ..render import gif_name, safe_name
+from ..sample import SampleResult
+from ..studies.architectures import kept_runs
 
 
 def frames_of(run, walk: SampleResult, *, scale: int = 1, title: Optional[str] = None) -> np.ndarray:

@@ -13,25 +13,26 @@ import sys
 import time
 from pathlib import Path
 
-from .basins import BASIN_STEPS, basin_map
-from .checkpoint import load_checkpoint
-from .data import dataset_help, load_data, points
-from .errors import KalsError, check_float, check_int, check_seed
-from .evaluate import evaluate_npz, save_samples
+from ..measures.basins import BASIN_STEPS, basin_map
+from ..checkpoint import load_checkpoint
+from ..data import dataset_help, load_data, points
+from ..errors import KalsError, check_float, check_int, check_seed
+from ..measures.evaluate import evaluate_npz, save_samples
 from .export import export_gif
-from .files import ensure_writable, out_dir
-from .features import FEATURES
-from .metrics import ATTRACTOR_POINTS, BURN_TOL, K, TOL
-from .model import ARCH_HELP, ARCHS, PATCH, out_range
-from .pipeline import load_run, sample_run, save_run, train_run
+from ..files import ensure_writable, out_dir
+from ..measures.features import FEATURES
+from ..measures.metrics import BURN_TOL, K, TOL
+from ..measures.attractors import ATTRACTOR_POINTS
+from ..model import ARCH_HELP, ARCHS, PATCH, out_range
+from ..pipeline import load_run, sample_run, save_run, train_run
 from .plots import fig_to_array, plot_2d, plot_basins_1d, plot_basins_2d
-from .precision import PRECISIONS
-from .recipes import RECIPES
-from .render import GIF_CHAINS, GIF_FPS, gif_name, save_png
-from .presets import (ARCH, CHAINS, EPS, EVERY, JITTER, NOISE, OUT_DIR, PRECISION, PRESETS, SEED, STEPS,
+from ..precision import PRECISIONS
+from ..recipes import RECIPES
+from ..render import GIF_CHAINS, GIF_FPS, gif_name, save_png
+from ..presets import (ARCH, CHAINS, EPS, EVERY, JITTER, NOISE, OUT_DIR, PRECISION, PRESETS, SEED, STEPS,
                       preset_for)
-from .sample import NOISES, SAMPLERS
-from .tables import format_evaluation
+from ..sample import NOISES, SAMPLERS
+from ..measures.tables import format_evaluation
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 RECIPE_NAMES = tuple(RECIPES)
@@ -356,7 +357,7 @@ def cmd_basins(args) -> int:
     run = load_run(args.checkpoint, device=args.device)
     if run.config.dim not in (1, 2):
         raise KalsError(f"{args.checkpoint} is a D={run.config.dim} run; basin maps are for 1D and 2D points "
-                        "(for images use kals_utils.basins.basin_statistics)")
+                        "(for images use kals_utils.measures.basins.basin_statistics)")
     t0 = time.time()
     bmap = basin_map(run.model, run.data.x, grid=args.grid, steps=check_int("--steps", args.steps, 0),
                      tol=check_float("--tol", args.tol, 0.0, strict=True))

@@ -6,7 +6,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..model import config_of, model_device
+from ...model import config_of, model_device
 from .figure import (CHAIN_STYLE, FRAME_DPI, FRAME_SIZE, HEAT_CMAP, START_STYLE, TRAIN_COLOR, TRAIN_STYLE, _axes,
                      _curve, _kinds, _legend_handles, _range_of, _train_points, new_figure)
 

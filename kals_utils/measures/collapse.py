@@ -21,8 +21,8 @@ from typing import Optional
 
 import torch
 
-from .errors import KalsError
-from .neighbours import _float2d, nearest_neighbours
+from ..errors import KalsError
+from ..neighbours import _float2d, nearest_neighbours
 
 EPS = 1e-6   # standard deviation under which an image counts as flat (it is only centred, not scaled)
 

@@ -12,18 +12,18 @@ from typing import Optional
 
 from IPython.display import Image, display
 
-from .data import REGISTRY, Data, load_data
-from .evaluate import evaluate_run
+from ..data import REGISTRY, Data, load_data
+from ..measures.evaluate import evaluate_run
 from .export import export_gif, frames_of
-from .files import data_dir, out_dir
-from .pipeline import Run, sample_run, train_run
+from ..files import data_dir, out_dir
+from ..pipeline import Run, sample_run, train_run
 from .plots import plot_frames, plot_images, plot_losses, plot_reconstructions
-from .presets import EPOCHS, QUICK_IMAGES, SMOKE_IMAGES
-from .recipes import start_label
-from .render import gif_name
-from .sample import SampleResult
-from .studies.sweeps import train_with_reconstructions
-from .tables import format_evaluation
+from ..presets import EPOCHS, QUICK_IMAGES, SMOKE_IMAGES
+from ..recipes import start_label
+from ..render import gif_name
+from ..sample import SampleResult
+from ..studies.sweeps import train_with_reconstructions
+from ..measures.tables import format_evaluation
 from .widgets import KaleidoscopePanel
 
 SHOWN = 32  # training images drawn by load()
