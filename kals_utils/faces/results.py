@@ -374,6 +374,8 @@ def tables(root: Path = ROOT) -> dict:
         "mixing": ("mixing.md", lambda: mixing_table([samples / "mixing_fashion-mnist.json",
                                                       samples / "mixing_fashion-mnist_more.json"], MIXING_MAIN,
                                                      names=MIXING_NAMES)),
+        "versus-selection": ("versus_diffusion.md", lambda: versus_table(
+            _json(samples / "versus_diffusion_selection.json"))),
         "mixing-travel": ("mixing.md", lambda: travel_table(samples)),
         "depth-01": ("depth.md", lambda: depth_table(nbt(), "01_synthetic_1d")),
         "depth-02": ("depth.md", lambda: depth_table(nbt(), "02_synthetic_2d")),
