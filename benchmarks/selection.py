@@ -93,7 +93,7 @@ def travel(args) -> list:
         walk = sample_run(run, chains=300, steps=100, seed=seed, record=48)
         ev = evaluate_run(run, walk, seed=seed).summary()
         row = dict(base_row(run, cpu, seed, args.data), steps=100, sampler=walk.sampler)
-        row.update({k: ev.get(k) for k in ("coverage", "memorized", "distinct", "sharpness", "converged")})
+        row.update({k: ev.get(k) for k in ("coverage", "memorized", "memorized_std", "distinct", "sharpness", "converged")})
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "checks"}), flush=True)
         if args.png and seed == args.seeds[0]:

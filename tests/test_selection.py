@@ -72,3 +72,20 @@ def test_a_budget_in_updates_is_the_same_work_on_any_data(n):
     assert run.result.epochs_done == epochs_for(120, n, 10) == math.ceil(120 / per_epoch)
     assert run.result.epochs_done * per_epoch in range(120, 120 + per_epoch)   # 120 updates, whole epochs
     assert run.config.extra["updates"] == 120
+
+
+def test_a_copy_with_raised_contrast_is_still_a_copy():
+    """Iterating f can push a copy's contrast up until its pixel distances read "new" (100 LFW faces:
+    6% copies in pixels, 60% standardised). copied_fraction sees it; a new image is not a copy."""
+    from kals_utils.neighbours import copied_fraction
+    from kals_utils.measures.collapse import collapse_measures
+    g = torch.Generator().manual_seed(0)
+    train = torch.rand(50, 64, generator=g) * 0.4 + 0.3                    # low-contrast images around 0.5
+    mean = train.mean(dim=1, keepdim=True)
+    contrasty = ((train[:20] - mean[:20]) * 2.5 + mean[:20]).clamp(0, 1)    # the same 20 images, contrast x2.5
+    assert memorization(contrasty, train).fraction < 0.2                      # pixels: they look new
+    assert copied_fraction(contrasty, train) == 1.0                           # at any contrast: copies
+    assert collapse_measures(contrasty, train)["memorized_std"] == 1.0
+    fresh = torch.rand(20, 64, generator=torch.Generator().manual_seed(1)) * 0.4 + 0.3
+    assert copied_fraction(fresh, train) == 0.0                               # the control: new images
+    assert copied_fraction(train[:20], train) == 1.0                          # plain copies stay copies

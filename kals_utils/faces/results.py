@@ -358,10 +358,12 @@ def selection_table(rows: list) -> str:
         row += [sig(r["fd_classifier"]) if "fd_classifier" in r else "—",
                 frac(r.get("clf_coverage")) if "clf_coverage" in r else "—",
                 frac(r.get("px_coverage", r.get("coverage"))), f"{r.get('memorized', float('nan')):.3f}",
-                frac(r["distinct"]), frac(r["sharpness"])]
+                "—" if r.get("memorized_std") is None else f"{r['memorized_std']:.3f}", frac(r["distinct"]),
+                frac(r["sharpness"])]
         out.append(row)
     head = ["data", "recipe", "seed", "CPU s trained", "precision", "kept epoch", "epochs run", "rule stopped", "walk steps",
-            "fd_classifier", "clf coverage", "coverage (px)", "memorised", "distinct nearest", "sharpness"]
+            "fd_classifier", "clf coverage", "coverage (px)", "memorised",
+            "memorised (any contrast)", "distinct nearest", "sharpness"]
     return rows_table(head, out)
 
 

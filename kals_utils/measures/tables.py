@@ -59,6 +59,7 @@ TABLE = [  # (key, label, meaning)
     ("coverage_converged", "coverage (converged)", "the same, converged samples only"),
     ("distinct", "distinct nearest images", "the same on standardised images: low = collapse onto a few"),
     ("sharpness", "sharpness ratio", "mean image gradient, samples / training images (blur < 1)"),
+    ("memorized_std", "memorised (any contrast)", "the 1/3 copy test on standardised images"),
     ("median_nn", "median NN distance", "RMS per coordinate, data scale"),
     ("spread", "data spread", "median distance training point -> nearest other"),
     ("novelty", "novelty", "median NN distance / data spread (0 = copies)"),
