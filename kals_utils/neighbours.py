@@ -171,6 +171,15 @@ def standardise(x) -> torch.Tensor:
     return x / torch.where(sd > FLAT, sd, torch.ones_like(sd))
 
 
+def distinct_nearest(samples, train) -> float:
+    """Distinct nearest training images of the standardised samples / min(#samples, #train)."""
+    samples, train = _float2d(samples, "samples"), _float2d(train, "train")
+    if len(samples) == 0 or len(train) == 0:
+        raise KalsError("distinct_nearest needs at least one sample and one training image")
+    _, idx = nearest_neighbours(standardise(samples), standardise(train))
+    return len(torch.unique(idx)) / min(len(samples), len(train))
+
+
 def copied_fraction(samples, train) -> float:
     """The share of ``samples`` that copy a training image at any brightness or contrast: the larger
     of the 1/3-rule fractions (:func:`memorization`) in pixels and on standardised images. Iterating

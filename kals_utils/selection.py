@@ -18,7 +18,11 @@ chains: the ages of the frames the restart sampler shows):
 It keeps the weights of best quality among the checks whose copying stayed under the line, and
 stops once copying has been over it COPY_PATIENCE checks in a row, or quality has not improved for
 PATIENCE checks, or the budget is spent. Without any check under the line, it keeps the checked
-weights that copied least.
+weights that copied least. Checks come every CHECK_UPDATES updates or CHECK_EPOCHS passes over the
+data, whichever is sooner: 100 faces copy within 250 passes. Each check also counts the distinct
+nearest training images of its samples; kept weights under COLLAPSE get a warning in the message.
+On 100-450 images the nets here collapse onto a few images until they copy (Results → faces and
+colour): the rule then keeps the uncopied, collapsed weights and says so.
 
 Weighed against (measured on Fashion-MNIST, Results → selection): the lowest held-out *denoising
 loss* (the rule before: it bottoms out long before the samples stop improving, and says nothing
@@ -26,7 +30,7 @@ about copying); Meehan et al. 2020's C_T (compares sample-to-training distances 
 blurry early samples lie *closer* to the training images than real held-out images do, so it reads
 blur as copying); Kadkhodaie et al. 2024's two disjoint halves (two nets: twice the training).
 Cost of a check: CHECK_CHAINS x CHECK_STEPS forward rows (about a dozen updates of batch 100) and
-one nearest-neighbour search.
+three nearest-neighbour searches.
 """
 
 import math
@@ -35,16 +39,18 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .neighbours import copied_fraction
+from .neighbours import copied_fraction, distinct_nearest
 from .sample import RESTART, RESTART_BURN, data_start
 from .train import TrainResult, diagnose, full_loss
 
 CHECK_UPDATES = 250                   # optimizer updates between two checks
+CHECK_EPOCHS = 30                     # ... or passes over the data, whichever comes first (small sets copy within few)
 CHECK_CHAINS = 256                    # chains of the check walk (fixed starts)
 CHECK_STEPS = RESTART_BURN + RESTART  # applications of f: the restart sampler's oldest frame
 COPY_MARGIN = 0.05                    # copying may exceed the held-out images' memorised fraction by this
 COPY_PATIENCE = 2                     # checks in a row over the line before training stops
 PATIENCE = 8                          # checks without better quality before training stops
+COLLAPSE = 0.3                        # kept weights whose check walk is nearest fewer distinct images get a warning
 
 
 def check_ages(chains: int) -> torch.Tensor:
@@ -82,16 +88,17 @@ class SampleCheck:
         self.ages = check_ages(CHECK_CHAINS).to(dev)
         self.baseline = copied_fraction(heldout, self.train.cpu()) if heldout is not None and len(heldout) else 0.0
         self.line = self.baseline + COPY_MARGIN
-        self.every = max(1, round(CHECK_UPDATES / max(1, steps_per_epoch)))
+        self.every = max(1, min(round(CHECK_UPDATES / max(1, steps_per_epoch)), CHECK_EPOCHS))
         self.steps_per_epoch = steps_per_epoch
-        self.checks = []          # (epoch, copying, quality) per check
+        self.checks = []          # (epoch, copying, quality, distinct nearest) per check
         self.best = (math.inf, None, None)      # (quality, epoch, state) under the line
         self.least = (math.inf, None, None)     # (copying, epoch, state): the fallback
         self.over = self.stale = 0
 
     @torch.no_grad()
     def measure(self) -> tuple:
-        """(memorised fraction, pixel Fréchet distance to training images) of the check walk now."""
+        """(copied fraction, pixel Fréchet distance to training images, distinct nearest training
+        images) of the check walk now."""
         was = self.model.training
         self.model.eval()
         z, shown = self.starts, self.starts.clone()
@@ -101,7 +108,8 @@ class SampleCheck:
             shown[rows] = z[rows]
         self.model.train(was)
         z = shown.cpu()
-        return copied_fraction(z, self.train.cpu()), frechet_rows(z, self.reference)
+        train = self.train.cpu()
+        return copied_fraction(z, train), frechet_rows(z, self.reference), distinct_nearest(z, train)
 
     def _state(self) -> dict:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -109,8 +117,8 @@ class SampleCheck:
     def callback(self, epoch: int, _loss: float) -> None:
         if (epoch + 1) % self.every:
             return
-        copying, quality = self.measure()
-        self.checks.append((epoch + 1, copying, quality))
+        copying, quality, distinct = self.measure()
+        self.checks.append((epoch + 1, copying, quality, distinct))
         if copying < self.least[0]:
             self.least = (copying, epoch + 1, self._state())
         if copying > self.line:
@@ -147,6 +155,15 @@ class SampleCheck:
                                   f"({c:.3f}): fewer updates, a wider net or more images would help")
         return None, None, ""
 
+    def collapse_note(self, epoch) -> str:
+        """A warning when the kept weights' check walk fell near fewer than COLLAPSE distinct training
+        images: the net varies too little before it copies (small sets), which no stopping rule fixes."""
+        d = next((c[3] for c in self.checks if c[0] == epoch), None)
+        if d is None or d >= COLLAPSE:
+            return ""
+        return (f"its check walk ends near only {d:.0%} distinct training images (collapse): on {len(self.train)} "
+                "images this net copies before its samples vary; more images help most")
+
     def reason(self) -> str:
         """Why training ended early, or ""."""
         if self.over >= COPY_PATIENCE:
@@ -163,7 +180,8 @@ class SampleCheck:
             return result
         self.model.load_state_dict(state)
         status, message, learnt = diagnose(self.model, x)
-        note = "; ".join(m for m in (f"kept the weights of epoch {epoch} ({why})", self.reason()) if m)
+        note = "; ".join(m for m in (f"kept the weights of epoch {epoch} ({why})", self.reason(),
+                                     self.collapse_note(epoch)) if m)
         if result.status in ("interrupted", "diverged") and not self.should_stop():
             status, message = result.status, result.message  # the user's Ctrl-C or a NaN, not the rule
         result.train_state["best_state_dict"] = self._state()

@@ -89,3 +89,17 @@ def test_a_copy_with_raised_contrast_is_still_a_copy():
     fresh = torch.rand(20, 64, generator=torch.Generator().manual_seed(1)) * 0.4 + 0.3
     assert copied_fraction(fresh, train) == 0.0                               # the control: new images
     assert copied_fraction(train[:20], train) == 1.0                          # plain copies stay copies
+
+
+def test_a_collapsed_keep_is_named_and_small_sets_are_checked_every_few_passes():
+    rule = selection.SampleCheck.__new__(selection.SampleCheck)
+    rule.train, rule.checks = torch.zeros(90, 4), [(150, 0.0, 132.5, 0.07), (300, 0.25, 155.1, 0.5)]
+    assert "collapse" in rule.collapse_note(150) and "90 images" in rule.collapse_note(150)
+    assert rule.collapse_note(300) == ""                       # the control: a varied walk gets no warning
+    data = _blobs(n=40)
+    from kals_utils.model import ModelConfig, build_model
+    model = build_model(ModelConfig(dim=16, depth=2, width=8, out_act="tanh"), seed=0)
+    small = selection.SampleCheck(model, data.x, None, steps_per_epoch=1, start_scale=1.3)
+    big = selection.SampleCheck(model, data.x, None, steps_per_epoch=50, start_scale=1.3)
+    assert small.every == selection.CHECK_EPOCHS < selection.CHECK_UPDATES   # 1 update a pass: every 30 passes
+    assert big.every == round(selection.CHECK_UPDATES / 50)                 # many updates a pass: every 250 updates

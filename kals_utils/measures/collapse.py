@@ -25,16 +25,7 @@ from typing import Optional
 import torch
 
 from ..errors import KalsError
-from ..neighbours import _float2d, memorization, nearest_neighbours, standardise  # noqa: F401 (standardise re-exported)
-
-
-def distinct_nearest(samples, train) -> float:
-    """Distinct nearest training images of the standardised samples / min(#samples, #train)."""
-    samples, train = _float2d(samples, "samples"), _float2d(train, "train")
-    if len(samples) == 0 or len(train) == 0:
-        raise KalsError("distinct_nearest needs at least one sample and one training image")
-    _, idx = nearest_neighbours(standardise(samples), standardise(train))
-    return len(torch.unique(idx)) / min(len(samples), len(train))
+from ..neighbours import _float2d, distinct_nearest, memorization, standardise  # noqa: F401 (re-exported)
 
 
 def _grid(x, image_shape) -> torch.Tensor:
