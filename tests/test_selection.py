@@ -103,3 +103,11 @@ def test_a_collapsed_keep_is_named_and_small_sets_are_checked_every_few_passes()
     big = selection.SampleCheck(model, data.x, None, steps_per_epoch=50, start_scale=1.3)
     assert small.every == selection.CHECK_EPOCHS < selection.CHECK_UPDATES   # 1 update a pass: every 30 passes
     assert big.every == round(selection.CHECK_UPDATES / 50)                 # many updates a pass: every 250 updates
+
+
+def test_varied_before_sharp_a_collapsed_walk_ranks_last():
+    """Pixel Fréchet distance prefers one blurry mean face to varied ones; the rule's rank does not."""
+    one_face, varied, fine = selection.rank(138.2, 0.01), selection.rank(169.9, 0.19), selection.rank(500.0, 0.4)
+    assert varied < one_face                     # among collapsed walks: the more distinct images, the better
+    assert fine < varied and fine < one_face     # any walk that does not collapse beats every one that does
+    assert selection.rank(80.0, 0.5) < selection.rank(90.0, 0.9)   # the rest: by Fréchet distance alone
