@@ -4,6 +4,8 @@
     python benchmarks/selection.py travel --data digits|lfw-faces|sample-photos [--seeds 0] [--recipe paper]
         [--out docs/results/selection_travel.json] [--png saved_samples/selection_<data>.png]
     python benchmarks/selection.py ttq --root DIR [--budget 600 --every 60] --out docs/results/selection_ttq.json
+    python benchmarks/selection.py contrast --data lfw-faces --out docs/results/selection_contrast.json
+        [--png saved_samples/selection_contrast.png]
 
 ``fashion``: the first 1,000 Fashion-MNIST training images at 28x28 (``--root`` holds the IDX .gz files
 and a writable kals_cache for the classifier); the recipe's QUICK settings exactly
@@ -14,6 +16,10 @@ of the recipe's own sampler for 5 and 100 steps, measured as studies.versus meas
 (32x32) or the sample photos (32x32 colour); 300 chains x 100 steps measured by ``evaluate_run``
 (pixels): coverage, memorised, distinct nearest images, sharpness ratio; ``--png`` draws 48 samples.
 Every row records the training CPU seconds, the updates done, where the rule stopped and why.
+``contrast``: why the copy test also runs on standardised images. The recipe at QUICK with its rule switched
+off for 1,000 updates; every 250, 300 walks from its start distribution for 1, 3, 10 and 30 applications of f,
+memorised in pixels and on standardised images (``--png``: starts, the four frames and the nearest training
+images of 16 chains at the last snapshot).
 """
 
 import argparse
@@ -130,9 +136,46 @@ def time_to_quality(args) -> list:
     return rows
 
 
+def contrast(args) -> list:
+    import kals_utils.selection as rule
+    from kals_utils.neighbours import memorization, nearest_neighbours, standardise
+    from kals_utils.sample import data_start, kaleidoscope
+    data, snaps = travel_data(args.data), {}
+    check = rule.SampleCheck.callback
+
+    def keep(self, epoch, loss):   # the rule's checks run and are recorded, its stop and its choice are not used
+        check(self, epoch, loss)
+        if (epoch + 1) % 250 == 0:
+            snaps[epoch + 1] = self._state()
+    rule.SampleCheck.callback, rule.SampleCheck.should_stop = keep, lambda self: False
+    run = train_run(data, depth=PRESETS["fashion-mnist"].depth, seed=args.seeds[0], device="cpu", recipe="improved",
+                    progress=False, note=None, **{**NET, "updates": 1000})
+    rows, x = [], data.x
+    for upd, state in sorted(snaps.items()):
+        run.model.load_state_dict(state)
+        start = data_start(x, 300, scale=1.3, seed=args.seeds[0], value_range=run.config.value_range)
+        frames = [start[:16]]
+        for k in (1, 3, 10, 30):
+            z = kaleidoscope(run.model, start=start, steps=k, every=k, precision="fp32").final
+            row = dict(data=args.data, seed=args.seeds[0], updates=upd, applications=k, chains=300,
+                       memorized=memorization(z, x).fraction,
+                       memorized_std=memorization(standardise(z), standardise(x)).fraction,
+                       date=time.strftime("%Y-%m-%d"), cpu=cpu_name(), torch=torch.__version__)
+            rows.append(row)
+            frames.append(z[:16])
+            print(json.dumps(row), flush=True)
+    if args.png:
+        from kals_utils.faces.plots import plot_images
+        frames.append(x[nearest_neighbours(z, x)[1][:16]])
+        fig = plot_images(torch.cat(frames), data.image_shape, data.value_range, nrow=16,
+                          title=f"{args.data}, {max(snaps)} updates: start, f applied 1, 3, 10, 30 times, nearest training image")
+        fig.savefig(args.png, dpi=80, bbox_inches="tight")
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", choices=("fashion", "travel", "ttq"))
+    p.add_argument("mode", choices=("fashion", "travel", "ttq", "contrast"))
     p.add_argument("--budget", type=float, default=600.0, help="ttq: training CPU seconds in all")
     p.add_argument("--every", type=float, default=60.0, help="ttq: training CPU seconds between measurements")
     p.add_argument("--root", default="data")
@@ -143,9 +186,10 @@ def main(argv=None):
     p.add_argument("--png", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    rows = {"fashion": fashion, "travel": travel, "ttq": time_to_quality}[args.mode](args)
+    rows = {"fashion": fashion, "travel": travel, "ttq": time_to_quality, "contrast": contrast}[args.mode](args)
     out = Path(args.out)
-    key = lambda r: (r["data"], r.get("recipe", "improved"), r["seed"], r.get("steps"))  # noqa: E731
+    key = lambda r: (r["data"], r.get("recipe", "improved"), r["seed"], r.get("steps"), r.get("updates"),  # noqa: E731
+                     r.get("applications"))
     new = {key(r) for r in rows}   # a re-run replaces its own earlier rows
     old = [r for r in (json.loads(out.read_text()) if out.is_file() else []) if key(r) not in new]
     out.write_text(json.dumps(old + rows, indent=1))
