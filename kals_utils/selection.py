@@ -191,7 +191,8 @@ class SampleCheck:
         if state is None:
             return result
         self.model.load_state_dict(state)
-        status, message, learnt = diagnose(self.model, x)
+        status, _advice, learnt = diagnose(self.model, x)   # its "train longer" is not advice for a denoiser
+        message = ""
         note = "; ".join(m for m in (f"kept the weights of epoch {epoch} ({why})", self.reason(),
                                      self.collapse_note(epoch)) if m)
         if result.status in ("interrupted", "diverged") and not self.should_stop():
