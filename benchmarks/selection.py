@@ -138,7 +138,7 @@ def time_to_quality(args) -> list:
 
 def contrast(args) -> list:
     import kals_utils.selection as rule
-    from kals_utils.neighbours import memorization, nearest_neighbours, standardise
+    from kals_utils.neighbours import memorization, memorized_std_fraction, nearest_neighbours
     from kals_utils.sample import data_start, kaleidoscope
     data, snaps = travel_data(args.data), {}
     check = rule.SampleCheck.callback
@@ -159,7 +159,7 @@ def contrast(args) -> list:
             z = kaleidoscope(run.model, start=start, steps=k, every=k, precision="fp32").final
             row = dict(data=args.data, seed=args.seeds[0], updates=upd, applications=k, chains=300,
                        memorized=memorization(z, x).fraction,
-                       memorized_std=memorization(standardise(z), standardise(x)).fraction,
+                       memorized_std=memorized_std_fraction(z, x),
                        date=time.strftime("%Y-%m-%d"), cpu=cpu_name(), torch=torch.__version__)
             rows.append(row)
             frames.append(z[:16])

@@ -156,7 +156,7 @@ class SampleCheck:
     def kept(self) -> tuple:
         """(epoch, state, why) of the weights the rule keeps; (None, None, "") if no check ran."""
         if self.best[2] is not None:
-            (collapsed, q), epoch, state = self.best[0][:2], self.best[1], self.best[2]
+            (collapsed, q), epoch, state = self.best
             if collapsed:
                 return epoch, state, (f"the most varied check walk, {-q:.0%} distinct nearest images, while copying "
                                       f"stayed under {self.line:.3f}")

@@ -25,7 +25,7 @@ from typing import Optional
 import torch
 
 from ..errors import KalsError
-from ..neighbours import _float2d, distinct_nearest, memorization, standardise  # noqa: F401 (re-exported)
+from ..neighbours import _float2d, distinct_nearest, memorized_std_fraction, standardise  # noqa: F401 (re-exported)
 
 
 def _grid(x, image_shape) -> torch.Tensor:
@@ -61,7 +61,6 @@ def sharpness_ratio(samples, train, image_shape=None) -> float:
 def collapse_measures(samples, train, image_shape: Optional[tuple] = None) -> dict:
     """``{"distinct": distinct_nearest, "sharpness": sharpness_ratio, "memorized_std": the copy test on
     standardised images}`` of ``samples`` (memorized_std nan with fewer than 2 training images)."""
-    std = standardise(train)
     return {"distinct": distinct_nearest(samples, train),
             "sharpness": sharpness_ratio(samples, train, image_shape),
-            "memorized_std": memorization(standardise(samples), std).fraction if len(std) >= 2 else float("nan")}
+            "memorized_std": memorized_std_fraction(samples, train) if len(train) >= 2 else float("nan")}
