@@ -25,7 +25,7 @@ names from the measures, the studies and the faces are imported on first use (PE
 
 Four layers, each importing only those before it (tests/test_layout.py); the folders show them:
 - the core helper, at the top of ``kals_utils/``: errors, presets (every default), files, device,
-  precision, nets, model, neighbours, images, datasets, data, checkpoint, train, moves, sample,
+  precision, nets, model, neighbours, images, datasets, data, checkpoint, ema, train, moves, sample,
   selection, recipes, render, pipeline — no metrics, no studies, no matplotlib;
 - ``kals_utils/measures/``: collapse, prdc, features, metrics, attractors, mixing, basins, evaluate,
   tables;
@@ -68,7 +68,7 @@ LAZY = {
 # the core at the top of the package, the measures in measures/, the studies in studies/, the faces in faces/
 MODULES = {
     **{m: m for m in ("errors", "presets", "files", "device", "precision", "nets", "model", "neighbours",
-                      "images", "datasets", "data", "checkpoint", "train", "moves", "sample", "selection",
+                      "images", "datasets", "data", "checkpoint", "ema", "train", "moves", "sample", "selection",
                       "recipes", "render", "pipeline")},
     **{m: f"measures.{m}" for m in ("collapse", "prdc", "features", "metrics", "attractors", "mixing", "basins",
                                     "evaluate", "tables")},

@@ -92,6 +92,7 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
         cfg.extra["updates"] = updates
     result = fit(model, x_fit, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress,
                  resume=resume, loss_fn=recipe_loss(recipe_def, sigma), precision=cfg.precision, target=target,
+                 ema=recipe_def.ema,
                  **(fit_kw if stop is None else stop.wrap(fit_kw)))
     if stop is not None:
         result = stop.finish(result, x_fit)

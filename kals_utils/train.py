@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .device import threads_for
+from .ema import Ema, averaged
 from .errors import KalsError, check_float, check_int
 from .model import config_of, model_device, n_weights, residual, rms
 from .precision import autocast, resolve_precision
@@ -168,12 +169,13 @@ def _checked_data(model: nn.Module, x: torch.Tensor, batch_size: Optional[int]) 
 
 
 def _epoch(model, opt, x, bs: int, gen, loss_fn, measure_first: bool, precision: str, best: _Best,
-           epoch: int, target: Optional[torch.Tensor] = None) -> float:
+           epoch: int, target: Optional[torch.Tensor] = None, ema: Optional[Ema] = None) -> float:
     """One pass over ``x``; returns the clean whole-set MSE and offers the weights it measured to
     ``best``: before the step when the step's own loss is that MSE (full batch, plain MSE: the
     weights after ``epoch`` epochs), else after the epoch (``epoch + 1``). Forward passes run under
     ``precision`` (bf16: autocast; weights, Adam and the loss stay fp32). ``target``: the rows
-    f(x) should reach (None: x itself), batched with x."""
+    f(x) should reach (None: x itself), batched with x. ``ema``: updated after every step; the MSE
+    after the epoch is then measured on, and offered to ``best`` as, the averaged weights."""
     device = x.device
     if measure_first:
         with autocast(precision, device):
@@ -193,9 +195,11 @@ def _epoch(model, opt, x, bs: int, gen, loss_fn, measure_first: bool, precision:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    with autocast(precision, device):
+        if ema is not None:
+            ema.update()
+    with averaged(ema), autocast(precision, device):
         value = full_loss(model, x, target)  # whole-set clean MSE after the epoch, not a batch's or a custom loss's
-    best.offer(model, value, epoch + 1)
+        best.offer(model, value, epoch + 1)
     return value
 
 
@@ -214,7 +218,7 @@ def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = 
         seed: int = 0, progress: bool = True, resume: Optional[dict] = None,
         callback: Optional[Callable[[int, float], None]] = None, loss_fn: Optional[Callable] = None,
         should_stop: Optional[Callable[[], bool]] = None, precision: str = PRECISION,
-        target: Optional[torch.Tensor] = None) -> TrainResult:
+        target: Optional[torch.Tensor] = None, ema: float = 0.0) -> TrainResult:
     """Fit ``model`` so that ``model(x) ~= x`` (MSE, Adam). Trains in place; returns the best weights.
 
     x: (N, D) float tensor in the output activation's range, on any device (moved to the model's).
@@ -231,6 +235,8 @@ def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = 
     ordered set, so that iterating f replays a sequence (Radhakrishnan, Belkin, Uhler, PNAS 2020,
     https://doi.org/10.1073/pnas.2005013117); the loss, the best weights and the diagnosis are then
     judged against it. A custom ``loss_fn`` gets it as ``target=``. None: the identity, as always.
+    ema: gamma of a power-function moving average of the weights (:class:`Ema`; 0: none). With one,
+    the loss, the best weights and the callback see the averaged weights; training steps the model's own.
     """
     epochs = check_int("epochs", epochs, 0)
     lr = check_float("learning rate", lr, 0.0, strict=True)
@@ -239,7 +245,8 @@ def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = 
     precision = resolve_precision(precision, device=x.device, n_weights=n_weights(model))
     opt = make_adam(model, lr)
     start, losses, best = _resume(model, opt, resume, lr) if resume else (0, [], _Best())
-    measure_first = bs >= len(x) and loss_fn is None
+    ema = Ema(model, check_float("ema", ema, 0.0, strict=True), (resume or {}).get("ema")) if ema else None
+    measure_first = bs >= len(x) and loss_fn is None and ema is None
     loss_fn = loss_fn or _mse
     gen = torch.Generator(device="cpu")
     status, message, done = "ok", "", start
@@ -249,7 +256,7 @@ def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = 
         try:
             for epoch in range(start, start + epochs):
                 gen.manual_seed(seed * 1_000_003 + epoch)
-                value = _epoch(model, opt, x, bs, gen, loss_fn, measure_first, precision, best, epoch, target)
+                value = _epoch(model, opt, x, bs, gen, loss_fn, measure_first, precision, best, epoch, target, ema)
                 if not math.isfinite(value):
                     status, message = "diverged", f"loss became {value} at epoch {epoch}; kept the last good weights"
                     break
@@ -259,7 +266,8 @@ def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = 
                 if epoch % 20 == 0:
                     bar.set_postfix(loss=f"{value:.3g}", refresh=False)
                 if callback is not None:
-                    callback(epoch, value)
+                    with averaged(ema):
+                        callback(epoch, value)
                 if should_stop is not None and should_stop():
                     status, message = "interrupted", f"stopped at epoch {done}; kept the best weights so far"
                     break
@@ -267,15 +275,17 @@ def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = 
             status, message = "interrupted", f"interrupted at epoch {done}; kept the best weights so far"
     if measure_first and status != "diverged" and done > start:
         best.offer(model, full_loss(model, x, target), done)  # the weights after the last step, never measured in the loop
-    return _finish(model, x, opt, best, losses, done, status, message, target)
+    return _finish(model, x, opt, best, losses, done, status, message, target, ema)
 
 
 def _finish(model, x, opt, best: _Best, losses: list, done: int, status: str, message: str,
-            target: Optional[torch.Tensor] = None) -> TrainResult:
+            target: Optional[torch.Tensor] = None, ema: Optional[Ema] = None) -> TrainResult:
     """Keep the resume state, load the best weights, diagnose them."""
     train_state = {"last_state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
                    "optimizer": copy.deepcopy(opt.state_dict()), "epoch": done, "losses": list(losses),
                    "best_loss": best.loss, "best_epoch": best.epoch}
+    if ema is not None:
+        train_state["ema"] = ema.state()
     if best.state is not None:
         model.load_state_dict(best.state)
     elif status == "diverged":

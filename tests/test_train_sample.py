@@ -160,3 +160,55 @@ def test_full_batch_best_weights_are_the_weights_measured():
     r = fit(m, x, epochs=200, lr=1e-3, seed=1, progress=False)
     assert r.best_epoch < 200  # the best was not the last: the case that tells the two apart
     assert full_loss(m, x) == pytest.approx(r.best_loss, rel=1e-5)
+
+
+def _train_ema(ema, epochs=6, resume=None, seen=None):
+    x = torch.rand(48, 3, generator=torch.Generator().manual_seed(0))
+    m = build_model(ModelConfig(3, 3, 16), seed=0)
+    cb = None if seen is None else (lambda e, loss: seen.append([p.detach().clone() for p in m.parameters()]))
+    return m, fit(m, x, epochs=epochs, batch_size=8, lr=1e-2, seed=0, progress=False, ema=ema, resume=resume,
+                  callback=cb)
+
+
+def test_ema_is_the_power_average_of_the_steps_weights():
+    """fit(ema=gamma) keeps sum_t w_t * theta_t with the power profile (Karras et al. 2024): the first
+    step's weights count fully (1 - (1 - 1/1)^(g+1) = 1), later ones less; the callback and the kept
+    model see the average, training continues from the raw weights."""
+    from kals_utils.ema import Ema
+    m = build_model(ModelConfig(3, 3, 16), seed=0)
+    ema = Ema(m, gamma=7.0)
+    thetas = []
+    for t in range(1, 6):
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(0.1 * t)
+        thetas.append([p.detach().clone() for p in m.parameters()])
+        ema.update()
+    expect = [t.clone() for t in thetas[0]]
+    for t in range(2, 6):
+        beta = (1 - 1 / t) ** 8
+        expect = [beta * e + (1 - beta) * th for e, th in zip(expect, thetas[t - 1])]
+    assert all(torch.allclose(s, e, atol=1e-6) for s, e in zip(ema.shadow, expect))
+    own = [p.detach().clone() for p in m.parameters()]
+    with ema.averaged():
+        assert all(torch.equal(p, s) for p, s in zip(m.parameters(), ema.shadow))
+    assert all(torch.equal(p, o) for p, o in zip(m.parameters(), own))   # restored after the block
+
+
+def test_fit_with_ema_keeps_averaged_weights_and_resumes():
+    seen_plain, seen_ema = [], []
+    m0, r0 = _train_ema(0.0, seen=seen_plain)
+    m1, r1 = _train_ema(7.0, seen=seen_ema)
+    # the last raw weights agree (the average does not feed back into training) ...
+    raw0, raw1 = r0.train_state["last_state_dict"], r1.train_state["last_state_dict"]
+    assert all(torch.equal(raw0[k], raw1[k]) for k in raw0)
+    # ... while the callback and the kept model see the average, which differs from them
+    assert not all(torch.equal(a, b) for a, b in zip(seen_plain[-1], seen_ema[-1]))
+    assert "ema" in r1.train_state and r1.train_state["ema"]["t"] == 6 * 6
+    # resuming carries the average on: 3 + 3 epochs equal 6
+    _, half = _train_ema(7.0, epochs=3)
+    _, rest = _train_ema(7.0, epochs=3, resume=half.train_state)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(rest.train_state["ema"]["shadow"],
+                                                                 r1.train_state["ema"]["shadow"]))
+    with pytest.raises(KalsError, match="ema"):
+        _train_ema(-1.0)
