@@ -11,7 +11,7 @@ Results page, docs/results/recipes.md):
 - **Denoising training**: ``f(clip(x + sigma * n)) ~= x`` with the clean ``x`` as target,
   ``n`` ~ N(0, I), ``sigma`` log-uniform in [0.6, 1.2] per training row (data scale), no clean-data
   term (it made more copies). The noise range was [0.2, 0.8] until the field's metrics showed that
-  it memorises; the frontier study (``experiments.recipe_frontier``) moved it to [0.6, 1.2].
+  it memorises; the frontier study (``studies.recipe_frontier``) moved it to [0.6, 1.2].
 - **Start noise with the data's covariance** (:func:`sample.data_start`, deviations x1.3): uniform
   noise lies nearest a few blob-like images, so the paper's chains pile onto one or two classes;
   these starts look like coarse, varied images of every class.
