@@ -12,8 +12,8 @@ class Ema:
     https://arxiv.org/abs/2312.02696): after update t the average moves by ``1 - (1 - 1/t)^(gamma+1)``,
     so it spans about the same share of training at any length (gamma 7: sigma_rel 0.1, the last tenth
     or so), on 100 images or 5,000; a fixed decay spans a fixed number of updates (on a short run, mostly
-    the initial weights). Averaged weights give the selection rule smoother checks and the walk more varied
-    samples (Results → selection)."""
+    the initial weights). Averaged weights give the selection rule smoother checks and the walk more varied,
+    slightly less sharp samples (Results → selection)."""
 
     def __init__(self, model: nn.Module, gamma: float, state: Optional[dict] = None):
         self.params = [p for p in model.parameters()]
