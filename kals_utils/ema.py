@@ -1,4 +1,4 @@
-"""The weights' moving average: what the ``improved`` recipe samples from and keeps (:func:`train.fit`'s ``ema``)."""
+"""The weights' moving average (:func:`train.fit`'s ``ema``, a recipe's ``ema``): an option, off by default."""
 
 from contextlib import contextmanager
 from typing import Optional
@@ -12,10 +12,11 @@ class Ema:
     https://arxiv.org/abs/2312.02696): after update t the average moves by ``1 - (1 - 1/t)^(gamma+1)``,
     so it spans about the same share of training at any length (gamma 7: sigma_rel 0.1, the last tenth
     or so), on 100 images or 5,000; a fixed decay spans a fixed number of updates (on a short run, mostly
-    the initial weights). Averaged weights give the selection rule smoother checks and the walk more varied,
-    slightly less sharp samples (Results → selection)."""
+    the initial weights). Measured with the ``improved`` recipe at gamma 7 (Results → selection,
+    *Averaged weights*): smoother checks and more varied samples on digits and faces, blurrier samples on
+    colour photos and a 5-8% higher Fréchet distance on Fashion-MNIST, so the recipe leaves it off."""
 
-    def __init__(self, model: nn.Module, gamma: float, state: Optional[dict] = None):
+    def __init__(self, model: nn.Module, gamma: float = 7.0, state: Optional[dict] = None):
         self.params = [p for p in model.parameters()]
         self.gamma = gamma
         self.shadow = [p.detach().float().clone() for p in self.params] if state is None else \

@@ -16,8 +16,7 @@ chains: the ages of the frames the restart sampler shows):
   training set it would reward copies, which is why copying is watched on its own.
 
 It keeps the weights of best quality among the checks whose copying stayed under the line (a walk
-that collapses onto a few images ranks last, :func:`rank`; a later check within QUALITY_TIE of the
-best counts as tied and wins, :func:`ties`), and
+that collapses onto a few images ranks last, :func:`rank`), and
 stops once copying has been over it COPY_PATIENCE checks in a row, or quality has not improved for
 PATIENCE checks, or the budget is spent. Without any check under the line, it keeps the checked
 weights that copied least. Checks come every CHECK_UPDATES updates or CHECK_EPOCHS passes over the
@@ -53,7 +52,6 @@ COPY_MARGIN = 0.05                    # copying may exceed the held-out images' 
 COPY_PATIENCE = 2                     # checks in a row over the line before training stops
 PATIENCE = 8                          # checks without better quality before training stops
 COLLAPSE = 0.3                        # kept weights whose check walk is nearest fewer distinct images get a warning
-QUALITY_TIE = 0.05                    # a later check within this share of the best Fréchet distance is kept instead
 
 
 def check_ages(chains: int) -> torch.Tensor:
@@ -70,13 +68,6 @@ def rank(quality: float, distinct: float) -> tuple:
     those by how many it reaches; the rest by pixel Fréchet distance. Fréchet distance alone prefers
     one blurry mean face to varied, imperfect ones (100 LFW faces: 138 with 1% distinct vs 170 with 19%)."""
     return (1, -distinct) if distinct < COLLAPSE else (0, quality)
-
-
-def ties(r: tuple, top: tuple) -> bool:
-    """Is rank ``r`` as good as ``top`` within the check's noise? Both varied and ``r``'s Fréchet
-    distance within QUALITY_TIE of ``top``'s: the later weights, trained longer, are kept (digits,
-    seed 0: 5.39 at epoch 180 vs 5.50 at 270, coverage 0.56 vs 0.65)."""
-    return r[0] == top[0] == 0 and r[1] <= top[1] * (1 + QUALITY_TIE)
 
 
 def frechet_rows(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -109,8 +100,7 @@ class SampleCheck:
         self.every = max(1, min(round(CHECK_UPDATES / max(1, steps_per_epoch)), CHECK_EPOCHS))
         self.steps_per_epoch = steps_per_epoch
         self.checks = []          # (epoch, copying, quality, distinct nearest) per check
-        self.best = ((math.inf,), None, None)   # (rank, epoch, state) kept under the line, rank from :func:`rank`
-        self.top = (math.inf,)                   # the best rank under the line so far
+        self.best = ((math.inf,), None, None)   # (rank, epoch, state) under the line, rank from :func:`rank`
         self.least = (math.inf, None, None)     # (copying, epoch, state): the fallback
         self.over = self.stale = 0
 
@@ -144,11 +134,10 @@ class SampleCheck:
             self.over += 1
             return
         self.over = 0
-        r = rank(quality, distinct)
-        better = r < self.top
-        if better or ties(r, self.top):
-            self.best = (r, epoch + 1, self._state())
-        self.top, self.stale = (r, 0) if better else (self.top, self.stale + 1)
+        if rank(quality, distinct) < self.best[0]:
+            self.best, self.stale = (rank(quality, distinct), epoch + 1, self._state()), 0
+        else:
+            self.stale += 1
 
     def should_stop(self) -> bool:
         return self.over >= COPY_PATIENCE or self.stale >= PATIENCE
@@ -171,8 +160,7 @@ class SampleCheck:
             if collapsed:
                 return epoch, state, (f"the most varied check walk, {-q:.0%} distinct nearest images, while copying "
                                       f"stayed under {self.line:.3f}")
-            return epoch, state, (f"pixel Fréchet distance {q:.4g}, the best or within {QUALITY_TIE:.0%} of it, "
-                                  f"while copying stayed under {self.line:.3f}")
+            return epoch, state, f"best pixel Fréchet distance {q:.4g} while copying stayed under {self.line:.3f}"
         if self.least[2] is not None:
             c, epoch, state = self.least
             return epoch, state, (f"every check copied more than {self.line:.3f}; kept the one that copied least "

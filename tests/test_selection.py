@@ -36,7 +36,7 @@ def test_the_rule_stops_before_a_net_copies_a_handful_of_points(monkeypatch):
     free = train_run(data, recipe=_no_rule(), **kw)
     chains = sample_run(free, chains=64, steps=selection.CHECK_STEPS, seed=0, sampler="walk").final
     copied = memorization(chains, data.x).fraction
-    assert copied > 0.2                                          # the control: left alone, it copies
+    assert copied > 0.3                                          # the control: left alone, it copies
     run = train_run(data, recipe="improved", **kw)
     ex = run.config.extra
     mine = sample_run(run, chains=64, steps=selection.CHECK_STEPS, seed=0, sampler="walk").final
@@ -111,28 +111,3 @@ def test_varied_before_sharp_a_collapsed_walk_ranks_last():
     assert varied < one_face                     # among collapsed walks: the more distinct images, the better
     assert fine < varied and fine < one_face     # any walk that does not collapse beats every one that does
     assert selection.rank(80.0, 0.5) < selection.rank(90.0, 0.9)   # the rest: by Fréchet distance alone
-
-
-def _scripted_rule(measures):
-    """A SampleCheck whose checks read ``measures`` (copying, quality, distinct) in turn; state = the epoch."""
-    rule = selection.SampleCheck.__new__(selection.SampleCheck)
-    rule.every, rule.checks, rule.line, rule.over, rule.stale = 1, [], 0.05, 0, 0
-    rule.best, rule.top, rule.least = ((math.inf,), None, None), (math.inf,), (math.inf, None, None)
-    it = iter(measures)
-    rule.measure = lambda: next(it)
-    rule._state = lambda: {"epoch": len(rule.checks)}
-    for epoch in range(len(measures)):
-        rule.callback(epoch, 0.0)
-    return rule
-
-
-def test_a_later_check_within_the_noise_of_the_best_is_kept():
-    """digits, seed 0: Fréchet distance 5.39 at the 2nd check vs 5.50 at the 3rd (2% apart): the later one
-    is kept. 6.0 (11% worse) is not a tie, nor is a copying check, and a tie does not reset the patience."""
-    rule = _scripted_rule([(0.0, 9.0, 0.5), (0.0, 5.39, 0.5), (0.0, 5.50, 0.5), (0.0, 6.0, 0.5), (0.2, 5.0, 0.5)])
-    epoch, _, why = rule.kept()
-    assert epoch == 3 and "within 5%" in why and rule.stale == 2
-    strict = _scripted_rule([(0.0, 9.0, 0.5), (0.0, 5.39, 0.5), (0.0, 6.0, 0.5)])
-    assert strict.kept()[0] == 2
-    collapsed = _scripted_rule([(0.0, 5.39, 0.2), (0.0, 5.40, 0.19)])   # collapsed walks rank by variety, no tie
-    assert collapsed.kept()[0] == 1

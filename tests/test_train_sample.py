@@ -212,3 +212,17 @@ def test_fit_with_ema_keeps_averaged_weights_and_resumes():
                                                                  r1.train_state["ema"]["shadow"]))
     with pytest.raises(KalsError, match="ema"):
         _train_ema(-1.0)
+
+
+def test_a_recipe_with_ema_trains_with_the_average_and_improved_leaves_it_off():
+    from dataclasses import replace
+    from kals_utils.data import Data
+    from kals_utils.pipeline import train_run
+    from kals_utils.recipes import IMPROVED
+    data = Data(x=torch.rand(12, 8, generator=torch.Generator().manual_seed(0)) * 1.6 - 0.8, value_range=(-1.0, 1.0),
+                name="blobs")
+    kw = dict(depth=3, width=16, epochs=20, batch_size=4, seed=0, device="cpu", progress=False, note=None)
+    averaged = train_run(data, recipe=replace(IMPROVED, ema=7.0), **kw)
+    plain = train_run(data, recipe="improved", **kw)
+    assert IMPROVED.ema == 0.0 and "ema" not in plain.result.train_state
+    assert averaged.result.train_state["ema"]["t"] > 0
