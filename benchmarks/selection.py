@@ -62,7 +62,7 @@ def base_row(run, cpu: float, seed: int, name: str) -> dict:
     ex, r = run.config.extra, run.result
     return dict(data=name, recipe=run.config.recipe, seed=seed, n=len(run.data), train_cpu_s=round(cpu, 1), updates_budget=NET["updates"],
                 epochs_done=r.epochs_done, kept_epoch=ex.get("stopped_at"), copy_baseline=ex.get("copy_baseline"),
-                copy_line=ex.get("copy_line"), checks=run.result.train_state.get("checks"), message=r.message,
+                copy_line=ex.get("copy_line"), burn=ex.get("burn"), checks=run.result.train_state.get("checks"), message=r.message,
                 precision=run.config.precision, date=time.strftime("%Y-%m-%d"), cpu=cpu_name(),
                 torch=torch.__version__, threads=torch.get_num_threads())
 

@@ -97,7 +97,7 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     if stop is not None:
         result = stop.finish(result, x_fit)
         cfg.extra.update(holdout=len(data) - len(x_fit), stopped_at=result.best_epoch, copy_baseline=stop.baseline,
-                         copy_line=stop.line, checks=len(stop.checks))
+                         copy_line=stop.line, checks=len(stop.checks), burn=stop.burn)
     if sigma:
         cfg.extra["sigma"] = [float(v) for v in sigma]
     cfg.epochs = result.epochs_done
@@ -117,7 +117,9 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
     """Kaleidoscopic sampling (:func:`sample.kaleidoscope`) from a run's model, started the way
     ``recipe`` says (default: the recipe the run was trained with). A recipe with its own start
     ignores ``noise``; an explicit ``start=`` tensor wins over both. ``sampler=`` (in ``kw``):
-    default the recipe's (``improved``: chains restarted every RESTART steps; the moving samplers take the run's :func:`run_scale`); ``scale=`` overrides the run's noise scale.
+    default the recipe's (``improved``: chains restarted every RESTART steps after the hidden burn-in its
+    selection rule chose, :func:`selection.pick_burn`; the moving samplers take the run's
+    :func:`run_scale`); ``scale=`` overrides the run's noise scale, ``burn=`` the burn-in.
     ``precision=bf16`` where it is not native: one line to ``note``, as in :func:`train_run`."""
     recipe_def = get_recipe(recipe or run.config.recipe)
     if noise not in NOISES:
@@ -133,6 +135,8 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
         n = chains if kw.get("start") is None else len(kw["start"])
         kw["fresh"] = data_start(run.data.x, n * (steps // RESTART + 1), scale=recipe_def.start_scale,
                                  seed=seed + 1, value_range=run.config.value_range)
+    if kw["sampler"] == "restart" and "burn" in run.config.extra:  # the burn-in its selection rule chose
+        kw.setdefault("burn", run.config.extra["burn"])
     say_precision_note(kw.get("precision", PRECISION), model_device(run.model), note)
     return kaleidoscope(run.model, chains=chains, steps=steps, every=every, noise=noise, eps=eps, seed=seed,
                         record=record, **kw)

@@ -113,7 +113,8 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
                  noise: str = NOISE, eps: float = EPS, jitter: str = JITTER, seed: int = SEED,
                  record: Optional[int] = None, start: Optional[torch.Tensor] = None,
                  frame_dtype: torch.dtype = torch.float32, precision: str = PRECISION, sampler: str = "walk",
-                 scale: Optional[float] = None, fresh: Optional[torch.Tensor] = None) -> SampleResult:
+                 scale: Optional[float] = None, fresh: Optional[torch.Tensor] = None,
+                 burn: int = RESTART_BURN) -> SampleResult:
     """Run ``chains`` Markov chains of ``steps`` applications of the frozen ``model``.
 
     noise: start distribution (see :func:`start_noise`), ignored if ``start`` (N, D) is given.
@@ -127,14 +128,14 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
     sampler: ``walk`` (the paper's ``z <- f(z)``, plus ``eps`` jitter); ``dae``, ``settle``, ``langevin``,
     ``annealed`` (:func:`next_state`, noise ``scale``: RMS per coordinate, tie it to the denoiser's
     training noise); ``restart``: the walk, chain c restarted at the steps t with (t + c) % RESTART
-    == 0 from the next row of ``fresh`` (M, D) (default: fresh ``noise`` starts) after RESTART_BURN
-    unrecorded steps (its burn-in); ``walkjump``: underdamped Langevin on a noisy state started at
+    == 0 from the next row of ``fresh`` (M, D) (default: fresh ``noise`` starts) after ``burn``
+    unrecorded steps (its burn-in; a run's own: :func:`pipeline.sample_run`); ``walkjump``: underdamped Langevin on a noisy state started at
     ``start + scale * N(0, I)`` (:func:`walkjump_step`), f of it shown and never fed back. Frames are
     always f's outputs, never noisy inputs.
     """
     cfg = config_of(model)
     lo, hi = cfg.value_range
-    steps, every = check_int("steps", steps, 0), check_int("every", every, 1)
+    steps, every, burn = check_int("steps", steps, 0), check_int("every", every, 1), check_int("burn", burn, 0)
     eps = check_float("eps", eps, 0.0)
     if jitter not in NOISES:
         raise KalsError(f"unknown jitter {jitter!r}; choose uniform or normal")
@@ -172,7 +173,7 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
                 k += 1
             if t < steps:
                 z, velocity = _next_z(sampler, model, z, y, velocity, t, gen=gen, eps=eps, jitter=jitter,
-                                      scale=scale, fresh=fresh, noise=noise, seed=seed, precision=precision)
+                                      scale=scale, fresh=fresh, noise=noise, seed=seed, precision=precision, burn=burn)
         y = _shown(model, y, precision, device) if sampler == "walkjump" else y
     model.train(was_training)
     return SampleResult(start=start_z.cpu(), final=y.cpu(), frames=frames.cpu(), steps=rec_steps,
@@ -180,7 +181,7 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
 
 
 def _next_z(sampler: str, model: nn.Module, z, y, velocity, t: int, *, gen, eps: float, jitter: str, scale,
-            fresh, noise: str, seed: int, precision: str) -> tuple:
+            fresh, noise: str, seed: int, precision: str, burn: int) -> tuple:
     """(next input, velocity) of every chain after step ``t`` (< steps), from its input ``z`` and ``y = f(z)``."""
     lo, hi = config_of(model).value_range
     device = y.device
@@ -190,7 +191,7 @@ def _next_z(sampler: str, model: nn.Module, z, y, velocity, t: int, *, gen, eps:
         walked = (y + eps * _noise(y.shape, jitter, gen, device)).clamp_(lo, hi) if eps > 0 else y
         z, rows = _restarted(walked, t, fresh, noise, (lo, hi), seed)
         with autocast(precision, device):
-            for _ in range(RESTART_BURN if len(rows) else 0):
+            for _ in range(burn if len(rows) else 0):
                 z[rows] = model(z[rows]).float()
         return z, velocity
     if sampler != "walk":

@@ -94,8 +94,11 @@ def test_a_copy_with_raised_contrast_is_still_a_copy():
 def test_a_collapsed_keep_is_named_and_small_sets_are_checked_every_few_passes():
     rule = selection.SampleCheck.__new__(selection.SampleCheck)
     rule.train, rule.checks = torch.zeros(90, 4), [(150, 0.0, 132.5, 0.07), (300, 0.25, 155.1, 0.5)]
-    assert "collapse" in rule.collapse_note(150) and "90 images" in rule.collapse_note(150)
-    assert rule.collapse_note(300) == ""                       # the control: a varied walk gets no warning
+    rule.burn = selection.RESTART_BURN
+    assert "collapse" in rule.burn_note(0.07) and "90 images" in rule.burn_note(0.07)
+    assert rule.burn_note(0.5) == ""                           # the control: a varied walk gets no warning
+    rule.burn = 0
+    assert "burn-in" in rule.burn_note(0.5) and "collapse" not in rule.burn_note(0.5)
     data = _blobs(n=40)
     from kals_utils.model import ModelConfig, build_model
     model = build_model(ModelConfig(dim=16, depth=2, width=8, out_act="tanh"), seed=0)
@@ -111,3 +114,49 @@ def test_varied_before_sharp_a_collapsed_walk_ranks_last():
     assert varied < one_face                     # among collapsed walks: the more distinct images, the better
     assert fine < varied and fine < one_face     # any walk that does not collapse beats every one that does
     assert selection.rank(80.0, 0.5) < selection.rank(90.0, 0.9)   # the rest: by Fréchet distance alone
+
+
+class _Pull(torch.nn.Module):
+    """f(z) = z + rate * (x0 - z): every chain slides onto x0."""
+
+    def __init__(self, x0, rate):
+        super().__init__()
+        from kals_utils.model import ModelConfig
+        self.config = ModelConfig(dim=len(x0), depth=2, width=8, out_act="tanh")
+        self.x0, self.rate, self.unused = x0, rate, torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, z):
+        return z + self.rate * (self.x0 - z)
+
+
+def test_a_walk_that_collapses_with_age_gets_a_shorter_burn_in():
+    """The restart sampler hides RESTART_BURN applications of f; where frames that old all lie near
+    one image, the rule picks the longest burn-in whose frames still vary (and do not copy)."""
+    data = _blobs(n=40)
+    centre = data.x.mean(dim=0)                  # near no training point more than the others: no copies
+    pull = selection.SampleCheck(_Pull(centre, 0.5), data.x, None, steps_per_epoch=1, start_scale=1.3)
+    copying, _quality, distinct, burn = pull.measure()
+    assert burn == 2 and distinct >= selection.COLLAPSE and copying <= pull.line   # ages 3..12: 30% distinct
+    still = selection.SampleCheck(_Pull(centre, 0.0), data.x, None, steps_per_epoch=1, start_scale=1.3)
+    assert still.measure()[3] == selection.RESTART_BURN         # the control: a walk that does not collapse
+
+
+def test_pick_burn_prefers_the_longest_burn_in_that_neither_collapses_nor_copies():
+    line, c = 0.05, selection.COLLAPSE
+    reads = [(0.0, c - 0.2, 5, "a"), (0.2, c + 0.1, 4, "b"), (0.0, c + 0.1, 3, "c"), (0.0, c + 0.3, 0, "d")]
+    assert selection.pick_burn(reads, line)[2] == 3          # 5 collapses, 4 copies
+    assert selection.pick_burn([(0.0, c, 5, "a")], line)[2] == 5
+    collapsed = [(0.0, 0.1, 5, "a"), (0.0, 0.2, 2, "b"), (0.3, 0.25, 0, "c")]
+    assert selection.pick_burn(collapsed, line)[2] == 2      # each collapses: the most varied under the line
+    assert selection.pick_burn([(0.3, 0.1, 5, "a"), (0.4, 0.5, 0, "b")], line)[2] == 5   # each copies
+
+
+def test_sampling_a_run_uses_the_burn_in_its_rule_chose():
+    data = _blobs(n=40)
+    run = train_run(data, depth=2, width=16, updates=60, batch_size=20, lr=1e-3, seed=0, device="cpu",
+                    progress=False, recipe="improved")
+    assert run.config.extra["burn"] in range(selection.RESTART_BURN + 1)
+    run.config.extra["burn"] = 1
+    own = sample_run(run, chains=4, steps=25, seed=0, record=4).frames
+    assert torch.equal(own, sample_run(run, chains=4, steps=25, seed=0, record=4, burn=1).frames)
+    assert not torch.equal(own, sample_run(run, chains=4, steps=25, seed=0, record=4, burn=4).frames)  # control

@@ -353,15 +353,17 @@ def selection_table(rows: list) -> str:
     for r in rows:
         stopped = "stopped:" in r["message"]
         kept = "—" if r["kept_epoch"] is None else r["kept_epoch"]
-        row = [r["data"], r.get("recipe", "improved"), r["seed"], f"{r['train_cpu_s']:.0f}", r["precision"], kept,
-               r["epochs_done"], "yes" if stopped else "no", r["steps"]]
+        recipe = r.get("recipe", "improved") + (f" ({r['burn_mode']})" if r.get("burn_mode") else "")
+        row = [r["data"], recipe, r["seed"], f"{r['train_cpu_s']:.0f}", r["precision"], kept,
+               r["epochs_done"], "yes" if stopped else "no", "—" if r.get("burn") is None else r["burn"], r["steps"]]
         row += [sig(r["fd_classifier"]) if "fd_classifier" in r else "—",
                 frac(r.get("clf_coverage")) if "clf_coverage" in r else "—",
                 frac(r.get("px_coverage", r.get("coverage"))), f"{r.get('memorized', float('nan')):.3f}",
                 "—" if r.get("memorized_std") is None else f"{r['memorized_std']:.3f}", frac(r["distinct"]),
                 frac(r["sharpness"])]
         out.append(row)
-    head = ["data", "recipe", "seed", "CPU s trained", "precision", "kept epoch", "epochs run", "rule stopped", "walk steps",
+    head = ["data", "recipe", "seed", "CPU s trained", "precision", "kept epoch", "epochs run", "rule stopped", "restart burn-in",
+            "walk steps",
             "fd_classifier", "clf coverage", "coverage (px)", "memorised",
             "memorised (any contrast)", "distinct nearest", "sharpness"]
     return rows_table(head, out)
@@ -391,6 +393,8 @@ def tables(root: Path = ROOT) -> dict:
             _json(root / "docs" / "results" / "selection_fashion.json"))),
         "selection-travel": ("selection.md", lambda: selection_table(
             _json(root / "docs" / "results" / "selection_travel.json"))),
+        "selection-burn": ("selection.md", lambda: selection_table(
+            _json(root / "docs" / "results" / "selection_burn.json"))),
         "faces-colour": ("faces_colour.md", lambda: selection_table(
             [r for r in _json(root / "docs" / "results" / "selection_travel.json")
              if r["data"] in ("lfw-faces", "sample-photos")])),

@@ -21,7 +21,7 @@ from .plots import plot_frames, plot_images, plot_losses, plot_reconstructions
 from ..presets import EPOCHS, QUICK_IMAGES, SMOKE_IMAGES
 from ..recipes import start_label
 from ..render import gif_name
-from ..sample import SampleResult
+from ..sample import RESTART_BURN, SampleResult
 from ..studies.sweeps import train_with_reconstructions
 from ..measures.tables import format_evaluation
 from .widgets import KaleidoscopePanel
@@ -101,7 +101,9 @@ class ImageNotebook:
         run = run or self.run
         walk = sample_run(run, chains=self.chains, steps=self.steps, every=self.every, noise=self.noise,
                           eps=self.eps, seed=self.seed, sampler=self.sampler if run is self.run else None)
-        print(f"sampler: {walk.sampler}")
+        burn = run.config.extra.get("burn", RESTART_BURN)   # chosen by the selection rule (improved)
+        print(f"sampler: {walk.sampler}" + (f", {burn} hidden burn-in step(s) after each restart"
+                                            if walk.sampler == "restart" else ""))
         if run is self.run:
             self.walk = walk
         display(plot_frames(frames_of(run, walk, title=title), walk.steps, show=self.show_steps))

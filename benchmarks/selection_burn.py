@@ -1,0 +1,69 @@
+"""How long the restart sampler's hidden burn-in should be, and who chooses it (issue #29).
+
+    python benchmarks/selection_burn.py fixed N  fashion|travel [benchmarks/selection.py options]
+    python benchmarks/selection_burn.py joint    fashion|travel [benchmarks/selection.py options]
+
+Runs ``benchmarks/selection.py`` (same data, budget, sampler and measures) with the selection rule's
+check walk read differently from the default (:func:`selection.pick_burn`: RESTART_BURN, shorter only
+where frames that old collapse):
+
+``fixed N``: every check reads the walk after a hidden burn-in of N (ages N + 1 .. N + RESTART), and
+the run samples with burn-in N: the same burn-in for every data set.
+``joint``: every check reads the walk at the burn-in :func:`selection.pick_burn` prefers among all
+of RESTART_BURN .. 0, whether or not RESTART_BURN's frames collapse.
+
+Rows as benchmarks/selection.py writes them, plus ``burn_mode``. Committed output:
+docs/results/selection_burn.json (Results → selection, *How long a hidden burn-in*).
+"""
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import kals_utils.selection as rule  # noqa: E402
+from kals_utils.neighbours import copied_fraction, distinct_nearest  # noqa: E402
+
+
+@torch.no_grad()
+def reads(check, burns) -> list:
+    """[(copying, distinct, burn, frames)] of ``check``'s walk for each burn-in in ``burns``."""
+    was = check.model.training
+    check.model.eval()
+    z, seen = check.starts, []
+    for _ in range(max(burns) + rule.RESTART):
+        z = check.model(z).float()
+        seen.append(z.cpu())
+    check.model.train(was)
+    seen, train, rows = torch.stack(seen), check.train.cpu(), torch.arange(len(check.starts))
+    out = []
+    for burn in burns:
+        frames = seen[rule.check_ages(len(rows), burn) - 1, rows]
+        out.append((copied_fraction(frames, train), distinct_nearest(frames, train), burn, frames))
+    return out
+
+
+def patched(mode: str, n: int):
+    def measure(check):
+        got = reads(check, [n]) if mode == "fixed" else reads(check, range(rule.RESTART_BURN, -1, -1))
+        copying, distinct, burn, frames = got[0] if mode == "fixed" else rule.pick_burn(got, check.line)
+        return copying, rule.frechet_rows(frames, check.reference), distinct, burn
+    return measure
+
+
+def main(argv):
+    mode, n = argv[0], (int(argv[1]) if argv[0] == "fixed" else None)
+    rest = argv[2:] if mode == "fixed" else argv[1:]
+    if mode not in ("fixed", "joint"):
+        raise SystemExit("usage: selection_burn.py fixed N|joint fashion|travel ...")
+    rule.SampleCheck.measure = patched(mode, n)
+    import selection
+    base = selection.base_row
+    selection.base_row = lambda *a: dict(base(*a), burn_mode=f"fixed {n}" if mode == "fixed" else "joint")
+    selection.main(rest)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
