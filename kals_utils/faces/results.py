@@ -395,6 +395,8 @@ def tables(root: Path = ROOT) -> dict:
             _json(root / "docs" / "results" / "selection_travel.json"))),
         "selection-burn": ("selection.md", lambda: selection_table(
             _json(root / "docs" / "results" / "selection_burn.json"))),
+        "selection-burn-sizes": ("selection.md", lambda: selection_table(
+            _json(root / "docs" / "results" / "selection_burn_sizes.json"))),
         "faces-colour": ("faces_colour.md", lambda: selection_table(
             [r for r in _json(root / "docs" / "results" / "selection_travel.json")
              if r["data"] in ("lfw-faces", "sample-photos")])),
