@@ -129,9 +129,10 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
     ``annealed`` (:func:`next_state`, noise ``scale``: RMS per coordinate, tie it to the denoiser's
     training noise); ``restart``: the walk, chain c restarted at the steps t with (t + c) % RESTART
     == 0 from the next row of ``fresh`` (M, D) (default: fresh ``noise`` starts) after ``burn``
-    unrecorded steps (its burn-in; a run's own: :func:`pipeline.sample_run`); ``walkjump``: underdamped Langevin on a noisy state started at
-    ``start + scale * N(0, I)`` (:func:`walkjump_step`), f of it shown and never fed back. Frames are
-    always f's outputs, never noisy inputs.
+    unrecorded steps (its burn-in; a run's own: :func:`pipeline.sample_run`); ``walkjump``:
+    underdamped Langevin on a noisy state started at ``start + scale * N(0, I)``
+    (:func:`walkjump_step`), f of it shown and never fed back. Frames are always f's outputs, never
+    noisy inputs.
     """
     cfg = config_of(model)
     lo, hi = cfg.value_range

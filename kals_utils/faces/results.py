@@ -362,9 +362,8 @@ def selection_table(rows: list) -> str:
                 "—" if r.get("memorized_std") is None else f"{r['memorized_std']:.3f}", frac(r["distinct"]),
                 frac(r["sharpness"])]
         out.append(row)
-    head = ["data", "recipe", "seed", "CPU s trained", "precision", "kept epoch", "epochs run", "rule stopped", "restart burn-in",
-            "walk steps",
-            "fd_classifier", "clf coverage", "coverage (px)", "memorised",
+    head = ["data", "recipe", "seed", "CPU s trained", "precision", "kept epoch", "epochs run", "rule stopped",
+            "restart burn-in", "walk steps", "fd_classifier", "clf coverage", "coverage (px)", "memorised",
             "memorised (any contrast)", "distinct nearest", "sharpness"]
     return rows_table(head, out)
 
