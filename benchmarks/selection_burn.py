@@ -29,30 +29,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import kals_utils.selection as rule  # noqa: E402
-from kals_utils.neighbours import copied_fraction, distinct_nearest  # noqa: E402
-
-
-@torch.no_grad()
-def reads(check, burns) -> list:
-    """[(copying, distinct, burn, frames)] of ``check``'s walk for each burn-in in ``burns``."""
-    was = check.model.training
-    check.model.eval()
-    z, seen = check.starts, []
-    for _ in range(max(burns) + rule.RESTART):
-        z = check.model(z).float()
-        seen.append(z.cpu())
-    check.model.train(was)
-    seen, train, rows = torch.stack(seen), check.train.cpu(), torch.arange(len(check.starts))
-    out = []
-    for burn in burns:
-        frames = seen[rule.check_ages(len(rows), burn) - 1, rows]
-        out.append((copied_fraction(frames, train), distinct_nearest(frames, train), burn, frames))
-    return out
 
 
 def patched(mode: str, n: int):
     def measure(check):
-        got = reads(check, [n]) if mode == "fixed" else reads(check, range(rule.RESTART_BURN, -1, -1))
+        got = check.reads([n]) if mode == "fixed" else check.reads()
         copying, distinct, burn, frames = got[0] if mode == "fixed" else rule.pick_burn(got, check.line)
         return copying, rule.frechet_rows(frames, check.reference), distinct, burn
     return measure

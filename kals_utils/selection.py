@@ -120,28 +120,33 @@ class SampleCheck:
         self.burn = RESTART_BURN                # the kept check's burn-in, for the restart sampler
 
     @torch.no_grad()
+    def reads(self, burns=range(RESTART_BURN, -1, -1), *, stop_if_varied: bool = False) -> list:
+        """[(copied fraction, distinct nearest training images, burn-in, frames)] of the check walk now,
+        read at the ages the restart sampler shows after each burn-in in ``burns`` (longest first);
+        ``stop_if_varied``: no further reads once the first does not collapse."""
+        was = self.model.training
+        self.model.eval()
+        ages = torch.stack([check_ages(len(self.starts), b) for b in burns]).to(self.starts.device)
+        z, shown = self.starts, self.starts.expand(len(burns), *self.starts.shape).clone()
+        for t in range(1, max(burns) + RESTART + 1):
+            z = self.model(z).float()
+            for k in range(len(burns)):
+                shown[k, ages[k] == t] = z[ages[k] == t]
+        self.model.train(was)
+        train, out = self.train.cpu(), []
+        for k, burn in enumerate(burns):
+            frames = shown[k].cpu()
+            out.append((copied_fraction(frames, train), distinct_nearest(frames, train), burn, frames))
+            if stop_if_varied and out[0][1] >= COLLAPSE:
+                break
+        return out
+
     def measure(self) -> tuple:
         """(copied fraction, pixel Fréchet distance to training images, distinct nearest training
         images, burn-in) of the check walk now, read at the ages the restart sampler shows after its
         hidden burn-in: RESTART_BURN, or, where frames that old collapse onto a few images, a shorter
         one (:func:`pick_burn`)."""
-        was = self.model.training
-        self.model.eval()
-        burns = range(RESTART_BURN, -1, -1)
-        ages = torch.stack([check_ages(len(self.starts), b) for b in burns]).to(self.starts.device)
-        z, shown = self.starts, self.starts.expand(len(burns), *self.starts.shape).clone()
-        for t in range(1, CHECK_STEPS + 1):
-            z = self.model(z).float()
-            for k in range(len(burns)):
-                shown[k, ages[k] == t] = z[ages[k] == t]
-        self.model.train(was)
-        train, reads = self.train.cpu(), []
-        for k, burn in enumerate(burns):
-            frames = shown[k].cpu()
-            reads.append((copied_fraction(frames, train), distinct_nearest(frames, train), burn, frames))
-            if reads[0][1] >= COLLAPSE:     # RESTART_BURN's frames vary: the sampler's default holds
-                break
-        copying, distinct, burn, frames = pick_burn(reads, self.line)
+        copying, distinct, burn, frames = pick_burn(self.reads(stop_if_varied=True), self.line)
         return copying, frechet_rows(frames, self.reference), distinct, burn
 
     def _state(self) -> dict:
