@@ -14,7 +14,9 @@ of the recipe's own sampler for 5 and 100 steps, measured as studies.versus meas
 (classifier Fréchet distance, memorised, ...) plus the collapse measures.
 ``travel``: the same recipe and budget, untuned, on scikit-learn's digits (16x16), the 100 LFW faces
 (32x32) or the sample photos (32x32 colour); 300 chains x 100 steps measured by ``evaluate_run``
-(pixels): coverage, memorised, distinct nearest images, sharpness ratio; ``--png`` draws 48 samples.
+(pixels): coverage, memorised, distinct nearest images, sharpness ratio, and what real images read on coverage
+and distinct nearest at the same samples per training image (``collapse.real_at_ratio``: held-out training
+images); ``--png`` draws 48 samples.
 Every row records the training CPU seconds, the updates done, where the rule stopped and why.
 ``contrast``: why the copy test also runs on standardised images. The recipe at QUICK with its rule switched
 off for 1,000 updates; every 250, 300 walks from its start distribution for 1, 3, 10 and 30 applications of f,
@@ -32,7 +34,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from kals_utils.measures.collapse import collapse_measures  # noqa: E402
+from kals_utils.measures.collapse import collapse_measures, real_at_ratio  # noqa: E402
 from kals_utils.data import load_data  # noqa: E402
 from kals_utils.measures.evaluate import classifier_for, evaluate_run  # noqa: E402
 from kals_utils.pipeline import sample_run, train_run  # noqa: E402
@@ -78,6 +80,7 @@ def fashion(args) -> list:
             row = dict(base_row(run, cpu, seed, "fashion-mnist (first 1000)"), steps=steps, sampler=walk.sampler)
             row.update(measure(walk.final.cpu(), data, classifier=clf, seed=seed))
             row.update(collapse_measures(walk.final.cpu(), data.x, data.image_shape))
+            row.update(real_at_ratio(data.x, len(walk.final), seed=seed))
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "checks"}), flush=True)
     return rows
@@ -99,7 +102,8 @@ def travel(args) -> list:
         walk = sample_run(run, chains=300, steps=100, seed=seed, record=48)
         ev = evaluate_run(run, walk, seed=seed).summary()
         row = dict(base_row(run, cpu, seed, args.data), steps=100, sampler=walk.sampler)
-        row.update({k: ev.get(k) for k in ("coverage", "memorized", "memorized_std", "distinct", "sharpness", "converged")})
+        row.update({k: ev.get(k) for k in ("coverage", "memorized", "memorized_std", "distinct", "sharpness", "converged",
+                                           "coverage_real", "distinct_real")})
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "checks"}), flush=True)
         if args.png and seed == args.seeds[0]:

@@ -160,3 +160,23 @@ def test_sampling_a_run_uses_the_burn_in_its_rule_chose():
     own = sample_run(run, chains=4, steps=25, seed=0, record=4).frames
     assert torch.equal(own, sample_run(run, chains=4, steps=25, seed=0, record=4, burn=1).frames)
     assert not torch.equal(own, sample_run(run, chains=4, steps=25, seed=0, record=4, burn=4).frames)  # control
+
+
+def test_real_images_are_measured_at_the_evaluations_ratio():
+    """real_at_ratio reads held-out training images as samples, split so that held-out / rest is the
+    evaluation's samples / training images: what real, unseen images read on coverage and distinct nearest."""
+    from kals_utils.measures.collapse import real_at_ratio
+    from kals_utils.measures.metrics import coverage
+    from kals_utils.neighbours import nearest_neighbours
+    train = torch.rand(200, 64, generator=torch.Generator().manual_seed(0))
+    got = real_at_ratio(train, 600, splits=1, seed=3)
+    order = torch.randperm(200, generator=torch.Generator().manual_seed(3))
+    rest, held = train[order[:50]], train[order[50:]]                       # 600 samples on 200: 150 held-out on 50
+    assert got["coverage_real"] == coverage(nearest_neighbours(held, rest)[1], 50)
+    assert real_at_ratio(train, 600, seed=3) == real_at_ratio(train, 600, seed=3)     # seeded
+    assert real_at_ratio(train, 600, seed=3) != real_at_ratio(train, 600, seed=4)     # the control: other splits
+    assert math.isnan(real_at_ratio(train, 1)["coverage_real"])             # one held-out image: no reading
+    collapsed = train[torch.arange(600) % 3]                                  # a walk on three images
+    from kals_utils.measures.evaluate import evaluate_samples
+    s = evaluate_samples(collapsed, train).summary()
+    assert s["coverage"] == 3 / 200 < 0.5 < s["coverage_real"] and s["distinct_real"] > 0.5

@@ -346,6 +346,11 @@ def precision_quality_table(rows: list) -> str:
     return rows_table(["recipe", "arithmetic"] + [m[0] for m in PRECISION_METRICS] + ["train CPU s"], out)
 
 
+def _real(row: dict, key: str, shown: bool = True) -> str:
+    """`` (real 0.71)``: what held-out real images read on the same measure, where the row has it."""
+    return f" (real {row[key]:.2f})" if shown and row.get(key) is not None else ""
+
+
 # NAME -> (page, function of nothing that returns the table)
 def selection_table(rows: list) -> str:
     """benchmarks/selection.py: one row per data set, seed and walk length (issue #29)."""
@@ -358,8 +363,10 @@ def selection_table(rows: list) -> str:
                r["epochs_done"], "yes" if stopped else "no", "—" if r.get("burn") is None else r["burn"], r["steps"]]
         row += [sig(r["fd_classifier"]) if "fd_classifier" in r else "—",
                 frac(r.get("clf_coverage")) if "clf_coverage" in r else "—",
-                frac(r.get("px_coverage", r.get("coverage"))), f"{r.get('memorized', float('nan')):.3f}",
-                "—" if r.get("memorized_std") is None else f"{r['memorized_std']:.3f}", frac(r["distinct"]),
+                frac(r.get("px_coverage", r.get("coverage"))) + _real(r, "coverage_real", "coverage" in r),
+                f"{r.get('memorized', float('nan')):.3f}",
+                "—" if r.get("memorized_std") is None else f"{r['memorized_std']:.3f}",
+                frac(r["distinct"]) + _real(r, "distinct_real"),
                 frac(r["sharpness"])]
         out.append(row)
     head = ["data", "recipe", "seed", "CPU s trained", "precision", "kept epoch", "epochs run", "rule stopped",

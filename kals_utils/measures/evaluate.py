@@ -20,7 +20,7 @@ from ..model import ModelConfig, RunConfig, act_for_range, model_device
 from ..neighbours import _float2d, nearest_neighbours
 from ..pipeline import Run, load_run, sample_run
 from ..sample import SampleResult
-from .collapse import collapse_measures
+from .collapse import collapse_measures, real_at_ratio
 from .prdc import ceilings, real_reference, sample_metrics
 from .features import FEATURES, classifier_cache_path, embedder, load_or_train_classifier
 from .metrics import BURN_TOL, K, TOL, BurnIn, ClassBias, Novelty, burn_in, class_histogram, coverage, novelty
@@ -61,7 +61,7 @@ class Evaluation:
     sample: Optional[dict] = None     # precision/recall/density/coverage, frechet, memorized, features, k, real
     ceiling: Optional[dict] = None    # the same for held-out real images (the best a generator can read)
     visited: Optional[torch.Tensor] = field(default=None, repr=False)  # per recorded chain: distinct NN images
-    collapse: Optional[dict] = None   # distinct nearest images (standardised) and sharpness ratio (collapse.py)
+    collapse: Optional[dict] = None   # distinct nearest images, sharpness ratio, what real images read (collapse.py)
 
     def summary(self) -> dict:
         """Flat dict of numbers (JSON-ready)."""
@@ -155,7 +155,8 @@ def evaluate_samples(samples, train, *, labels=None, model: Optional[nn.Module] 
         if len(labels) != len(train):
             raise KalsError(f"{len(labels)} labels for {len(train)} training points; they must match")
         ev.classes = class_histogram(idx, labels)
-    ev.collapse = collapse_measures(samples.cpu(), train.cpu(), image_shape)
+    ev.collapse = {**collapse_measures(samples.cpu(), train.cpu(), image_shape),
+                   **real_at_ratio(train.cpu(), len(samples), seed=seed)}
     ev.sample, ev.ceiling = sample_quality(samples.cpu(), train.cpu(), k=k, features=features,
                                            feature_name=feature_name, heldout=heldout, seed=seed)
     if model is not None:

@@ -58,6 +58,8 @@ TABLE = [  # (key, label, meaning)
     ("coverage", "coverage", "distinct nearest training points / min(samples, train)"),
     ("coverage_converged", "coverage (converged)", "the same, converged samples only"),
     ("distinct", "distinct nearest images", "the same on standardised images: low = collapse onto a few"),
+    ("coverage_real", "coverage, real images", "held-out training images, as many per image: what real images read"),
+    ("distinct_real", "distinct nearest, real images", "the same for distinct nearest images"),
     ("sharpness", "sharpness ratio", "mean image gradient, samples / training images (blur < 1)"),
     ("memorized_std", "memorised (any contrast)", "the 1/3 copy test on standardised images"),
     ("median_nn", "median NN distance", "RMS per coordinate, data scale"),
