@@ -6,6 +6,7 @@
     python benchmarks/selection.py ttq --root DIR [--budget 600 --every 60] --out docs/results/selection_ttq.json
     python benchmarks/selection.py contrast --data lfw-faces --out docs/results/selection_contrast.json
         [--png saved_samples/selection_contrast.png]
+    python benchmarks/selection.py real --data digits|lfw-faces|sample-photos --out docs/results/selection_travel.json
 
 ``fashion``: the first 1,000 Fashion-MNIST training images at 28x28 (``--root`` holds the IDX .gz files
 and a writable kals_cache for the classifier); the recipe's QUICK settings exactly
@@ -18,6 +19,8 @@ of the recipe's own sampler for 5 and 100 steps, measured as studies.versus meas
 and distinct nearest at the same samples per training image (``collapse.real_at_ratio``: held-out training
 images); ``--png`` draws 48 samples.
 Every row records the training CPU seconds, the updates done, where the rule stopped and why.
+``real``: adds what real images read (``coverage_real``, ``distinct_real``) to the ``--out`` rows of ``--data`` that
+lack them (rows measured before it existed); from the data alone, as ``travel`` computes it.
 ``contrast``: why the copy test also runs on standardised images. The recipe at QUICK with its rule switched
 off for 1,000 updates; every 250, 300 walks from its start distribution for 1, 3, 10 and 30 applications of f,
 memorised in pixels and on standardised images (``--png``: starts, the four frames and the nearest training
@@ -114,6 +117,14 @@ def travel(args) -> list:
     return rows
 
 
+def real(args) -> list:
+    data, out = travel_data(args.data), Path(args.out)
+    rows = [r for r in json.loads(out.read_text()) if r["data"] == args.data]
+    for r in rows:
+        r.update(real_at_ratio(data.x, 300, seed=r["seed"]))   # travel's 300 chains, evaluate_run's seed
+    return rows
+
+
 def time_to_quality(args) -> list:
     """The paper's recipe at its MNIST schedule (lr 1e-4, batches of 1000 = full batch here) on the first
     1,000 Fashion-MNIST images, measured every ``--every`` training CPU seconds up to ``--budget``: the
@@ -179,7 +190,7 @@ def contrast(args) -> list:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", choices=("fashion", "travel", "ttq", "contrast"))
+    p.add_argument("mode", choices=("fashion", "travel", "ttq", "contrast", "real"))
     p.add_argument("--budget", type=float, default=600.0, help="ttq: training CPU seconds in all")
     p.add_argument("--every", type=float, default=60.0, help="ttq: training CPU seconds between measurements")
     p.add_argument("--root", default="data")
@@ -190,13 +201,15 @@ def main(argv=None):
     p.add_argument("--png", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    rows = {"fashion": fashion, "travel": travel, "ttq": time_to_quality, "contrast": contrast}[args.mode](args)
+    modes = {"fashion": fashion, "travel": travel, "ttq": time_to_quality, "contrast": contrast, "real": real}
+    rows = modes[args.mode](args)
     out = Path(args.out)
     key = lambda r: (r["data"], r.get("recipe", "improved"), r["seed"], r.get("steps"), r.get("updates"),  # noqa: E731
                      r.get("applications"))
-    new = {key(r) for r in rows}   # a re-run replaces its own earlier rows
-    old = [r for r in (json.loads(out.read_text()) if out.is_file() else []) if key(r) not in new]
-    out.write_text(json.dumps(old + rows, indent=1))
+    new = {key(r): r for r in rows}   # a re-run replaces its own earlier rows, where they stood
+    old = json.loads(out.read_text()) if out.is_file() else []
+    kept = [new.pop(key(r), r) for r in old]
+    out.write_text(json.dumps(kept + list(new.values()), indent=1))
     print(f"wrote {out}")
 
 
