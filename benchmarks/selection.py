@@ -7,6 +7,8 @@
     python benchmarks/selection.py contrast --data lfw-faces --out docs/results/selection_contrast.json
         [--png saved_samples/selection_contrast.png]
     python benchmarks/selection.py real --data digits|lfw-faces|sample-photos --out docs/results/selection_travel.json
+    python benchmarks/selection.py ages --data lfw-faces --seeds 0,1,2 --every 60 --updates 900
+        --out docs/results/selection_ages.json
 
 ``fashion``: the first 1,000 Fashion-MNIST training images at 28x28 (``--root`` holds the IDX .gz files
 and a writable kals_cache for the classifier); the recipe's QUICK settings exactly
@@ -25,6 +27,7 @@ lack them (rows measured before it existed); from the data alone, as ``travel`` 
 off for 1,000 updates; every 250, 300 walks from its start distribution for 1, 3, 10 and 30 applications of f,
 memorised in pixels and on standardised images (``--png``: starts, the four frames and the nearest training
 images of 16 chains at the last snapshot).
+``ages``: where the collapse on small sets comes from, and what longer training buys (``ages``' docstring).
 """
 
 import argparse
@@ -151,20 +154,30 @@ def time_to_quality(args) -> list:
     return rows
 
 
-def contrast(args) -> list:
+def snapshots(data, seed: int, updates: int, every: int):
+    """(run, {updates: weights}): the recipe at QUICK with its rule's checks running and recorded but its stop
+    and its choice not used, trained for ``updates`` updates, the weights kept every ``every`` passes."""
     import kals_utils.selection as rule
-    from kals_utils.neighbours import memorization, memorized_std_fraction, nearest_neighbours
-    from kals_utils.sample import data_start, kaleidoscope
-    data, snaps = travel_data(args.data), {}
-    check = rule.SampleCheck.callback
+    snaps, check, stop = {}, rule.SampleCheck.callback, rule.SampleCheck.should_stop
 
-    def keep(self, epoch, loss):   # the rule's checks run and are recorded, its stop and its choice are not used
+    def keep(self, epoch, loss):
         check(self, epoch, loss)
-        if (epoch + 1) % 250 == 0:
+        if (epoch + 1) % every == 0:
             snaps[epoch + 1] = self._state()
     rule.SampleCheck.callback, rule.SampleCheck.should_stop = keep, lambda self: False
-    run = train_run(data, depth=PRESETS["fashion-mnist"].depth, seed=args.seeds[0], device="cpu", recipe="improved",
-                    progress=False, note=None, **{**NET, "updates": 1000})
+    try:
+        run = train_run(data, depth=PRESETS["fashion-mnist"].depth, seed=seed, device="cpu", recipe="improved",
+                        progress=False, note=None, **{**NET, "updates": updates})
+    finally:
+        rule.SampleCheck.callback, rule.SampleCheck.should_stop = check, stop
+    return run, snaps
+
+
+def contrast(args) -> list:
+    from kals_utils.neighbours import memorization, memorized_std_fraction, nearest_neighbours
+    from kals_utils.sample import data_start, kaleidoscope
+    data = travel_data(args.data)
+    run, snaps = snapshots(data, args.seeds[0], 1000, 250)
     rows, x = [], data.x
     for upd, state in sorted(snaps.items()):
         run.model.load_state_dict(state)
@@ -188,11 +201,40 @@ def contrast(args) -> list:
     return rows
 
 
+def ages(args) -> list:
+    """Where the collapse comes from: for weights every ``--every`` passes of a run trained past its rule's stop,
+    300 starts of the recipe's distribution and f applied 1, 2, 3, 5 and 10 times, each measured as ``travel``
+    measures a walk (coverage, memorised, at any contrast, distinct nearest, sharpness), and the starts themselves."""
+    from kals_utils.measures.metrics import coverage
+    from kals_utils.neighbours import memorization, nearest_neighbours
+    from kals_utils.sample import data_start, kaleidoscope
+    data, rows = travel_data(args.data), []
+    for seed in args.seeds:
+        run, snaps = snapshots(data, seed, args.updates, int(args.every))
+        x = data.x
+        start = data_start(x, 300, scale=1.3, seed=seed, value_range=run.config.value_range)
+        for upd, state in sorted(snaps.items()):
+            run.model.load_state_dict(state)
+            z, applied = start, 0
+            for k in (0, 1, 2, 3, 5, 10):
+                if k > applied:
+                    z, applied = kaleidoscope(run.model, start=z, steps=k - applied, precision="fp32").final, k
+                row = dict(data=args.data, seed=seed, epoch=upd, applications=k, chains=300,
+                           coverage=coverage(nearest_neighbours(z, x)[1], len(x)), memorized=memorization(z, x).fraction,
+                           **collapse_measures(z, x, data.image_shape), date=time.strftime("%Y-%m-%d"), cpu=cpu_name(),
+                           torch=torch.__version__, precision=run.config.precision)
+                rows.append(row)
+            print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("date", "cpu", "torch")}), flush=True)
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", choices=("fashion", "travel", "ttq", "contrast", "real"))
+    p.add_argument("mode", choices=("fashion", "travel", "ttq", "contrast", "real", "ages"))
     p.add_argument("--budget", type=float, default=600.0, help="ttq: training CPU seconds in all")
-    p.add_argument("--every", type=float, default=60.0, help="ttq: training CPU seconds between measurements")
+    p.add_argument("--every", type=float, default=60.0, help="ttq: training CPU seconds between measurements; "
+                   "ages: passes between snapshots")
+    p.add_argument("--updates", type=int, default=1000, help="ages: updates trained (the rule's stop not used)")
     p.add_argument("--root", default="data")
     p.add_argument("--data", default="digits")
     p.add_argument("--recipe", default="improved", choices=("improved", "paper"), help="travel: the recipe")
@@ -201,11 +243,12 @@ def main(argv=None):
     p.add_argument("--png", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    modes = {"fashion": fashion, "travel": travel, "ttq": time_to_quality, "contrast": contrast, "real": real}
+    modes = {"fashion": fashion, "travel": travel, "ttq": time_to_quality, "contrast": contrast, "real": real,
+             "ages": ages}
     rows = modes[args.mode](args)
     out = Path(args.out)
     key = lambda r: (r["data"], r.get("recipe", "improved"), r["seed"], r.get("steps"), r.get("updates"),  # noqa: E731
-                     r.get("applications"))
+                     r.get("applications"), r.get("epoch"))
     new = {key(r): r for r in rows}   # a re-run replaces its own earlier rows, where they stood
     old = json.loads(out.read_text()) if out.is_file() else []
     kept = [new.pop(key(r), r) for r in old]

@@ -33,9 +33,9 @@ import kals_utils.selection as rule  # noqa: E402
 
 def patched(mode: str, n: int):
     def measure(check):
-        got = check.reads([n]) if mode == "fixed" else check.reads()
-        copying, distinct, burn, frames = got[0] if mode == "fixed" else rule.pick_burn(got, check.line)
-        return copying, rule.frechet_rows(frames, check.reference), distinct, burn
+        got = check.reads([("restart", b) for b in ([n] if mode == "fixed" else range(rule.RESTART_BURN, -1, -1))])
+        copying, distinct, burn, frames, sampler = got[0] if mode == "fixed" else rule.pick_burn(got, check.line)
+        return copying, rule.frechet_rows(frames, check.reference), distinct, burn, sampler
     return measure
 
 

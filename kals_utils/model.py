@@ -1,8 +1,8 @@
 """The net ``f: R^D -> [lo, hi]^D`` that learns ``f(x) ~= x``, and the configs that describe a run.
 
-``depth`` L counts Linear layers (L >= 1); ``width`` H is the hidden size; the output activation
-bounds the range: ``sigmoid`` -> [0, 1], ``tanh`` -> [-1, 1]. Every net built here carries its
-:class:`ModelConfig` as ``model.config``, so code that gets a model never has to guess its shape.
+``depth`` L counts Linear layers (L >= 1); ``width`` H is the hidden size; the output activation bounds the
+range: ``sigmoid`` -> [0, 1], ``tanh`` -> [-1, 1]. Every net built here carries its :class:`ModelConfig` as
+``model.config``, so code that gets a model never has to guess its shape.
 """
 
 import math

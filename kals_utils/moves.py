@@ -9,6 +9,7 @@ import torch
 SETTLE = 5                       # applications of f after each kick of the settle sampler
 RESTART = 10                     # steps between two restarts of a chain of the restart sampler (staggered over chains)
 RESTART_BURN = 5                 # unrecorded applications of f to a restarted chain (its burn-in, not shown)
+TURN = RESTART                   # steps of the turn sampler's quarter turn from one start to the next
 ANNEAL_PERIOD = 10               # steps per cycle of the annealed sampler's noise (scale down to scale * ANNEAL_LOW)
 ANNEAL_LOW = 0.5                 # the annealed sampler's lowest noise, as a fraction of ``scale``
 LANGEVIN_RATE = 0.5              # Langevin step delta as a fraction of scale^2 (1 would be the DAE chain's size)
@@ -54,3 +55,16 @@ def walkjump_step(z: torch.Tensor, v: torch.Tensor, y: torch.Tensor, noise: torc
     keep = math.exp(-WALKJUMP_FRICTION)
     v = keep * (v + WALKJUMP_STEP / 2 * psi) + WALKJUMP_STEP / 2 * psi + math.sqrt(1 - keep ** 2) * noise
     return (z + WALKJUMP_STEP * scale * v).clamp_(*value_range), v
+
+
+def turn_input(starts: torch.Tensor, n: int, t: int) -> torch.Tensor:
+    """The turn sampler's input at step ``t`` for ``n`` chains: chain c's start turns about the centre
+    (the mean of ``starts``) on quarter great-circle arcs, one every TURN steps, from its k-th start
+    ``starts[k n + c]`` to its (k+1)-th (rows wrap around): ``centre + cos(a) (A - centre) + sin(a)
+    (B - centre)``. Between two Gaussian starts with the same mean and covariance every point of such
+    an arc is one too, so each frame is a fresh sample and the picture turns without a cut."""
+    (k, phase), rows = divmod(t, TURN), torch.arange(n, device=starts.device)
+    centre = starts.mean(dim=0)
+    a, b = (starts[(j * n + rows) % len(starts)] - centre for j in (k, k + 1))
+    angle = math.pi / 2 * phase / TURN
+    return centre + math.cos(angle) * a + math.sin(angle) * b

@@ -26,7 +26,6 @@ from .sample import NOISES, RESTART, SampleResult, data_start, kaleidoscope
 from .train import TrainResult, check_in_range, fit
 
 
-
 @dataclass
 class Run:
     """A trained kaleidoscope: the model (best weights), its config, the fit report, the data."""
@@ -97,7 +96,7 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     if stop is not None:
         result = stop.finish(result, x_fit)
         cfg.extra.update(holdout=len(data) - len(x_fit), stopped_at=result.best_epoch, copy_baseline=stop.baseline,
-                         copy_line=stop.line, checks=len(stop.checks), burn=stop.burn)
+                         copy_line=stop.line, checks=len(stop.checks), burn=stop.burn, sampler=stop.kept_sampler)
     if sigma:
         cfg.extra["sigma"] = [float(v) for v in sigma]
     cfg.epochs = result.epochs_done
@@ -114,12 +113,10 @@ def epochs_for(updates: int, rows: int, batch_size: Optional[int]) -> int:
 def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int = EVERY, noise: str = NOISE,
                eps: float = EPS, seed: int = SEED, record: Optional[int] = None, recipe: Optional[str] = None,
                note: Optional[Callable[[str], None]] = print, **kw) -> SampleResult:
-    """Kaleidoscopic sampling (:func:`sample.kaleidoscope`) from a run's model, started the way
-    ``recipe`` says (default: the recipe the run was trained with). A recipe with its own start
-    ignores ``noise``; an explicit ``start=`` tensor wins over both. ``sampler=`` (in ``kw``):
-    default the recipe's (``improved``: chains restarted every RESTART steps after the hidden burn-in its
-    selection rule chose, :func:`selection.pick_burn`; the moving samplers take the run's
-    :func:`run_scale`); ``scale=`` overrides the run's noise scale, ``burn=`` the burn-in.
+    """Kaleidoscopic sampling (:func:`sample.kaleidoscope`) from a run's model, started the way ``recipe`` says
+    (default: the run's). A recipe with its own start ignores ``noise``; ``start=`` wins over both. ``sampler=``
+    (in ``kw``): default the one and the hidden burn-in its selection rule chose (:func:`selection.pick_burn`),
+    else the recipe's; the moving samplers take :func:`run_scale`; ``scale=`` and ``burn=`` override them.
     ``precision=bf16`` where it is not native: one line to ``note``, as in :func:`train_run`."""
     recipe_def = get_recipe(recipe or run.config.recipe)
     if noise not in NOISES:
@@ -127,15 +124,14 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
     if recipe_def.start_kind == "data" and kw.get("start") is None:
         kw["start"] = data_start(run.data.x, check_int("chains", chains, 0), scale=recipe_def.start_scale, seed=seed,
                                  value_range=run.config.value_range)
-    if kw.get("sampler") is None:  # the recipe's own sampler (eps jitters the walk and the restart sampler)
-        kw["sampler"] = recipe_def.sampler
+    if kw.get("sampler") is None:  # the one its rule chose, or the recipe's (eps jitters the walk and restarts)
+        kw["sampler"] = run.config.extra.get("sampler", recipe_def.sampler)
     if kw["sampler"] not in ("walk", "restart") and kw.get("scale") is None:
         kw["scale"] = run_scale(run, kw["sampler"])
-    if kw["sampler"] == "restart" and recipe_def.start_kind == "data" and kw.get("fresh") is None:
-        n = chains if kw.get("start") is None else len(kw["start"])
-        kw["fresh"] = data_start(run.data.x, n * (steps // RESTART + 1), scale=recipe_def.start_scale,
+    if kw["sampler"] in ("restart", "turn") and recipe_def.start_kind == "data" and kw.get("fresh") is None:
+        kw["fresh"] = data_start(run.data.x, len(kw["start"]) * (steps // RESTART + 1), scale=recipe_def.start_scale,
                                  seed=seed + 1, value_range=run.config.value_range)
-    if kw["sampler"] == "restart" and "burn" in run.config.extra:  # the burn-in its selection rule chose
+    if kw["sampler"] in ("restart", "turn") and "burn" in run.config.extra:  # the burn-in its rule chose
         kw.setdefault("burn", run.config.extra["burn"])
     say_precision_note(kw.get("precision", PRECISION), model_device(run.model), note)
     return kaleidoscope(run.model, chains=chains, steps=steps, every=every, noise=noise, eps=eps, seed=seed,

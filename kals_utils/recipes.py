@@ -78,7 +78,8 @@ class Recipe:
 
 PAPER = Recipe("paper", "the paper: MSE on clean data, Adam, start noise as given, constant eps")
 IMPROVED = Recipe("improved", "denoising training (sigma 2..4 x the data's spread, early stopping on a held-out "
-                  "tenth) + start noise with the data's covariance (x1.3) + chains restarted every 10 steps",
+                  "tenth) + start noise with the data's covariance (x1.3) + chains restarted every 10 steps "
+                  "(turned, where its walks collapse)",
                   sigma_rel=(2.0, 4.0), holdout=0.1, start_kind="data", start_scale=1.3, sampler="restart")
 SEQUENCE = Recipe("sequence", "f(x_i) = x_(i+1 mod n): the ordered training set replayed as a loop", target="next")
 RECIPES = {r.name: r for r in (PAPER, IMPROVED, SEQUENCE)}
@@ -179,4 +180,4 @@ def selection_rule(recipe, model: nn.Module, x: torch.Tensor, *, batch: int, see
     x_fit = x[keep] if len(held) else x
     steps = -(-len(x_fit) // min(batch, len(x_fit)))
     return x_fit, SampleCheck(model, x_fit, x[held] if len(held) else None, steps_per_epoch=steps,
-                              start_scale=recipe.start_scale, seed=seed)
+                              start_scale=recipe.start_scale, seed=seed, sampler=recipe.sampler)

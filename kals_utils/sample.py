@@ -1,10 +1,9 @@
 """Kaleidoscopic sampling: freeze ``f``, start from noise, iterate ``z <- f(z)``.
 
-With ``eps > 0`` each step is ``y_t = f(x_{t-1})``, ``x_t = clip(y_t + eps * xi_t)`` with zero-mean
-``xi`` (uniform on [-1, 1] or standard normal). The states ``y_t`` (after f, never after the
-jitter) are what is returned and recorded. Start distributions live here too: uniform or clipped
-normal noise over the range (:func:`start_noise`), or a Gaussian with the training set's mean and
-covariance (:func:`data_start`).
+With ``eps > 0`` each step is ``y_t = f(x_{t-1})``, ``x_t = clip(y_t + eps * xi_t)`` with zero-mean ``xi``
+(uniform on [-1, 1] or standard normal). The states ``y_t`` (after f, never after the jitter) are what is
+returned and recorded. Start distributions live here too: uniform or clipped normal noise over the range
+(:func:`start_noise`), or a Gaussian with the training set's mean and covariance (:func:`data_start`).
 """
 
 import math
@@ -20,12 +19,13 @@ from .errors import KalsError, check_float, check_int
 from .model import activations, config_of, model_device, n_weights
 from .precision import autocast, resolve_precision
 from .presets import CHAINS, EPS, EVERY, JITTER, NOISE, PRECISION, SEED, STEPS
-from .moves import (ANNEAL_LOW, ANNEAL_PERIOD, LANGEVIN_RATE, RESTART, RESTART_BURN, SETTLE,  # noqa: F401 (re-exported)
-                    WALKJUMP_FRICTION, WALKJUMP_SHOW, WALKJUMP_STEP, next_state, sampler_noise, walkjump_step)
+from .moves import (ANNEAL_LOW, ANNEAL_PERIOD, LANGEVIN_RATE, RESTART, RESTART_BURN, SETTLE, TURN,  # noqa: F401
+                    WALKJUMP_FRICTION, WALKJUMP_SHOW, WALKJUMP_STEP, next_state, sampler_noise, turn_input,
+                    walkjump_step)
 
 NOISES = ("uniform", "normal")   # start noise and between-step jitter: uniform on the range / [-1, 1], or normal
-# walk: the paper's z <- f(z) (+ eps jitter); dae .. restart: issue #21; walkjump: issue #30
-SAMPLERS = ("walk", "dae", "settle", "langevin", "annealed", "restart", "walkjump")
+# walk: the paper's z <- f(z) (+ eps jitter); dae .. restart: issue #21; walkjump: issue #30; turn: issue #29
+SAMPLERS = ("walk", "dae", "settle", "langevin", "annealed", "restart", "walkjump", "turn")
 
 
 @dataclass
@@ -121,19 +121,17 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
     eps, jitter: between-step noise ``eps * xi``, xi zero-mean uniform[-1,1] or N(0,1).
     every: record every k-th state (step 0 = start and the final step are always recorded).
     record: how many chains to record (the first ones; default all) — frames take F*R*D values.
-    frame_dtype: ``torch.uint8`` stores frames quantised to 0..255 over the value range (4x less
-    memory, GIF-ready); float32 keeps them exact (for metrics).
-    precision: ``fp32`` | ``bf16`` | ``auto`` (:mod:`precision`): f runs under bf16 autocast; the
-    chain state (start, jitter, clipping, frames) stays fp32.
+    frame_dtype: ``torch.uint8`` stores frames quantised to 0..255 over the value range (4x less memory,
+    GIF-ready); float32 keeps them exact (for metrics). precision: ``fp32`` | ``bf16`` | ``auto``
+    (:mod:`precision`): f runs under bf16 autocast; the chain state (start, jitter, clipping, frames) stays fp32.
     sampler: ``walk`` (the paper's ``z <- f(z)``, plus ``eps`` jitter); ``dae``, ``settle``, ``langevin``,
-    ``annealed`` (:func:`next_state`, noise ``scale``: RMS per coordinate, tie it to the denoiser's
-    training noise); ``restart``: the walk, chain c restarted at the steps t with (t + c) % RESTART
-    == 0 from the next row of ``fresh`` (M, D) (default: fresh ``noise`` starts) after ``burn``
-    unrecorded steps (its burn-in; a run's own: :func:`pipeline.sample_run`); ``walkjump``:
-    underdamped Langevin on a noisy state started at ``start + scale * N(0, I)``
-    (:func:`walkjump_step`), f of it shown and never fed back. Frames are always f's outputs, never
-    noisy inputs.
-    """
+    ``annealed`` (:func:`next_state`, noise ``scale``: RMS per coordinate, tie it to the denoiser's training
+    noise); ``restart``: the walk, chain c restarted at the steps t with (t + c) % RESTART == 0 from the next
+    row of ``fresh`` (M, D) (default: fresh ``noise`` starts) after ``burn`` unrecorded steps (its burn-in; a
+    run's own: :func:`pipeline.sample_run`); ``walkjump``: underdamped Langevin on a noisy state started at
+    ``start + scale * N(0, I)`` (:func:`walkjump_step`), f of it shown and never fed back; ``turn``: f applied
+    ``burn`` + 1 times to a start that turns smoothly through ``fresh`` (:func:`moves.turn_input`).
+    Frames are always f's outputs, never noisy inputs."""
     cfg = config_of(model)
     lo, hi = cfg.value_range
     steps, every, burn = check_int("steps", steps, 0), check_int("every", every, 1), check_int("burn", burn, 0)
@@ -160,9 +158,8 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
     model.eval()
     start_z, y, k = z.clone(), z, 1
     frames[0] = keep(z[:r])
-    velocity = None
-    if sampler == "walkjump":  # the chain lives in the noisy space: start one noise draw away, at rest
-        z, velocity = (z + scale * _noise(z.shape, "normal", gen, device)).clamp_(lo, hi), torch.zeros_like(z)
+    z, velocity, fresh = _first_input(sampler, model, z, fresh, gen=gen, scale=scale, burn=burn, steps=steps,
+                                      noise=noise, seed=seed, precision=precision)
     with threads_for(model):
         for t in range(1, steps + 1):
             with autocast(precision, device):
@@ -181,6 +178,20 @@ def kaleidoscope(model: nn.Module, *, chains: int = CHAINS, steps: int = STEPS, 
                         value_range=(lo, hi), sampler=sampler, scale=scale)
 
 
+def _first_input(sampler: str, model: nn.Module, z, fresh, *, gen, scale, burn: int, steps: int, noise: str,
+                 seed: int, precision: str) -> tuple:
+    """(first input, velocity, fresh): walk-jump starts one noise draw away, at rest; the turn sampler
+    from f applied ``burn`` times to the start, turning through the start and then ``fresh``."""
+    lo, hi = config_of(model).value_range
+    if sampler == "walkjump":  # the chain lives in the noisy space
+        return (z + scale * _noise(z.shape, "normal", gen, z.device)).clamp_(lo, hi), torch.zeros_like(z), fresh
+    if sampler == "turn":
+        more = start_noise(len(z) * (steps // TURN + 1), z.shape[1], noise, (lo, hi), seed + 1, z.device) \
+            if fresh is None else fresh.to(z.device)
+        return _burned(model, z, burn, precision, z.device), None, torch.cat([z, more])
+    return z, None, fresh
+
+
 def _next_z(sampler: str, model: nn.Module, z, y, velocity, t: int, *, gen, eps: float, jitter: str, scale,
             fresh, noise: str, seed: int, precision: str, burn: int) -> tuple:
     """(next input, velocity) of every chain after step ``t`` (< steps), from its input ``z`` and ``y = f(z)``."""
@@ -191,14 +202,23 @@ def _next_z(sampler: str, model: nn.Module, z, y, velocity, t: int, *, gen, eps:
     if sampler == "restart":  # the walk (with its jitter), some chains restarted
         walked = (y + eps * _noise(y.shape, jitter, gen, device)).clamp_(lo, hi) if eps > 0 else y
         z, rows = _restarted(walked, t, fresh, noise, (lo, hi), seed)
-        with autocast(precision, device):
-            for _ in range(burn if len(rows) else 0):
-                z[rows] = model(z[rows]).float()
+        if len(rows):
+            z[rows] = _burned(model, z[rows], burn, precision, device)
         return z, velocity
+    if sampler == "turn":
+        return _burned(model, turn_input(fresh, len(y), t).clamp_(lo, hi), burn, precision, device), velocity
     if sampler != "walk":
         return next_state(sampler, z, y, _noise(y.shape, "normal", gen, device), sampler_noise(sampler, scale, t),
                           (lo, hi)), velocity
     return ((y + eps * _noise(y.shape, jitter, gen, device)).clamp_(lo, hi) if eps > 0 else y), velocity  # the paper's
+
+
+def _burned(model: nn.Module, z: torch.Tensor, burn: int, precision: str, device) -> torch.Tensor:
+    """``z`` after ``burn`` applications of f (a hidden burn-in)."""
+    with autocast(precision, device):
+        for _ in range(burn):
+            z = model(z).float()
+    return z
 
 
 def _shown(model: nn.Module, y: torch.Tensor, precision: str, device) -> torch.Tensor:
@@ -216,7 +236,7 @@ def _checked_sampler(sampler: str, scale: Optional[float]) -> Optional[float]:
     """The sampler's noise scale, checked (None for the walk and restarts, which need none)."""
     if sampler not in SAMPLERS:
         raise KalsError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
-    if sampler in ("walk", "restart"):
+    if sampler in ("walk", "restart", "turn"):
         return scale
     if scale is None:
         raise KalsError(f"the {sampler} sampler needs a noise scale (e.g. the denoiser's training noise)")

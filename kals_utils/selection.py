@@ -24,8 +24,11 @@ data, whichever is sooner: 100 faces copy within 250 passes. Each check also cou
 nearest training images of its samples; kept weights under COLLAPSE get a warning in the message.
 On 100-450 images the nets here collapse onto a few images until they copy (Results → faces and
 colour): the rule then keeps the uncopied, collapsed weights and says so. Where the walk collapses
-at RESTART_BURN, a check also reads it after shorter hidden burn-ins (:func:`pick_burn`); the kept
-check's burn-in becomes the run's (``config.extra["burn"]``: the restart sampler's).
+at RESTART_BURN, a check also reads it after shorter hidden burn-ins (:func:`pick_burn`), and last f's
+first output alone, which the turn sampler shows (:func:`moves.turn_input`); the kept check's burn-in
+and sampler become the run's (``config.extra["burn"]``, ``config.extra["sampler"]``). On the 100 faces
+f's first output of the starts varies most and copies least (Results → selection, *Where the collapse
+comes from*): later applications fall onto a few images, and onto copies once the net has learnt them.
 
 Weighed against (measured on Fashion-MNIST, Results → selection): the lowest held-out *denoising
 loss* (the rule before: it bottoms out long before the samples stop improving, and says nothing
@@ -56,12 +59,14 @@ PATIENCE = 8                          # checks without better quality before tra
 COLLAPSE = 0.3                        # kept weights whose check walk is nearest fewer distinct images get a warning
 
 
-def check_ages(chains: int, burn: int = RESTART_BURN) -> torch.Tensor:
+def check_ages(chains: int, burn: int = RESTART_BURN, sampler: str = "restart") -> torch.Tensor:
     """(chains,) applications of f after which each check chain is read: burn + 1 .. burn + RESTART
     in turn, as the restart sampler's frames are (a chain restarted t steps ago shows f applied
-    burn + t times). The oldest frame alone read more copies than the sampler shows (Fashion-MNIST,
-    seed 0: the rule stopped on it while the walk copied 2-3%)."""
-    return burn + 1 + torch.arange(chains) % RESTART
+    burn + t times); burn + 1 for every chain of the turn sampler, which shows only those. The oldest
+    frame alone read more copies than the sampler shows (Fashion-MNIST, seed 0: the rule stopped on it
+    while the walk copied 2-3%)."""
+    age = torch.arange(chains) % RESTART if sampler == "restart" else torch.zeros(chains, dtype=torch.long)
+    return burn + 1 + age
 
 
 def pick_burn(reads: list, line: float) -> tuple:
@@ -77,12 +82,15 @@ def pick_burn(reads: list, line: float) -> tuple:
     return next((r for r in under if r[1] >= COLLAPSE), max(under, key=lambda r: r[1]))
 
 
-def rank(quality: float, distinct: float) -> tuple:
-    """How a check under the copy line ranks (lower is better): varied before sharp. A check walk
-    nearest fewer than COLLAPSE distinct training images ranks below every one that is not, and among
-    those by how many it reaches; the rest by pixel Fréchet distance. Fréchet distance alone prefers
-    one blurry mean face to varied, imperfect ones (100 LFW faces: 138 with 1% distinct vs 170 with 19%)."""
-    return (1, -distinct) if distinct < COLLAPSE else (0, quality)
+def rank(quality: float, distinct: float, turn: bool = False) -> tuple:
+    """How a check under the copy line ranks (lower is better): varied before sharp, the walk before
+    f's first output alone (``turn``). A check walk nearest fewer than COLLAPSE distinct training images
+    ranks below every one that is not, and among those by how many it reaches; the rest by pixel
+    Fréchet distance, a varied walk's before any turn read's. Fréchet distance alone prefers one blurry
+    mean face to varied, imperfect ones (100 LFW faces: 138 with 1% distinct vs 170 with 19%), and f's
+    soft first outputs to a walk's sharper frames (Fashion-MNIST, seed 0: a turn read after 56 passes
+    kept, classifier Fréchet distance 498 against 74): the turn is for walks that never vary."""
+    return (2, -distinct) if distinct < COLLAPSE else (int(turn), quality)
 
 
 def frechet_rows(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -101,7 +109,7 @@ class SampleCheck:
     """The selection rule. Plug ``wrap(fit_kw)`` into :func:`train.fit`, then :meth:`finish`."""
 
     def __init__(self, model: nn.Module, train: torch.Tensor, heldout: Optional[torch.Tensor], *,
-                 steps_per_epoch: int, start_scale: float, seed: int = 0):
+                 steps_per_epoch: int, start_scale: float, seed: int = 0, sampler: str = "restart"):
         dev = next(model.parameters()).device
         self.model, self.train = model, train.detach().float()
         vr = model.config.value_range
@@ -113,41 +121,53 @@ class SampleCheck:
         self.line = self.baseline + COPY_MARGIN
         self.every = max(1, min(round(CHECK_UPDATES / max(1, steps_per_epoch)), CHECK_EPOCHS))
         self.steps_per_epoch = steps_per_epoch
-        self.checks = []          # (epoch, copying, quality, distinct nearest, burn-in) per check
+        self.checks = []          # (epoch, copying, quality, distinct nearest, burn-in, sampler) per check
         self.best = ((math.inf,), None, None)   # (rank, epoch, state) under the line, rank from :func:`rank`
         self.least = (math.inf, None, None)     # (copying, epoch, state): the fallback
         self.over = self.stale = 0
-        self.burn = RESTART_BURN                # the kept check's burn-in, for the restart sampler
+        self.burn = RESTART_BURN                # the kept check's burn-in, for the restart and turn samplers
+        self.sampler, self.kept_sampler = sampler, sampler   # the run's sampler; the kept check's
+        self.shortened = False                  # did the last check need a shorter burn-in (or the turn)?
+
+    def views(self) -> list:
+        """[(sampler, burn-in)] a check reads, the longest walk first: the run's sampler after RESTART_BURN
+        .. 0 hidden steps; for the restart sampler, then f's first output alone (the turn sampler)."""
+        burns = [(self.sampler, b) for b in range(RESTART_BURN, -1, -1)]
+        return burns + [("turn", 0)] if self.sampler == "restart" else burns
 
     @torch.no_grad()
-    def reads(self, burns=range(RESTART_BURN, -1, -1), *, stop_if_varied: bool = False) -> list:
-        """[(copied fraction, distinct nearest training images, burn-in, frames)] of the check walk now,
-        read at the ages the restart sampler shows after each burn-in in ``burns`` (longest first);
+    def reads(self, views=None, *, stop_if_varied: bool = False) -> list:
+        """[(copied fraction, distinct nearest training images, burn-in, frames, sampler)] of the check walk
+        now, read at the ages each of ``views`` [(sampler, burn-in)] shows (default :meth:`views`);
         ``stop_if_varied``: no further reads once the first does not collapse."""
+        views = self.views() if views is None else list(views)
         was = self.model.training
         self.model.eval()
-        ages = torch.stack([check_ages(len(self.starts), b) for b in burns]).to(self.starts.device)
-        z, shown = self.starts, self.starts.expand(len(burns), *self.starts.shape).clone()
-        for t in range(1, max(burns) + RESTART + 1):
+        ages = torch.stack([check_ages(len(self.starts), b, smp) for smp, b in views]).to(self.starts.device)
+        z, shown = self.starts, self.starts.expand(len(views), *self.starts.shape).clone()
+        for t in range(1, int(ages.max()) + 1):
             z = self.model(z).float()
-            for k in range(len(burns)):
+            for k in range(len(views)):
                 shown[k, ages[k] == t] = z[ages[k] == t]
         self.model.train(was)
         train, out = self.train.cpu(), []
-        for k, burn in enumerate(burns):
+        for k, (sampler, burn) in enumerate(views):
             frames = shown[k].cpu()
-            out.append((copied_fraction(frames, train), distinct_nearest(frames, train), burn, frames))
+            out.append((copied_fraction(frames, train), distinct_nearest(frames, train), burn, frames, sampler))
             if stop_if_varied and out[0][1] >= COLLAPSE:
                 break
         return out
 
     def measure(self) -> tuple:
         """(copied fraction, pixel Fréchet distance to training images, distinct nearest training
-        images, burn-in) of the check walk now, read at the ages the restart sampler shows after its
-        hidden burn-in: RESTART_BURN, or, where frames that old collapse onto a few images, a shorter
-        one (:func:`pick_burn`)."""
-        copying, distinct, burn, frames = pick_burn(self.reads(stop_if_varied=True), self.line)
-        return copying, frechet_rows(frames, self.reference), distinct, burn
+        images, burn-in, sampler) of the check walk now, read at the ages the sampler shows after its hidden
+        burn-in: RESTART_BURN, or, where frames that old collapse onto a few images, a shorter one
+        (:func:`pick_burn`), or f's first output alone. After a check that needed a shorter one, the next
+        reads them all: a net that begins to copy also varies its old frames, and those must not pass
+        for variety (100 LFW faces: their frames after 5 steps varied only once they copied 9%)."""
+        copying, distinct, burn, frames, sampler = pick_burn(self.reads(stop_if_varied=not self.shortened), self.line)
+        self.shortened = burn < RESTART_BURN or sampler != self.sampler
+        return copying, frechet_rows(frames, self.reference), distinct, burn, sampler
 
     def _state(self) -> dict:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -155,16 +175,16 @@ class SampleCheck:
     def callback(self, epoch: int, _loss: float) -> None:
         if (epoch + 1) % self.every:
             return
-        copying, quality, distinct, burn = self.measure()
-        self.checks.append((epoch + 1, copying, quality, distinct, burn))
+        copying, quality, distinct, burn, sampler = self.measure()
+        self.checks.append((epoch + 1, copying, quality, distinct, burn, sampler))
         if copying < self.least[0]:
             self.least = (copying, epoch + 1, self._state())
         if copying > self.line:
             self.over += 1
             return
         self.over = 0
-        if rank(quality, distinct) < self.best[0]:
-            self.best, self.stale = (rank(quality, distinct), epoch + 1, self._state()), 0
+        if rank(quality, distinct, sampler != self.sampler) < self.best[0]:
+            self.best, self.stale = (rank(quality, distinct, sampler != self.sampler), epoch + 1, self._state()), 0
         else:
             self.stale += 1
 
@@ -185,8 +205,8 @@ class SampleCheck:
     def kept(self) -> tuple:
         """(epoch, state, why) of the weights the rule keeps; (None, None, "") if no check ran."""
         if self.best[2] is not None:
-            (collapsed, q), epoch, state = self.best
-            if collapsed:
+            (tier, q), epoch, state = self.best
+            if tier == 2:
                 return epoch, state, (f"the most varied check walk, {-q:.0%} distinct nearest images, while copying "
                                       f"stayed under {self.line:.3f}")
             return epoch, state, f"best pixel Fréchet distance {q:.4g} while copying stayed under {self.line:.3f}"
@@ -202,6 +222,9 @@ class SampleCheck:
         note = "" if self.burn == RESTART_BURN else (
             f"restarts hide {self.burn} step(s) of burn-in, not {RESTART_BURN}: softer frames, "
             f"{distinct:.0%} distinct nearest images")
+        if self.kept_sampler != self.sampler:
+            note = (f"its walks fall onto a few images: sampled with the turn sampler instead (f's first output of a "
+                    f"start that turns, {distinct:.0%} distinct nearest images)")
         if distinct < COLLAPSE:
             note = "; ".join(m for m in (note, (
                 f"its check walk ends near only {distinct:.0%} distinct training images (collapse): on "
@@ -223,8 +246,10 @@ class SampleCheck:
         if state is None:
             return result
         self.model.load_state_dict(state)
-        _epoch, _copying, _quality, distinct, self.burn = next(c for c in self.checks if c[0] == epoch)
-        status, _advice, learnt = diagnose(self.model, x)   # its "train longer" is not advice for a denoiser
+        _epoch, _copying, _quality, distinct, self.burn, self.kept_sampler = next(c for c in self.checks
+                                                                                  if c[0] == epoch)
+        status, _advice, learnt = diagnose(self.model, x)   # its "train longer" is not advice for a denoiser,
+        status = "collapsed" if status == "collapsed" else "ok"  # nor is "partial" a fault of one kept before it copies
         message = ""
         note = "; ".join(m for m in (f"kept the weights of epoch {epoch} ({why})", self.reason(),
                                      self.burn_note(distinct)) if m)

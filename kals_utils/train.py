@@ -1,9 +1,8 @@
 """Manifold learning: fit ``f(x) ~= x`` on a small training set with MSE and Adam.
 
-One loop, :func:`fit`, for full-batch (points) and mini-batch (images) training. It keeps the best
-weights by the loss on the *whole* training set (not a noisy mini-batch), shows a ``tqdm.auto``
-bar, can be interrupted (Ctrl-C) or resumed without losing the best model, stops on NaN/inf, and
-reports collapsed nets.
+One loop, :func:`fit`, for full-batch (points) and mini-batch (images) training. It keeps the best weights by
+the loss on the *whole* training set (not a noisy mini-batch), shows a ``tqdm.auto`` bar, can be interrupted
+(Ctrl-C) or resumed without losing the best model, stops on NaN/inf, and reports collapsed nets.
 """
 
 import copy

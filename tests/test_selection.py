@@ -94,11 +94,13 @@ def test_a_copy_with_raised_contrast_is_still_a_copy():
 def test_a_collapsed_keep_is_named_and_small_sets_are_checked_every_few_passes():
     rule = selection.SampleCheck.__new__(selection.SampleCheck)
     rule.train, rule.checks = torch.zeros(90, 4), [(150, 0.0, 132.5, 0.07), (300, 0.25, 155.1, 0.5)]
-    rule.burn = selection.RESTART_BURN
+    rule.burn, rule.sampler, rule.kept_sampler = selection.RESTART_BURN, "restart", "restart"
     assert "collapse" in rule.burn_note(0.07) and "90 images" in rule.burn_note(0.07)
     assert rule.burn_note(0.5) == ""                           # the control: a varied walk gets no warning
     rule.burn = 0
     assert "burn-in" in rule.burn_note(0.5) and "collapse" not in rule.burn_note(0.5)
+    rule.kept_sampler = "turn"
+    assert "turn sampler" in rule.burn_note(0.5) and "collapse" not in rule.burn_note(0.5)
     data = _blobs(n=40)
     from kals_utils.model import ModelConfig, build_model
     model = build_model(ModelConfig(dim=16, depth=2, width=8, out_act="tanh"), seed=0)
@@ -114,6 +116,7 @@ def test_varied_before_sharp_a_collapsed_walk_ranks_last():
     assert varied < one_face                     # among collapsed walks: the more distinct images, the better
     assert fine < varied and fine < one_face     # any walk that does not collapse beats every one that does
     assert selection.rank(80.0, 0.5) < selection.rank(90.0, 0.9)   # the rest: by Fréchet distance alone
+    assert selection.rank(90.0, 0.5) < selection.rank(40.0, 0.9, turn=True) < varied   # a varied walk first
 
 
 class _Pull(torch.nn.Module):
@@ -135,10 +138,13 @@ def test_a_walk_that_collapses_with_age_gets_a_shorter_burn_in():
     data = _blobs(n=40)
     centre = data.x.mean(dim=0)                  # near no training point more than the others: no copies
     pull = selection.SampleCheck(_Pull(centre, 0.5), data.x, None, steps_per_epoch=1, start_scale=1.3)
-    copying, _quality, distinct, burn = pull.measure()
-    assert burn == 2 and distinct >= selection.COLLAPSE and copying <= pull.line   # ages 3..12: 30% distinct
+    copying, _quality, distinct, burn, sampler = pull.measure()
+    assert (burn, sampler) == (2, "restart") and distinct >= selection.COLLAPSE and copying <= pull.line  # ages 3..12
     still = selection.SampleCheck(_Pull(centre, 0.0), data.x, None, steps_per_epoch=1, start_scale=1.3)
-    assert still.measure()[3] == selection.RESTART_BURN         # the control: a walk that does not collapse
+    assert still.measure()[3:] == (selection.RESTART_BURN, "restart")   # the control: a walk that does not collapse
+    fast = selection.SampleCheck(_Pull(centre, 0.9), data.x, None, steps_per_epoch=1, start_scale=1.3)
+    _copying, _quality, distinct, burn, sampler = fast.measure()     # every restart read collapses (ages 1..10: 28%)
+    assert (burn, sampler) == (0, "turn") and distinct >= selection.COLLAPSE    # f's first output alone: 50%
 
 
 def test_pick_burn_prefers_the_longest_burn_in_that_neither_collapses_nor_copies():
@@ -180,3 +186,47 @@ def test_real_images_are_measured_at_the_evaluations_ratio():
     from kals_utils.measures.evaluate import evaluate_samples
     s = evaluate_samples(collapsed, train).summary()
     assert s["coverage"] == 3 / 200 < 0.5 < s["coverage_real"] and s["distinct_real"] > 0.5
+
+
+def test_after_a_check_that_needed_a_shorter_walk_the_next_reads_them_all():
+    """A net that begins to copy also varies its old frames (100 LFW faces): after a check that needed a
+    shorter burn-in or the turn sampler, the next one reads every view, so old frames that vary only because
+    they copy do not pass for variety; once the longest walk is varied and under the line, it is read alone."""
+    frames, c = torch.rand(20, 4, generator=torch.Generator().manual_seed(0)), selection.COLLAPSE
+    rule = selection.SampleCheck.__new__(selection.SampleCheck)
+    rule.sampler, rule.shortened, rule.line, rule.reference = "restart", False, 0.05, frames.flip(0)
+    views = iter([[(0.0, c - 0.2, 5, frames, "restart"), (0.0, c + 0.2, 0, frames, "turn")],   # collapsed at 5
+                  [(0.2, c + 0.2, 5, frames, "restart"), (0.0, c + 0.1, 0, frames, "turn")],   # varied at 5: copies
+                  [(0.0, c + 0.2, 5, frames, "restart"), (0.0, c + 0.1, 0, frames, "turn")]])  # varied, no copies
+    rule.reads = lambda stop_if_varied: (lambda r: r[:1] if stop_if_varied and r[0][1] >= c else r)(next(views))
+    assert rule.measure()[3:] == (0, "turn") and rule.shortened
+    copying, _q, _d, burn, sampler = rule.measure()
+    assert (copying, burn, sampler) == (0.0, 0, "turn")        # read them all: the turn does not copy
+    assert rule.measure()[3:] == (5, "restart") and not rule.shortened
+
+
+def test_the_turn_sampler_turns_through_its_starts_without_a_cut():
+    """turn_input passes through each chain's k-th start every TURN steps, in small steps between them; each
+    frame of the turn sampler is f applied burn + 1 times to it; a run whose rule chose it samples with it."""
+    from kals_utils.moves import TURN, turn_input
+    from kals_utils.sample import data_start
+    starts = torch.randn(3 * 4, 6, generator=torch.Generator().manual_seed(0))     # 4 chains, 3 starts each
+    assert torch.allclose(turn_input(starts, 4, 0), starts[:4])
+    assert torch.allclose(turn_input(starts, 4, TURN), starts[4:8])
+    path = torch.stack([turn_input(starts, 4, t) for t in range(2 * TURN + 1)])
+    assert (path[1:] - path[:-1]).norm(dim=-1).max() < 0.5 * (starts[4:8] - starts[:4]).norm(dim=-1).min()
+    data = _blobs(n=40)
+    run = train_run(data, depth=2, width=16, updates=60, batch_size=20, lr=1e-3, seed=0, device="cpu",
+                    progress=False, recipe="improved")
+    run.config.extra.update(sampler="turn", burn=2)
+    walk = sample_run(run, chains=4, steps=12, seed=0, record=4)
+    assert walk.sampler == "turn"
+    fresh = torch.cat([walk.start, data_start(data.x, 4 * (12 // TURN + 1), scale=1.3, seed=1,
+                                              value_range=run.config.value_range)])
+    with torch.no_grad():
+        z = turn_input(fresh, 4, 5).clamp(-1, 1)
+        for _ in range(3):
+            z = run.model(z)
+    assert torch.allclose(walk.frames[6], z, atol=1e-5)          # step 6 shows f^3 of the input after step 5
+    restart = sample_run(run, chains=4, steps=12, seed=0, record=4, sampler="restart")
+    assert not torch.allclose(restart.frames[6], z, atol=1e-3)   # the control: the restart sampler's frame differs

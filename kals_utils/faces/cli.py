@@ -130,8 +130,9 @@ def _sample_parser(sub):
                         "normal with eps near the training noise of the improved recipe keeps chains moving")
     p.add_argument("--sampler", choices=SAMPLERS, default=None,
                    help="walk (the paper's z <- f(z)), restart (the walk, each chain restarted every few steps), "
-                        "walkjump (chains that slide from image to image) or another chain that keeps moving: dae, "
-                        "langevin, annealed, settle (default: the recipe's own; paper: walk, improved: restart)")
+                        "turn (f of a start that turns smoothly), walkjump (chains that slide from image to image) "
+                        "or another chain that keeps moving: dae, langevin, annealed, settle (default: the recipe's "
+                        "own, or the one its selection rule chose; paper: walk, improved: restart or turn)")
     p.add_argument("--scale", type=float, default=None,
                    help="noise of walkjump/dae/langevin/annealed/settle (default: the run's training noise)")
     p.add_argument("--gif", default=None, help="write the walk as a GIF here (default: no GIF)")

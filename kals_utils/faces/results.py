@@ -346,6 +346,13 @@ def precision_quality_table(rows: list) -> str:
     return rows_table(["recipe", "arithmetic"] + [m[0] for m in PRECISION_METRICS] + ["train CPU s"], out)
 
 
+def _burn(row: dict) -> str:
+    """The hidden burn-in the rule chose and, where it is not the restart sampler, the sampler."""
+    if row.get("burn") is None:
+        return "—"
+    return f"{row['burn']}" + (f" ({row['sampler']})" if row.get("sampler") not in (None, "restart") else "")
+
+
 def _real(row: dict, key: str, shown: bool = True) -> str:
     """`` (real 0.71)``: what held-out real images read on the same measure, where the row has it."""
     return f" (real {row[key]:.2f})" if shown and row.get(key) is not None else ""
@@ -360,7 +367,7 @@ def selection_table(rows: list) -> str:
         kept = "—" if r["kept_epoch"] is None else r["kept_epoch"]
         recipe = r.get("recipe", "improved") + (f" ({r['burn_mode']})" if r.get("burn_mode") else "")
         row = [r["data"], recipe, r["seed"], f"{r['train_cpu_s']:.0f}", r["precision"], kept,
-               r["epochs_done"], "yes" if stopped else "no", "—" if r.get("burn") is None else r["burn"], r["steps"]]
+               r["epochs_done"], "yes" if stopped else "no", _burn(r), r["steps"]]
         row += [sig(r["fd_classifier"]) if "fd_classifier" in r else "—",
                 frac(r.get("clf_coverage")) if "clf_coverage" in r else "—",
                 frac(r.get("px_coverage", r.get("coverage"))) + _real(r, "coverage_real", "coverage" in r),
@@ -370,9 +377,22 @@ def selection_table(rows: list) -> str:
                 frac(r["sharpness"])]
         out.append(row)
     head = ["data", "recipe", "seed", "CPU s trained", "precision", "kept epoch", "epochs run", "rule stopped",
-            "restart burn-in", "walk steps", "fd_classifier", "clf coverage", "coverage (px)", "memorised",
+            "burn-in (sampler)", "walk steps", "fd_classifier", "clf coverage", "coverage (px)", "memorised",
             "memorised (any contrast)", "distinct nearest", "sharpness"]
     return rows_table(head, out)
+
+
+def ages_table(rows: list, seed: int = 0, every: int = 120) -> str:
+    """benchmarks/selection.py ages: per data set and snapshot (every ``every`` passes, seed ``seed``), the
+    starts and f applied 1, 2, 5, 10 times as "distinct nearest / coverage / memorised at any contrast"."""
+    cell = lambda r: f"{r['distinct']:.2f} / {r['coverage']:.2f} / {r['memorized_std']:.2f}"  # noqa: E731
+    out = []
+    for data in dict.fromkeys(r["data"] for r in rows):
+        mine = {(r["epoch"], r["applications"]): r for r in rows if r["data"] == data and r["seed"] == seed}
+        epochs = sorted({e for e, _ in mine if e % every == 0})
+        out.append([data, "starts", cell(mine[(epochs[0], 0)]), "", "", ""])
+        out += [[data, e] + [cell(mine[(e, k)]) for k in (1, 2, 5, 10)] for e in epochs]
+    return rows_table(["data", "passes", "f once", "f twice", "f 5 times", "f 10 times"], out)
 
 
 def tables(root: Path = ROOT) -> dict:
@@ -401,6 +421,7 @@ def tables(root: Path = ROOT) -> dict:
             _json(root / "docs" / "results" / "selection_travel.json"))),
         "selection-burn": ("selection.md", lambda: selection_table(
             _json(root / "docs" / "results" / "selection_burn.json"))),
+        "selection-ages": ("selection.md", lambda: ages_table(_json(root / "docs" / "results" / "selection_ages.json"))),
         "selection-burn-sizes": ("selection.md", lambda: selection_table(
             _json(root / "docs" / "results" / "selection_burn_sizes.json"))),
         "faces-colour": ("faces_colour.md", lambda: selection_table(

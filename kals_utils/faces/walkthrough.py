@@ -102,8 +102,10 @@ class ImageNotebook:
         walk = sample_run(run, chains=self.chains, steps=self.steps, every=self.every, noise=self.noise,
                           eps=self.eps, seed=self.seed, sampler=self.sampler if run is self.run else None)
         burn = run.config.extra.get("burn", RESTART_BURN)   # chosen by the selection rule (improved)
-        print(f"sampler: {walk.sampler}" + (f", {burn} hidden burn-in step(s) after each restart"
-                                            if walk.sampler == "restart" else ""))
+        print(f"sampler: {walk.sampler}" + {"restart": f", {burn} hidden burn-in step(s) after each restart",
+                                            "turn": f", f applied {burn + 1} time(s) to a start that turns "
+                                                    "smoothly (the selection rule saw the walk collapse)"}
+              .get(walk.sampler, ""))
         if run is self.run:
             self.walk = walk
         display(plot_frames(frames_of(run, walk, title=title), walk.steps, show=self.show_steps))

@@ -179,8 +179,9 @@ class KaleidoscopePanel:
                                           style={**STYLE, "button_width": "110px"}), "noise")
         self.noise_note = _cls(W.HTML(layout=_lay()), "noise-note")
         self.sampler = _cls(W.Dropdown(options=[RECIPE_SAMPLER] + list(SAMPLERS), value=s.sampler, description="sampler",
-                                       tooltip="recipe: the trained recipe's own (paper: walk, improved: restart); walk: "
-                                               "the paper's z <- f(z); walkjump: chains that slide from image to image; "
+                                       tooltip="recipe: the trained recipe's own (paper: walk, improved: restart or "
+                                               "turn); walk: the paper's z <- f(z); turn: f of a start that turns "
+                                               "smoothly; walkjump: chains that slide from image to image; "
                                                "restart, dae, langevin, annealed, settle: other chains that keep moving", style=STYLE, layout=_lay()), "sampler")
         self.sample_seed = _cls(W.BoundedIntText(value=s.sample_seed, min=0, max=2**31 - 1,
                                                  description="sampling seed", style=STYLE, layout=_lay(),

@@ -58,8 +58,8 @@ TABLE = [  # (key, label, meaning)
     ("coverage", "coverage", "distinct nearest training points / min(samples, train)"),
     ("coverage_converged", "coverage (converged)", "the same, converged samples only"),
     ("distinct", "distinct nearest images", "the same on standardised images: low = collapse onto a few"),
-    ("coverage_real", "coverage, real images", "held-out training images, as many per image: what real images read"),
-    ("distinct_real", "distinct nearest, real images", "the same for distinct nearest images"),
+    ("coverage_real", "coverage, real images", "the training set split in two at this ratio: what real images read"),
+    ("distinct_real", "distinct nearest, real images", "the same split, distinct nearest images"),
     ("sharpness", "sharpness ratio", "mean image gradient, samples / training images (blur < 1)"),
     ("memorized_std", "memorised (any contrast)", "the 1/3 copy test on standardised images"),
     ("median_nn", "median NN distance", "RMS per coordinate, data scale"),
@@ -101,7 +101,8 @@ def _prdc_lines(s: dict) -> list:
         return []
     p, c = dict(s["prdc"], memorized=s["memorized"]), s.get("prdc_ceiling") or {}
     head = (f"sample metrics in {p['features']} space, k={p['k']}, real = {p['real']}"
-            + (f"; ceiling = {c['real']}" if c else "; no held-out images: no ceiling (give the data root)"))
+            + (f"; ceiling = {c['real']}" if c else "; no ceiling: it needs a data set's own test split (mnist, "
+                                                     "fashion-mnist, cifar-dogs, celeba and its data root)"))
     rows = [(label, _fmt(p.get(key)), f"ceiling {_fmt(c.get(key))}" if c else "", meaning)
             for key, label, meaning in PRDC_TABLE]
     return [head] + [f"  {a:<24} {b:>8}  {c_:<16} {m}".rstrip() for a, b, c_, m in rows]
