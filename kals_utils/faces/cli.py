@@ -27,7 +27,7 @@ from ..model import ARCH_HELP, ARCHS, PATCH, out_range
 from ..pipeline import load_run, sample_run, save_run, train_run
 from .plots import fig_to_array, plot_2d, plot_basins_1d, plot_basins_2d
 from ..precision import PRECISIONS
-from ..recipes import RECIPES
+from ..recipes import RECIPES, get_recipe
 from ..render import GIF_CHAINS, GIF_FPS, gif_name, save_png
 from ..presets import (ARCH, CHAINS, EPS, EVERY, JITTER, NOISE, OUT_DIR, PRECISION, PRESETS, SEED, STEPS,
                       preset_for)
@@ -233,8 +233,10 @@ def cmd_train(args) -> int:
 
     def banner():  # printed once every setting has been checked
         budget = f"{epochs} epochs" if args.updates is None or resume else f"{args.updates} updates"
+        held = get_recipe(recipe).holdout if resume is None else 0   # the selection rule's held-out share
+        rule = f"; {held:.0%} of the images held out for its selection rule, which may stop earlier" if held else ""
         print(f"training {args.arch} L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) for {budget}, "
-              f"recipe {recipe} (Ctrl-C stops and keeps the best weights)", flush=True)
+              f"recipe {recipe}{rule} (Ctrl-C stops and keeps the best weights)", flush=True)
     arch_kw = {"patch": args.patch} if args.arch == "transformer" else {}
     if args.arch == "unet":
         arch_kw["top_skip"] = not args.no_top_skip
