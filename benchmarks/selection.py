@@ -3,6 +3,8 @@
     python benchmarks/selection.py fashion --root DIR --seeds 0,1,2 [--out docs/results/selection_fashion.json]
     python benchmarks/selection.py travel --data digits|lfw-faces|sample-photos [--seeds 0] [--recipe paper]
         [--out docs/results/selection_travel.json] [--png saved_samples/selection_<data>.png]
+    python benchmarks/selection.py travel --data folder:DIR/NAME --size 0 --out docs/results/selection_folders.json
+        (DIR from benchmarks/folders.py DIR)
     python benchmarks/selection.py ttq --root DIR [--budget 600 --every 60] --out docs/results/selection_ttq.json
     python benchmarks/selection.py contrast --data lfw-faces --out docs/results/selection_contrast.json
         [--png saved_samples/selection_contrast.png]
@@ -70,7 +72,8 @@ def base_row(run, cpu: float, seed: int, name: str) -> dict:
     ex, r = run.config.extra, run.result
     return dict(data=name, recipe=run.config.recipe, seed=seed, n=len(run.data), train_cpu_s=round(cpu, 1), updates_budget=NET["updates"],
                 epochs_done=r.epochs_done, kept_epoch=ex.get("stopped_at"), copy_baseline=ex.get("copy_baseline"),
-                copy_line=ex.get("copy_line"), burn=ex.get("burn"), checks=run.result.train_state.get("checks"), message=r.message,
+                copy_line=ex.get("copy_line"), collapse_line=ex.get("collapse_line"), burn=ex.get("burn"),
+                checks=run.result.train_state.get("checks"), message=r.message,
                 precision=run.config.precision, date=time.strftime("%Y-%m-%d"), cpu=cpu_name(),
                 torch=torch.__version__, threads=torch.get_num_threads())
 
@@ -92,22 +95,28 @@ def fashion(args) -> list:
     return rows
 
 
-def travel_data(name: str):
+def travel_data(name: str, size: int = 32):
     if name == "digits":
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from mixing import sklearn_data
         return sklearn_data("digits", 1500, 0, size=16)
-    return load_data(name, value_range=(-1, 1), image_size=32)
+    return load_data(name, value_range=(-1, 1), image_size=size or None)
+
+
+def short_name(name: str) -> str:
+    """A row's data name: a folder's own name for ``folder:PATH``."""
+    return Path(name.split(":", 1)[1]).name if name.startswith("folder:") else name
 
 
 def travel(args) -> list:
-    data = travel_data(args.data)
+    data = travel_data(args.data, args.size)
     rows = []
     for seed in args.seeds:
         run, cpu = train(data, seed, args.recipe)
         walk = sample_run(run, chains=300, steps=100, seed=seed, record=48)
         ev = evaluate_run(run, walk, seed=seed).summary()
-        row = dict(base_row(run, cpu, seed, args.data), steps=100, sampler=walk.sampler)
+        row = dict(base_row(run, cpu, seed, short_name(args.data)), steps=100, sampler=walk.sampler,
+                   image="x".join(map(str, data.image_shape)))
         row.update({k: ev.get(k) for k in ("coverage", "memorized", "memorized_std", "distinct", "sharpness", "converged",
                                            "coverage_real", "distinct_real")})
         rows.append(row)
@@ -115,7 +124,7 @@ def travel(args) -> list:
         if args.png and seed == args.seeds[0]:
             from kals_utils.faces.plots import plot_images
             fig = plot_images(walk.final[:48], data.image_shape, data.value_range,
-                              title=f"{args.data}, {args.recipe}, QUICK, seed {seed}")
+                              title=f"{short_name(args.data)}, {args.recipe}, QUICK, seed {seed}")
             fig.savefig(args.png, dpi=100, bbox_inches="tight")
     return rows
 
@@ -237,6 +246,7 @@ def main(argv=None):
     p.add_argument("--updates", type=int, default=1000, help="ages: updates trained (the rule's stop not used)")
     p.add_argument("--root", default="data")
     p.add_argument("--data", default="digits")
+    p.add_argument("--size", type=int, default=32, help="travel: images resized to N x N (0: native size)")
     p.add_argument("--recipe", default="improved", choices=("improved", "paper"), help="travel: the recipe")
     p.add_argument("--seeds", default="0", type=lambda s: [int(v) for v in s.split(",")])
     p.add_argument("--out", required=True)
@@ -248,7 +258,7 @@ def main(argv=None):
     rows = modes[args.mode](args)
     out = Path(args.out)
     key = lambda r: (r["data"], r.get("recipe", "improved"), r["seed"], r.get("steps"), r.get("updates"),  # noqa: E731
-                     r.get("applications"), r.get("epoch"))
+                     r.get("applications"), r.get("epoch"), r.get("burn_mode"))
     new = {key(r): r for r in rows}   # a re-run replaces its own earlier rows, where they stood
     old = json.loads(out.read_text()) if out.is_file() else []
     kept = [new.pop(key(r), r) for r in old]

@@ -14,6 +14,8 @@ PAIR_CHUNK = 2 ** 22       # distances per chunk (matrix entries) of the memoris
 MEMORIZED_RATIO = 1 / 3    # a copy: nearest training point closer than this times the second nearest (Gu et al. 2025)
 SPREAD_EXACT = 4000        # data_spread on every point up to this many; above, from SPREAD_QUERIES of them
 SPREAD_QUERIES = 2000
+REAL_SPLITS = 5            # seeded splits of the training set averaged by real_at_ratio
+REAL_MAX = 2000            # training images real_at_ratio uses at most (a seeded subset: two small searches)
 FLAT = 1e-6                # standard deviation under which an image counts as flat (standardise only centres it)
 
 
@@ -197,3 +199,27 @@ def copied_fraction(samples, train) -> float:
 def memorized_fraction(samples, train, *, ratio: float = MEMORIZED_RATIO) -> float:
     """Fraction of ``samples`` that are copies of a training sample (see :func:`memorization`)."""
     return memorization(samples, train, ratio=ratio).fraction
+
+
+def real_at_ratio(train, n_samples: int, *, splits: int = REAL_SPLITS, seed: int = 0) -> dict:
+    """What real images read at ``n_samples`` samples per len(``train``) training images:
+    ``{"coverage_real", "distinct_real"}``, the pixel coverage (distinct nearest / min) and
+    :func:`distinct_nearest` of held-out training images against the rest, split at the same ratio
+    (held-out / rest = n_samples / n_train; at most REAL_MAX images), averaged over ``splits`` seeded
+    splits. nan where a part would hold fewer than 2 images."""
+    train = _float2d(train, "train")
+    ratio = check_int("samples", n_samples, 1) / max(len(train), 1)
+    g = torch.Generator().manual_seed(seed)
+    if len(train) > REAL_MAX:
+        train = train[torch.randperm(len(train), generator=g)[:REAL_MAX]]
+    ref = round(len(train) / (1 + ratio))
+    if min(ref, len(train) - ref) < 2:
+        return {"coverage_real": float("nan"), "distinct_real": float("nan")}
+    cov, dis = [], []
+    for _ in range(check_int("splits", splits, 1)):
+        order = torch.randperm(len(train), generator=g)
+        rest, held = train[order[:ref]], train[order[ref:]]
+        idx = nearest_neighbours(held, rest)[1]
+        cov.append(len(torch.unique(idx)) / min(len(held), len(rest)))
+        dis.append(distinct_nearest(held, rest))
+    return {"coverage_real": sum(cov) / len(cov), "distinct_real": sum(dis) / len(dis)}

@@ -91,12 +91,12 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
         cfg.extra["updates"] = updates
     result = fit(model, x_fit, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress,
                  resume=resume, loss_fn=recipe_loss(recipe_def, sigma), precision=cfg.precision, target=target,
-                 ema=recipe_def.ema,
-                 **(fit_kw if stop is None else stop.wrap(fit_kw)))
+                 ema=recipe_def.ema, **(fit_kw if stop is None else stop.wrap(fit_kw)))
     if stop is not None:
         result = stop.finish(result, x_fit)
         cfg.extra.update(holdout=len(data) - len(x_fit), stopped_at=result.best_epoch, copy_baseline=stop.baseline,
-                         copy_line=stop.line, checks=len(stop.checks), burn=stop.burn, sampler=stop.kept_sampler)
+                         copy_line=stop.line, checks=len(stop.checks), burn=stop.burn, sampler=stop.kept_sampler,
+                         collapse_line=stop.collapse)
     if sigma:
         cfg.extra["sigma"] = [float(v) for v in sigma]
     cfg.epochs = result.epochs_done

@@ -21,7 +21,9 @@ stops once copying has been over it COPY_PATIENCE checks in a row, or quality ha
 PATIENCE checks, or the budget is spent. Without any check under the line, it keeps the checked
 weights that copied least. Checks come every CHECK_UPDATES updates or CHECK_EPOCHS passes over the
 data, whichever is sooner: 100 faces copy within 250 passes. Each check also counts the distinct
-nearest training images of its samples; kept weights under COLLAPSE get a warning in the message.
+nearest training images of its samples: under COLLAPSE, or under what real images read at the check's
+samples per image where that is lower (:func:`neighbours.real_at_ratio`: texture crops crowd onto a few
+"hub" images, real ones 17%), the walk *collapses*; kept weights that collapse get a warning.
 On 100-450 images the nets here collapse onto a few images until they copy (Results → faces and
 colour): the rule then keeps the uncopied, collapsed weights and says so. Where the walk collapses
 at RESTART_BURN, a check also reads it after shorter hidden burn-ins (:func:`pick_burn`), and last f's
@@ -45,7 +47,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .neighbours import copied_fraction, distinct_nearest
+from .neighbours import copied_fraction, distinct_nearest, real_at_ratio
 from .sample import RESTART, RESTART_BURN, data_start
 from .train import TrainResult, diagnose, full_loss
 
@@ -56,7 +58,7 @@ CHECK_STEPS = RESTART_BURN + RESTART  # applications of f: the restart sampler's
 COPY_MARGIN = 0.05                    # copying may exceed the held-out images' memorised fraction by this
 COPY_PATIENCE = 2                     # checks in a row over the line before training stops
 PATIENCE = 8                          # checks without better quality before training stops
-COLLAPSE = 0.3                        # kept weights whose check walk is nearest fewer distinct images get a warning
+COLLAPSE = 0.3                        # a check walk nearest fewer distinct images (or fewer than real ones) collapses
 
 
 def check_ages(chains: int, burn: int = RESTART_BURN, sampler: str = "restart") -> torch.Tensor:
@@ -69,7 +71,7 @@ def check_ages(chains: int, burn: int = RESTART_BURN, sampler: str = "restart") 
     return burn + 1 + age
 
 
-def pick_burn(reads: list, line: float) -> tuple:
+def pick_burn(reads: list, line: float, collapse: float = COLLAPSE) -> tuple:
     """The check walk's read the rule uses, from ``reads`` [(copying, distinct, burn, frames)] with the
     longest burn-in first: the longest whose frames neither collapse nor copy over ``line``; if each
     collapses, the most varied under the line; if each copies, the longest. f's early outputs are
@@ -79,18 +81,18 @@ def pick_burn(reads: list, line: float) -> tuple:
     Fashion-MNIST's classifier Fréchet distance from 74 to 85-132 (seed 0; pixel Fréchet distance,
     the rule's quality, prefers the softer frames)."""
     under = [r for r in reads if r[0] <= line] or reads[:1]
-    return next((r for r in under if r[1] >= COLLAPSE), max(under, key=lambda r: r[1]))
+    return next((r for r in under if r[1] >= collapse), max(under, key=lambda r: r[1]))
 
 
-def rank(quality: float, distinct: float, turn: bool = False) -> tuple:
+def rank(quality: float, distinct: float, turn: bool = False, collapse: float = COLLAPSE) -> tuple:
     """How a check under the copy line ranks (lower is better): varied before sharp, the walk before
-    f's first output alone (``turn``). A check walk nearest fewer than COLLAPSE distinct training images
-    ranks below every one that is not, and among those by how many it reaches; the rest by pixel
+    f's first output alone (``turn``). A check walk nearest fewer than ``collapse`` distinct training
+    images (COLLAPSE, or what real images read where that is lower) ranks below every one that is not, and among those by how many it reaches; the rest by pixel
     Fréchet distance, a varied walk's before any turn read's. Fréchet distance alone prefers one blurry
     mean face to varied, imperfect ones (100 LFW faces: 138 with 1% distinct vs 170 with 19%), and f's
     soft first outputs to a walk's sharper frames (Fashion-MNIST, seed 0: a turn read after 56 passes
     kept, classifier Fréchet distance 498 against 74): the turn is for walks that never vary."""
-    return (2, -distinct) if distinct < COLLAPSE else (int(turn), quality)
+    return (2, -distinct) if distinct < collapse else (int(turn), quality)
 
 
 def frechet_rows(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -119,6 +121,8 @@ class SampleCheck:
         self.reference = self.train[ref].cpu()
         self.baseline = copied_fraction(heldout, self.train.cpu()) if heldout is not None and len(heldout) else 0.0
         self.line = self.baseline + COPY_MARGIN
+        self.real = real_at_ratio(self.train.cpu(), CHECK_CHAINS, seed=seed)["distinct_real"]
+        self.collapse = COLLAPSE if math.isnan(self.real) else min(COLLAPSE, self.real)   # what collapse means here
         self.every = max(1, min(round(CHECK_UPDATES / max(1, steps_per_epoch)), CHECK_EPOCHS))
         self.steps_per_epoch = steps_per_epoch
         self.checks = []          # (epoch, copying, quality, distinct nearest, burn-in, sampler) per check
@@ -154,7 +158,7 @@ class SampleCheck:
         for k, (sampler, burn) in enumerate(views):
             frames = shown[k].cpu()
             out.append((copied_fraction(frames, train), distinct_nearest(frames, train), burn, frames, sampler))
-            if stop_if_varied and out[0][1] >= COLLAPSE:
+            if stop_if_varied and out[0][1] >= self.collapse:
                 break
         return out
 
@@ -165,7 +169,8 @@ class SampleCheck:
         (:func:`pick_burn`), or f's first output alone. After a check that needed a shorter one, the next
         reads them all: a net that begins to copy also varies its old frames, and those must not pass
         for variety (100 LFW faces: their frames after 5 steps varied only once they copied 9%)."""
-        copying, distinct, burn, frames, sampler = pick_burn(self.reads(stop_if_varied=not self.shortened), self.line)
+        copying, distinct, burn, frames, sampler = pick_burn(self.reads(stop_if_varied=not self.shortened), self.line,
+                                                             self.collapse)
         self.shortened = burn < RESTART_BURN or sampler != self.sampler
         return copying, frechet_rows(frames, self.reference), distinct, burn, sampler
 
@@ -183,8 +188,9 @@ class SampleCheck:
             self.over += 1
             return
         self.over = 0
-        if rank(quality, distinct, sampler != self.sampler) < self.best[0]:
-            self.best, self.stale = (rank(quality, distinct, sampler != self.sampler), epoch + 1, self._state()), 0
+        score = rank(quality, distinct, sampler != self.sampler, self.collapse)
+        if score < self.best[0]:
+            self.best, self.stale = (score, epoch + 1, self._state()), 0
         else:
             self.stale += 1
 
@@ -217,17 +223,18 @@ class SampleCheck:
         return None, None, ""
 
     def burn_note(self, distinct: float) -> str:
-        """What the chosen burn-in shows, and a warning when even it falls near fewer than COLLAPSE
-        distinct training images: the net varies too little before it copies (small sets)."""
+        """What the chosen burn-in shows, and a warning when even it collapses (fewer distinct nearest
+        training images than ``self.collapse``): the net varies too little before it copies (small sets)."""
         note = "" if self.burn == RESTART_BURN else (
             f"restarts hide {self.burn} step(s) of burn-in, not {RESTART_BURN}: softer frames, "
             f"{distinct:.0%} distinct nearest images")
         if self.kept_sampler != self.sampler:
             note = (f"its walks fall onto a few images: sampled with the turn sampler instead (f's first output of a "
                     f"start that turns, {distinct:.0%} distinct nearest images)")
-        if distinct < COLLAPSE:
+        if distinct < self.collapse:
             note = "; ".join(m for m in (note, (
-                f"its check walk ends near only {distinct:.0%} distinct training images (collapse): on "
+                f"its check walk ends near only {distinct:.0%} distinct training images (collapse"
+                + ("" if math.isnan(self.real) else f"; real ones reach {self.real:.0%}") + "): on "
                 f"{len(self.train)} images this net copies before its samples vary; more images help most")) if m)
         return note
 

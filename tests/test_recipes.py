@@ -114,9 +114,13 @@ def test_recipe_is_stored_in_checkpoint_and_used_for_sampling(tmp_path):
 
 def test_cli_recipe_train_and_sample(tmp_path, capsys):
     ck, npz = tmp_path / "p.pt", tmp_path / "s.npz"
-    assert main(["train", "--data", "points2d", "-L", "3", "-H", "8", "--epochs", "20", "--recipe", "improved",
-                 "--out", str(ck), "--no-progress"]) == 0
-    assert "recipe improved" in capsys.readouterr().out
+    assert main(["train", "--data", "points2d", "-L", "3", "-H", "8", "--epochs", "40", "--recipe", "improved",
+                 "--out", str(ck), "--no-progress"]) == 0   # a check every 30 passes
+    out = capsys.readouterr().out
+    assert "recipe improved; its selection rule may stop earlier" in out    # 4 points: too few to hold any out
+    assert "\n  - kept the weights of epoch 30 (every check copied" in out   # the rule's notes, one per line ...
+    assert "\n  - its check walk ends near only" in out and "\n  - more images help most" in out
+    assert "\n  - kept the one that copied least" not in out     # ... not inside brackets
     assert load_checkpoint(ck).config.recipe == "improved"
     assert main(["sample", "--checkpoint", str(ck), "--chains", "6", "--steps", "3", "--save-samples", str(npz)]) == 0
     assert str(np.load(npz)["recipe"]) == "improved" and "recipe improved" in capsys.readouterr().out

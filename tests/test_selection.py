@@ -95,6 +95,7 @@ def test_a_collapsed_keep_is_named_and_small_sets_are_checked_every_few_passes()
     rule = selection.SampleCheck.__new__(selection.SampleCheck)
     rule.train, rule.checks = torch.zeros(90, 4), [(150, 0.0, 132.5, 0.07), (300, 0.25, 155.1, 0.5)]
     rule.burn, rule.sampler, rule.kept_sampler = selection.RESTART_BURN, "restart", "restart"
+    rule.real, rule.collapse = 0.8, selection.COLLAPSE
     assert "collapse" in rule.burn_note(0.07) and "90 images" in rule.burn_note(0.07)
     assert rule.burn_note(0.5) == ""                           # the control: a varied walk gets no warning
     rule.burn = 0
@@ -195,6 +196,7 @@ def test_after_a_check_that_needed_a_shorter_walk_the_next_reads_them_all():
     frames, c = torch.rand(20, 4, generator=torch.Generator().manual_seed(0)), selection.COLLAPSE
     rule = selection.SampleCheck.__new__(selection.SampleCheck)
     rule.sampler, rule.shortened, rule.line, rule.reference = "restart", False, 0.05, frames.flip(0)
+    rule.collapse = c
     views = iter([[(0.0, c - 0.2, 5, frames, "restart"), (0.0, c + 0.2, 0, frames, "turn")],   # collapsed at 5
                   [(0.2, c + 0.2, 5, frames, "restart"), (0.0, c + 0.1, 0, frames, "turn")],   # varied at 5: copies
                   [(0.0, c + 0.2, 5, frames, "restart"), (0.0, c + 0.1, 0, frames, "turn")]])  # varied, no copies
@@ -230,3 +232,22 @@ def test_the_turn_sampler_turns_through_its_starts_without_a_cut():
     assert torch.allclose(walk.frames[6], z, atol=1e-5)          # step 6 shows f^3 of the input after step 5
     restart = sample_run(run, chains=4, steps=12, seed=0, record=4, sampler="restart")
     assert not torch.allclose(restart.frames[6], z, atol=1e-3)   # the control: the restart sampler's frame differs
+
+
+def test_collapse_means_fewer_distinct_images_than_real_ones_read():
+    """Crops of a few textures crowd onto a few "hub" images: real held-out ones read 17-20% distinct nearest
+    images (300 grey crops of scikit-image's pictures), so a walk there that reaches 25% has not collapsed; on
+    varied images the line stays COLLAPSE, and its warning says what real images read."""
+    from kals_utils.model import ModelConfig, build_model
+    g = torch.Generator().manual_seed(0)
+    model = build_model(ModelConfig(dim=16, depth=2, width=8, out_act="tanh"), seed=0)
+    hubs = (torch.rand(4, 16, generator=g) * 2 - 1).repeat(30, 1)               # 4 images, 30 times each
+    crowded = selection.SampleCheck(model, hubs, None, steps_per_epoch=1, start_scale=1.3)
+    varied = selection.SampleCheck(model, torch.rand(120, 16, generator=g) * 2 - 1, None, steps_per_epoch=1,
+                                   start_scale=1.3)
+    assert crowded.collapse == crowded.real < 0.2 and varied.collapse == selection.COLLAPSE < varied.real
+    for rule in (crowded, varied):
+        rule.burn, rule.sampler, rule.kept_sampler = selection.RESTART_BURN, "restart", "restart"
+    assert "collapse" not in crowded.burn_note(0.25) and "collapse" in varied.burn_note(0.25)
+    assert "real ones" in varied.burn_note(0.25) and "collapse" in crowded.burn_note(crowded.real / 2)
+    assert selection.rank(100.0, 0.25, collapse=crowded.collapse)[0] == 0 < selection.rank(100.0, 0.25)[0]

@@ -27,7 +27,7 @@ from ..model import ARCH_HELP, ARCHS, PATCH, out_range
 from ..pipeline import load_run, sample_run, save_run, train_run
 from .plots import fig_to_array, plot_2d, plot_basins_1d, plot_basins_2d
 from ..precision import PRECISIONS
-from ..recipes import RECIPES, get_recipe
+from ..recipes import RECIPES, denoises, get_recipe, split_holdout
 from ..render import GIF_CHAINS, GIF_FPS, gif_name, save_png
 from ..presets import (ARCH, CHAINS, EPS, EVERY, JITTER, NOISE, OUT_DIR, PRECISION, PRESETS, SEED, STEPS,
                       preset_for)
@@ -208,6 +208,19 @@ def _data_for(args):
     return data, out_act
 
 
+def _as_list(report: str) -> str:
+    """A run's report with the parts of its message one per line: the selection rule's notes read as a list."""
+    head, _, message = report.partition(" — ")
+    parts, depth = [""], 0
+    for i, ch in enumerate(message):   # split at "; " outside brackets
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if message.startswith("; ", i) and depth == 0:
+            parts.append("")
+        elif not (ch == " " and message.startswith("; ", i - 1) and depth == 0):
+            parts[-1] += ch
+    return head + "".join(f"\n  - {m.strip()}" for m in parts if m.strip())
+
+
 def cmd_train(args) -> int:
     out = ensure_writable(args.out)
     data, out_act = _data_for(args)
@@ -233,8 +246,10 @@ def cmd_train(args) -> int:
 
     def banner():  # printed once every setting has been checked
         budget = f"{epochs} epochs" if args.updates is None or resume else f"{args.updates} updates"
-        held = get_recipe(recipe).holdout if resume is None else 0   # the selection rule's held-out share
-        rule = f"; {held:.0%} of the images held out for its selection rule, which may stop earlier" if held else ""
+        share = get_recipe(recipe).holdout if resume is None and denoises(get_recipe(recipe)) else 0
+        held = len(split_holdout(len(data), share, args.seed)[1]) if share else 0   # as the selection rule splits
+        rule = f"; {held} of them held out for its selection rule, which may stop earlier" if held else (
+            "; its selection rule may stop earlier" if share else "")
         print(f"training {args.arch} L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) for {budget}, "
               f"recipe {recipe}{rule} (Ctrl-C stops and keeps the best weights)", flush=True)
     arch_kw = {"patch": args.patch} if args.arch == "transformer" else {}
@@ -247,7 +262,7 @@ def cmd_train(args) -> int:
     replaced = out.exists()
     save_run(run, out)
     r = run.result
-    print(f"trained in {time.time() - t0:.1f}s — {r.report()}")
+    print(f"trained in {time.time() - t0:.1f}s — {_as_list(r.report())}")
     print(f"checkpoint written to {out}" + (" (replaced the file that was there)" if replaced else ""))
     if r.status == "interrupted":
         print("interrupted: the checkpoint holds the best weights so far; continue with --resume", file=sys.stderr)

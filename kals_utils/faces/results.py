@@ -366,7 +366,8 @@ def selection_table(rows: list) -> str:
         stopped = "stopped:" in r["message"]
         kept = "—" if r["kept_epoch"] is None else r["kept_epoch"]
         recipe = r.get("recipe", "improved") + (f" ({r['burn_mode']})" if r.get("burn_mode") else "")
-        row = [r["data"], recipe, r["seed"], f"{r['train_cpu_s']:.0f}", r["precision"], kept,
+        data = r["data"] + (f" ({r['n']} images, {r['image'].replace('x', '×')})" if r.get("image") else "")
+        row = [data, recipe, r["seed"], f"{r['train_cpu_s']:.0f}", r["precision"], kept,
                r["epochs_done"], "yes" if stopped else "no", _burn(r), r["steps"]]
         row += [sig(r["fd_classifier"]) if "fd_classifier" in r else "—",
                 frac(r.get("clf_coverage")) if "clf_coverage" in r else "—",
@@ -421,6 +422,8 @@ def tables(root: Path = ROOT) -> dict:
             _json(root / "docs" / "results" / "selection_travel.json"))),
         "selection-burn": ("selection.md", lambda: selection_table(
             _json(root / "docs" / "results" / "selection_burn.json"))),
+        "selection-folders": ("selection.md", lambda: selection_table(
+            _json(root / "docs" / "results" / "selection_folders.json"))),
         "selection-ages": ("selection.md", lambda: ages_table(_json(root / "docs" / "results" / "selection_ages.json"))),
         "selection-burn-sizes": ("selection.md", lambda: selection_table(
             _json(root / "docs" / "results" / "selection_burn_sizes.json"))),

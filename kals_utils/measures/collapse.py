@@ -31,7 +31,8 @@ from typing import Optional
 import torch
 
 from ..errors import KalsError, check_int
-from ..neighbours import _float2d, distinct_nearest, nearest_neighbours, memorized_std_fraction, standardise  # noqa: F401 (re-exported)
+from ..neighbours import (REAL_MAX, REAL_SPLITS, _float2d, distinct_nearest, memorized_std_fraction,  # noqa: F401
+                          nearest_neighbours, real_at_ratio, standardise)                               # (re-exported)
 
 
 def _grid(x, image_shape) -> torch.Tensor:
@@ -62,34 +63,6 @@ def sharpness_ratio(samples, train, image_shape=None) -> float:
     images are flat)."""
     ref = float(sharpness(train, image_shape).mean())
     return float(sharpness(samples, image_shape).mean()) / ref if ref > 0 else float("nan")
-
-
-REAL_SPLITS = 5        # seeded splits of the training set averaged by real_at_ratio
-REAL_MAX = 2000        # training images real_at_ratio uses at most (a seeded subset: two small searches)
-
-
-def real_at_ratio(train, n_samples: int, *, splits: int = REAL_SPLITS, seed: int = 0) -> dict:
-    """What real images read at ``n_samples`` samples per len(``train``) training images:
-    ``{"coverage_real", "distinct_real"}``, the pixel coverage (distinct nearest / min) and
-    :func:`distinct_nearest` of held-out training images against the rest, split at the same ratio
-    (held-out / rest = n_samples / n_train; at most REAL_MAX images), averaged over ``splits`` seeded
-    splits. nan where a part would hold fewer than 2 images."""
-    train = _float2d(train, "train")
-    ratio = check_int("samples", n_samples, 1) / max(len(train), 1)
-    g = torch.Generator().manual_seed(seed)
-    if len(train) > REAL_MAX:
-        train = train[torch.randperm(len(train), generator=g)[:REAL_MAX]]
-    ref = round(len(train) / (1 + ratio))
-    if min(ref, len(train) - ref) < 2:
-        return {"coverage_real": float("nan"), "distinct_real": float("nan")}
-    cov, dis = [], []
-    for _ in range(check_int("splits", splits, 1)):
-        order = torch.randperm(len(train), generator=g)
-        rest, held = train[order[:ref]], train[order[ref:]]
-        idx = nearest_neighbours(held, rest)[1]
-        cov.append(len(torch.unique(idx)) / min(len(held), len(rest)))
-        dis.append(distinct_nearest(held, rest))
-    return {"coverage_real": sum(cov) / len(cov), "distinct_real": sum(dis) / len(dis)}
 
 
 def collapse_measures(samples, train, image_shape: Optional[tuple] = None) -> dict:
