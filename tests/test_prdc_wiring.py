@@ -70,7 +70,7 @@ def test_table_prints_ceilings_beside_values(mnist_run, capsys):
     capsys.readouterr()
     assert main(["evaluate", "--checkpoint", str(ck), "--samples", str(npz), "--data-root", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "sample metrics in pixels space, k=5" in out and "ceiling" in out and "memorised" in out
+    assert "sample metrics in pixel space, k=5" in out and "ceiling" in out and "memorised" in out
 
 
 def test_classifier_needs_labelled_data(tmp_path, capsys):

@@ -123,7 +123,8 @@ def test_cli_recipe_train_and_sample(tmp_path, capsys):
     assert "\n  - kept the one that copied least" not in out     # ... not inside brackets
     assert load_checkpoint(ck).config.recipe == "improved"
     assert main(["sample", "--checkpoint", str(ck), "--chains", "6", "--steps", "3", "--save-samples", str(npz)]) == 0
-    assert str(np.load(npz)["recipe"]) == "improved" and "recipe improved" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert str(np.load(npz)["recipe"]) == "improved" and "recipe improved, sampler restart (its selection rule" in out
     assert main(["sample", "--checkpoint", str(ck), "--chains", "6", "--steps", "3", "--save-samples", str(npz),
                  "--recipe", "paper"]) == 0
     assert str(np.load(npz)["recipe"]) == "paper"

@@ -286,8 +286,10 @@ def cmd_sample(args) -> int:
     res = sample_run(run, chains=args.chains, steps=args.steps, every=args.every, noise=args.noise,
                      eps=args.eps, jitter=args.jitter, seed=args.seed, record=record, recipe=recipe,
                      precision=args.precision, sampler=args.sampler, scale=args.scale)
+    chosen = " (its selection rule's choice)" if args.sampler is None and "sampler" in run.config.extra else ""
     print(f"sampled {args.chains} chains x {args.steps} steps from {args.checkpoint} "
-          f"({run.config.dataset}, L={run.config.depth}, H={run.config.width}, recipe {recipe})")
+          f"({run.config.dataset}, L={run.config.depth}, H={run.config.width}, recipe {recipe}, "
+          f"sampler {res.sampler}{chosen})")
     if gif:
         replaced = gif.exists()
         export_gif(run, res, gif, fps=args.fps)

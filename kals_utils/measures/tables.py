@@ -100,9 +100,11 @@ def _prdc_lines(s: dict) -> list:
     if "prdc" not in s:
         return []
     p, c = dict(s["prdc"], memorized=s["memorized"]), s.get("prdc_ceiling") or {}
-    head = (f"sample metrics in {p['features']} space, k={p['k']}, real = {p['real']}"
-            + (f"; ceiling = {c['real']}" if c else "; no ceiling: it needs a data set's own test split (mnist, "
-                                                     "fashion-mnist, cifar-dogs, celeba and its data root)"))
+    space = "pixel space" if p["features"] == "pixels" else f"{p['features']} features"
+    head = (f"sample metrics in {space}, k={p['k']}, real = {p['real']}"
+            + (f"; ceiling = {c['real']}" if c else "; no test-split ceiling (mnist, fashion-mnist, cifar-dogs and "
+                                                     "celeba have one, with their data root): read the 'real images' "
+                                                     "rows above"))
     rows = [(label, _fmt(p.get(key)), f"ceiling {_fmt(c.get(key))}" if c else "", meaning)
             for key, label, meaning in PRDC_TABLE]
     return [head] + [f"  {a:<24} {b:>8}  {c_:<16} {m}".rstrip() for a, b, c_, m in rows]
