@@ -251,7 +251,7 @@ def fit(model: nn.Module, x: torch.Tensor, *, epochs: int = EPOCHS, lr: float = 
     status, message, done = "ok", "", start
     model.train()
     with threads_for(model), tqdm(total=start + epochs, initial=start, disable=not progress, desc="fit f(x)≈x",
-                                  leave=False) as bar:
+                                  unit="epoch", leave=False) as bar:
         try:
             for epoch in range(start, start + epochs):
                 gen.manual_seed(seed * 1_000_003 + epoch)

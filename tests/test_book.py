@@ -68,7 +68,8 @@ def test_tidy_makes_a_papermill_notebook_fit_to_commit(tmp_path):
     path, nb = _executed_fake(tmp_path)
     assert problems(path) == []
     first, run = nb.cells[1].outputs, nb.cells[2].outputs
-    assert first[0].data["text/plain"].startswith("Executed with QUICK = True (as its parameters cell shows) on ")
+    assert first[0].data["text/plain"].startswith("Executed with QUICK = True (set for this run over the parameters "
+                                                  "cell's defaults) on ")
     assert nb.metadata.kals["executed"] and nb.metadata.kals["settings"] == {"QUICK": True}
     assert "papermill" not in nb.metadata and not {"papermill", "execution"} & set(nb.cells[2].metadata)
     assert len(run) == 4, "the tqdm bar is dropped"
@@ -157,18 +158,15 @@ def test_tidy_commits_a_large_photo_figure_as_jpeg(tmp_path):
     assert plain.data["image/png"] == small and "image/jpeg" not in plain.data
 
 
-def test_what_ran_is_written_into_the_parameters_cell_and_no_injected_cell_undoes_a_readers_change():
+def test_no_injected_cell_undoes_a_readers_change_and_the_banner_names_what_ran(tmp_path):
     """A newcomer edits DATASET in the parameters cell; an injected cell after it must not set it back."""
-    params = nbformat.v4.new_code_cell('DATASET = "lfw-faces"      # the images\nQUICK = False              # True: minutes\n'
-                                       'SEED = 0')
+    params = nbformat.v4.new_code_cell('DATASET = "mnist"      # the images\nQUICK = False          # True: minutes')
     params.metadata["tags"] = ["parameters"]
-    injected = nbformat.v4.new_code_cell('# Parameters\nQUICK = True\nDATASET = "folder:faces"\n')
+    injected = nbformat.v4.new_code_cell('# Parameters\nQUICK = True\nDATASET = "fashion-mnist"\n')
     injected.metadata["tags"] = ["injected-parameters"]
     nb = nbformat.v4.new_notebook(cells=[params, injected, nbformat.v4.new_code_cell("run()")])
-    book.settle_parameters(nb, {"QUICK": True, "DATASET": "folder:faces"})
-    assert [c.source for c in nb.cells][1:] == ["run()"]                       # the injected cell is gone
-    assert nb.cells[0].source == ('DATASET = "folder:faces"   # the images\nQUICK = True               # True: minutes\n'
-                                  'SEED = 0')                                   # values in place, comments kept
-    assert book.settle_parameters(nb, {}) is nb and len(nb.cells) == 2         # nothing passed: nothing changes
-    with pytest.raises(KalsError, match="no line `DEPTH = ...`"):
-        book.settle_parameters(nb, {"DEPTH": 3})
+    tidy(nb, "fake", {"QUICK": True, "DATASET": "fashion-mnist"}, samples=tmp_path, folder=tmp_path)
+    assert [c.source for c in nb.cells] == [params.source, "run()"]           # the reader's defaults, no override
+    text = nb.cells[0].outputs[0].data["text/plain"]   # the first code cell carries the banner
+    assert text.startswith('Executed with QUICK = True, DATASET = "fashion-mnist" (set for this run over the '
+                           "parameters cell's defaults)")

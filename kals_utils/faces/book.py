@@ -206,30 +206,16 @@ def _tidy_output(out, gifs: dict, folder: Path):
     return out
 
 
-def settle_parameters(nb, params: dict):
-    """Write ``params`` into the notebook's ``parameters`` cell, each over its own ``NAME = ...`` line (the
-    line's comment kept in its column), and drop papermill's injected cell: what a reader edits is what ran.
-    An injected cell after it would silently undo a reader's change (a newcomer's DATASET, issue #29)."""
-    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    if not params or not cells:
-        return nb
-    lines = cells[0].source.split("\n")
-    for key, value in params.items():
-        at = next((i for i, line in enumerate(lines) if re.match(rf"{key}\s*=", line)), None)
-        if at is None:
-            raise KalsError(f"the parameters cell has no line `{key} = ...` to write {key} into; fix SETTINGS")
-        old = lines[at]
-        column = old.find("#")
-        new = f"{key} = {value!r}".replace("'", '"')
-        lines[at] = new if column < 0 else f"{new.ljust(column - 1)} {old[column:]}"
-    cells[0].source = "\n".join(lines)
+def drop_injected(nb):
+    """``nb`` without papermill's injected-parameters cell (the banner says what it set): left in, it would
+    silently undo a reader's change to the parameters cell above it (a newcomer's DATASET, issue #29)."""
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
     return nb
 
 
 def banner(name: str, params: dict, *, smoke: bool, seconds: float, day: str, device: str):
     """The first output of the first code cell: how, when and where this notebook was executed."""
-    passed = " (as its parameters cell shows)" if params else ""
+    passed = " (set for this run over the parameters cell's defaults)" if params else ""
     text = (f"Executed with {settings_text(params, smoke)}{passed} on {day}, {device}; the whole notebook "
             f"ran in {seconds:.0f} s. Re-run: `python -m kals_utils.book execute {name}`.")
     return nbformat.v4.new_output("display_data", data={"text/markdown": f"*{text}*", "text/plain": text})
@@ -237,12 +223,12 @@ def banner(name: str, params: dict, *, smoke: bool, seconds: float, day: str, de
 
 def tidy(nb, name: str, params: dict, *, smoke: bool = False, seconds: float = 0.0, samples=SAMPLES,
          folder=NB_DIR):
-    """A papermill-executed notebook made fit to commit (in place; returns it): its settings written into
-    its parameters cell (:func:`settle_parameters`), no timestamps or papermill records, no widget state, no machine paths, GIFs as links to their files in ``samples``
+    """A papermill-executed notebook made fit to commit (in place; returns it): no injected parameters
+    cell (:func:`drop_injected`; the banner names them), no timestamps or papermill records, no widget state, no machine paths, GIFs as links to their files in ``samples``
     (relative to ``folder``, where the notebook is written) or as PNG strips, the settings banner
     first, ``metadata.kals`` saying it was executed and how."""
     gifs = _gif_files(Path(samples))
-    settle_parameters(nb, params)
+    drop_injected(nb)
     for key in VOLATILE_NB_KEYS:
         nb.metadata.pop(key, None)
     for cell in nb.cells:

@@ -24,7 +24,7 @@ from ..measures.features import FEATURES
 from ..measures.metrics import BURN_TOL, K, TOL
 from ..measures.attractors import ATTRACTOR_POINTS
 from ..model import ARCH_HELP, ARCHS, PATCH, out_range
-from ..pipeline import load_run, sample_run, save_run, train_run
+from ..pipeline import epochs_for, load_run, sample_run, save_run, train_run
 from .plots import fig_to_array, plot_2d, plot_basins_1d, plot_basins_2d
 from ..precision import PRECISIONS
 from ..recipes import RECIPES, denoises, get_recipe, split_holdout
@@ -245,9 +245,10 @@ def cmd_train(args) -> int:
     t0 = time.time()
 
     def banner():  # printed once every setting has been checked
-        budget = f"{epochs} epochs" if args.updates is None or resume else f"{args.updates} updates"
         share = get_recipe(recipe).holdout if resume is None and denoises(get_recipe(recipe)) else 0
         held = len(split_holdout(len(data), share, args.seed)[1]) if share else 0   # as the selection rule splits
+        budget = f"{epochs} epochs" if args.updates is None or resume else (   # the bar counts epochs
+            f"{args.updates} updates ({epochs_for(args.updates, len(data) - held, args.batch_size)} epochs)")
         rule = f"; {held} of them held out for its selection rule, which may stop earlier" if held else (
             "; its selection rule may stop earlier" if share else "")
         print(f"training {args.arch} L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) for {budget}, "
@@ -350,6 +351,10 @@ def _json_ready(obj):
 def cmd_evaluate(args) -> int:
     """CLI entry: print the metrics table (or ``--json``) for ``--samples`` (+ ``--checkpoint``)."""
     tol = check_float("--tol", args.tol, 0.0, strict=True)
+    if not args.json:   # the Jacobians take a minute or so on a CPU for images: say so before the wait
+        print(f"measuring {args.samples}" + (f" with {args.checkpoint}: the Jacobian of f at up to {args.max_train} "
+                                             "training points (attractors) ..." if args.checkpoint else " ..."),
+              file=sys.stderr, flush=True)
     ev = evaluate_npz(args.samples, args.checkpoint, device=args.device, tol=tol,
                       burn_tol=check_float("--burn-tol", args.burn_tol, 0.0, strict=True),
                       method=args.jacobian, max_points=args.max_train, seed=args.seed,

@@ -80,7 +80,8 @@ class ImageNotebook:
         if self.dataset in REGISTRY:   # what the set is (an offline stand-in says so)
             print(f"{self.dataset}: {REGISTRY[self.dataset].help}")
         classes = "" if d.labels is None else f", classes {sorted(set(d.labels.tolist()))}"
-        print(f"{self.dataset}: {len(d)} images of shape {d.image_shape}, values in {d.value_range}{classes}")
+        size = f" (IMAGE_SIZE = {self.image_size}: resized to it)" if self.image_size else ""
+        print(f"{self.dataset}: {len(d)} images of shape {d.image_shape}{size}, values in {d.value_range}{classes}")
         if d.note:
             print(f"note: {d.note}")
         display(plot_images(d.x[:SHOWN], d.image_shape, d.value_range, title=f"training images ({len(d)} in all)"))

@@ -323,10 +323,6 @@ def _measure(samples, train, config: RunConfig, *, labels, model, walk: Optional
     ceiling and every metric of ``samples`` against ``train``."""
     embed = feature_space(config, features, data_root=data_root, log=log)
     heldout = heldout_images(config, len(samples), data_root=data_root, seed=seed)
-    if log is not None:   # the Jacobians take a minute or so on a CPU for images: say so before the wait
-        pts = min(len(train), opts.get("max_points") or len(train))
-        log(f"measuring {len(samples)} samples against {len(train)} training points"
-            + (f", with the Jacobian of f at {pts} of them (attractors)" if model is not None else "") + " ...")
     return evaluate_samples(samples, train, labels=labels, model=model, frames=None if walk is None else walk.frames,
                             steps=None if walk is None else walk.steps, value_range=config.value_range, seed=seed,
                             features=embed, feature_name=features, heldout=heldout,
