@@ -351,15 +351,16 @@ def _json_ready(obj):
 def cmd_evaluate(args) -> int:
     """CLI entry: print the metrics table (or ``--json``) for ``--samples`` (+ ``--checkpoint``)."""
     tol = check_float("--tol", args.tol, 0.0, strict=True)
-    if not args.json:   # the Jacobians take a minute or so on a CPU for images: say so before the wait
+    burn_tol, k = check_float("--burn-tol", args.burn_tol, 0.0, strict=True), check_int("--k", args.k, 1)
+
+    def banner():   # once the files are read and checked: the Jacobians take a minute or so on a CPU for images
         print(f"measuring {args.samples}" + (f" with {args.checkpoint}: the Jacobian of f at up to {args.max_train} "
                                              "training points (attractors) ..." if args.checkpoint else " ..."),
               file=sys.stderr, flush=True)
-    ev = evaluate_npz(args.samples, args.checkpoint, device=args.device, tol=tol,
-                      burn_tol=check_float("--burn-tol", args.burn_tol, 0.0, strict=True),
-                      method=args.jacobian, max_points=args.max_train, seed=args.seed,
-                      k=check_int("--k", args.k, 1), features=args.features, data_root=args.data_root,
-                      log=lambda m: print(m, file=sys.stderr))
+    ev = evaluate_npz(args.samples, args.checkpoint, device=args.device, tol=tol, burn_tol=burn_tol,
+                      method=args.jacobian, max_points=args.max_train, seed=args.seed, k=k, features=args.features,
+                      data_root=args.data_root, log=lambda m: print(m, file=sys.stderr),
+                      on_start=None if args.json else banner)
     if args.json:
         out = ev.summary()
         if ev.burn is not None:

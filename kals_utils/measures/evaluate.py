@@ -292,21 +292,23 @@ def load_samples(path) -> dict:
 def evaluate_npz(samples_path, checkpoint=None, *, device="auto", tol: float = TOL, burn_tol: float = BURN_TOL,
                  method: str = "auto", max_points: Optional[int] = ATTRACTOR_POINTS, with_norm: bool = True,
                  seed: int = 0, k: int = K, features: str = "pixels", data_root=None,
-                 log: Optional[Callable] = None) -> Evaluation:
+                 log: Optional[Callable] = None, on_start: Optional[Callable] = None) -> Evaluation:
     """Metrics of a saved ``.npz``; with ``checkpoint`` also attractor stability, spurious fixed points
     and the burn-in curve (the walk is re-run through :func:`pipeline.sample_run` from the saved start
     noise, with the saved steps, jitter and seed), and with ``data_root`` the ceilings of the sample
-    metrics from the data set's held-out split (and the classifier features)."""
+    metrics from the data set's held-out split (and the classifier features). ``on_start``: called once the
+    files, the features and the ceilings are read and checked, before the measuring."""
     s = load_samples(samples_path)
     config = RunConfig(model=ModelConfig(dim=s["train"].shape[1], depth=1, width=1,
                                          out_act=act_for_range(*s["value_range"])),
                        value_range=s["value_range"], image_shape=s["image_shape"], dataset="samples")
-    model = walk = None
+    model = walk = run = None
     if checkpoint is not None:
         run = load_run(checkpoint, device=device)
         if tuple(run.data.x.shape) != tuple(s["train"].shape):
             raise KalsError(f"{samples_path} was not sampled from {checkpoint}: its training set is "
                             f"{tuple(s['train'].shape)}, the checkpoint's {tuple(run.data.x.shape)}")
+    if run is not None:
         model, config = run.model, run.config
         if s["start"] is not None and s["steps"]:
             walk = sample_run(run, steps=s["steps"], eps=s["eps"], jitter=s["jitter"], seed=s["seed"],
@@ -314,15 +316,17 @@ def evaluate_npz(samples_path, checkpoint=None, *, device="auto", tol: float = T
                               scale=s["scale"])
     return _measure(s["samples"], s["train"], config, labels=s["labels"], model=model, walk=walk, tol=tol,
                     burn_tol=burn_tol, method=method, max_points=max_points, with_norm=with_norm, seed=seed, k=k,
-                    features=features, data_root=data_root, log=log)
+                    features=features, data_root=data_root, log=log, on_start=on_start)
 
 
 def _measure(samples, train, config: RunConfig, *, labels, model, walk: Optional[SampleResult], features: str,
-             data_root, seed: int, log, **opts) -> Evaluation:
+             data_root, seed: int, log, on_start: Optional[Callable] = None, **opts) -> Evaluation:
     """The one measuring step behind evaluate_run and evaluate_npz: the feature space, the held-out
     ceiling and every metric of ``samples`` against ``train``."""
     embed = feature_space(config, features, data_root=data_root, log=log)
     heldout = heldout_images(config, len(samples), data_root=data_root, seed=seed)
+    if on_start is not None:
+        on_start()
     return evaluate_samples(samples, train, labels=labels, model=model, frames=None if walk is None else walk.frames,
                             steps=None if walk is None else walk.steps, value_range=config.value_range, seed=seed,
                             features=embed, feature_name=features, heldout=heldout,
