@@ -21,7 +21,8 @@ from .data import quantize
 
 GIF_CHAINS = 48        # chains shown in an image GIF ...
 GIF_COLUMNS = 8        # ... as a grid 8 wide (48 chains: 8 x 6)
-GIF_SCALE = 2          # nearest-neighbour pixel upscaling of image GIFs
+GIF_SCALE = 2          # nearest-neighbour pixel upscaling of image GIFs ...
+GIF_UPSCALE_MAX = 32   # ... of images up to this many px a side (a 48-px grid at 2x: 30 MB for 100 frames)
 GIF_FPS = 8.0          # frames per second
 GIF_HOLD_LAST = 4      # extra frame-times the last frame stays
 LABEL_MIN_FONT, LABEL_MAX_FONT = 11, 18   # label band text size in px (grows with the frame's width)
@@ -127,6 +128,11 @@ def label_frames(frames, labels, title: str = "", *, fg: int = 255, bg: int = 0)
             cache[text] = np.asarray(img)
         out[i, :band] = cache[text]
     return out
+
+
+def gif_scale(image_shape) -> int:
+    """The pixel upscaling of an image GIF: GIF_SCALE for images up to GIF_UPSCALE_MAX px a side, else 1."""
+    return GIF_SCALE if image_shape is None or max(image_shape[-2:]) <= GIF_UPSCALE_MAX else 1
 
 
 def save_gif(frames, path, fps: float = 10.0, loop: int = 0, hold_last: int = 0) -> Path:

@@ -145,9 +145,12 @@ def test_image_gif_frames_carry_a_step_counter(image_run, tmp_path):
     assert np.array_equal(frames[:, band:], grids)
     assert (_band(frames) > 200).any(axis=(1, 2)).all()
     assert not np.array_equal(_band(frames)[0], _band(frames)[2])   # step 0 vs step 4
-    gif = read_gif(export_gif(image_run, walk, tmp_path / "w.gif", scale=2))
+    gif = read_gif(export_gif(image_run, walk, tmp_path / "w.gif"))   # 8 px images: upscaled 2x by default
     w = 2 + 8 * (2 * 8 + 2)                               # GIF_COLUMNS cells a row
     assert gif.shape == (3, label_height(w) + 2 * 8 + 4, w, 3)
+    from kals_utils.render import GIF_SCALE, gif_scale
+    assert gif_scale((1, 28, 28)) == gif_scale((3, 32, 32)) == gif_scale(None) == GIF_SCALE == 2
+    assert gif_scale((1, 48, 48)) == gif_scale((3, 64, 40)) == 1     # larger images: not upscaled (file size)
 
 
 def test_comparison_gifs_name_the_recipe(image_run, tmp_path):

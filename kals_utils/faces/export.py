@@ -8,8 +8,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .plots import walk_frames
-from ..render import (GIF_CHAINS, GIF_COLUMNS, GIF_FPS, GIF_HOLD_LAST, GIF_SCALE, grid_frames, label_frames,
-                     save_gif)
+from ..render import GIF_CHAINS, GIF_COLUMNS, GIF_FPS, GIF_HOLD_LAST, gif_scale, grid_frames, label_frames, save_gif
 from ..pipeline import sample_run
 from ..render import gif_name, safe_name
 from ..sample import SampleResult
@@ -29,9 +28,11 @@ def frames_of(run, walk: SampleResult, *, scale: int = 1, title: Optional[str] =
     return walk_frames(run.model, run.data.x, walk, title="kaleidoscope" if title is None else title)
 
 
-def export_gif(run, walk: SampleResult, path, *, fps: float = GIF_FPS, scale: int = GIF_SCALE,
+def export_gif(run, walk: SampleResult, path, *, fps: float = GIF_FPS, scale: Optional[int] = None,
                hold_last: int = GIF_HOLD_LAST, title: Optional[str] = None) -> Path:
-    """Write ``walk`` as a GIF (labelled image grids, or 1D/2D plots; see :func:`frames_of`). Returns the path."""
+    """Write ``walk`` as a GIF (labelled image grids, or 1D/2D plots; see :func:`frames_of`); ``scale``: the
+    pixel upscaling (default :func:`render.gif_scale` of the run's images). Returns the path."""
+    scale = gif_scale(run.config.image_shape) if scale is None else scale
     return save_gif(frames_of(run, walk, scale=scale, title=title), path, fps=fps, hold_last=hold_last)
 
 

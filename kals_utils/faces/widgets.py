@@ -37,7 +37,7 @@ from .panel import SHOWN, Panel
 from .plots import basin_frames, fig_to_array, plot_losses
 from ..precision import PRECISIONS
 from ..recipes import RECIPES, get_recipe
-from ..render import GIF_SCALE, png_bytes
+from ..render import gif_scale, png_bytes
 from ..sample import NOISES, SAMPLERS
 
 DOWNLOAD_MAX = 20 * 2**20   # GIFs up to this size get a download link (base64 in the page)
@@ -101,7 +101,8 @@ class KaleidoscopePanel:
     """
 
     def __init__(self, data: Data, run: Optional[pipeline.Run] = None, *, out_dir=None, **settings):
-        self.controller = c = Panel(data, run, render=lambda r, walk: frames_of(r, walk, scale=GIF_SCALE),
+        render = lambda r, walk: frames_of(r, walk, scale=gif_scale(r.config.image_shape))  # noqa: E731
+        self.controller = c = Panel(data, run, render=render,
                                     background=_in_kernel(), out_dir=out_dir, **settings)
         self._build_train()
         self._build_sample()
