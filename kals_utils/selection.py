@@ -85,13 +85,13 @@ def pick_burn(reads: list, line: float, collapse: float = COLLAPSE) -> tuple:
 
 
 def rank(quality: float, distinct: float, turn: bool = False, collapse: float = COLLAPSE) -> tuple:
-    """How a check under the copy line ranks (lower is better): varied before sharp, the walk before
-    f's first output alone (``turn``). A check walk nearest fewer than ``collapse`` distinct training
-    images (COLLAPSE, or what real images read where that is lower) ranks below every one that is not, and among those by how many it reaches; the rest by pixel
-    Fréchet distance, a varied walk's before any turn read's. Fréchet distance alone prefers one blurry
-    mean face to varied, imperfect ones (100 LFW faces: 138 with 1% distinct vs 170 with 19%), and f's
-    soft first outputs to a walk's sharper frames (Fashion-MNIST, seed 0: a turn read after 56 passes
-    kept, classifier Fréchet distance 498 against 74): the turn is for walks that never vary."""
+    """How a check under the copy line ranks (lower is better): varied before sharp, the walk before f's first output
+    alone (``turn``). A check walk nearest fewer than ``collapse`` distinct training images (COLLAPSE, or what real
+    images read where that is lower) ranks below every one that is not, and among those by how many it reaches; the
+    rest by pixel Fréchet distance, a varied walk's before any turn read's. Fréchet distance alone prefers one
+    blurry mean face to varied, imperfect ones (100 LFW faces: 138 with 1% distinct vs 170 with 19%), and f's soft
+    first outputs to a walk's sharper frames (Fashion-MNIST, seed 0: a turn read after 56 passes kept, classifier
+    Fréchet distance 498 against 74): the turn is for walks that never vary."""
     return (2, -distinct) if distinct < collapse else (int(turn), quality)
 
 

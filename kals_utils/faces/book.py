@@ -223,10 +223,10 @@ def banner(name: str, params: dict, *, smoke: bool, seconds: float, day: str, de
 
 def tidy(nb, name: str, params: dict, *, smoke: bool = False, seconds: float = 0.0, samples=SAMPLES,
          folder=NB_DIR):
-    """A papermill-executed notebook made fit to commit (in place; returns it): no injected parameters
-    cell (:func:`drop_injected`; the banner names them), no timestamps or papermill records, no widget state, no machine paths, GIFs as links to their files in ``samples``
-    (relative to ``folder``, where the notebook is written) or as PNG strips, the settings banner
-    first, ``metadata.kals`` saying it was executed and how."""
+    """A papermill-executed notebook made fit to commit (in place; returns it): no injected parameters cell
+    (:func:`drop_injected`; the banner names them), no timestamps or papermill records, no widget state, no machine
+    paths, GIFs as links to their files in ``samples`` (relative to ``folder``, where the notebook is written) or as
+    PNG strips, the settings banner first, ``metadata.kals`` saying it was executed and how."""
     gifs = _gif_files(Path(samples))
     drop_injected(nb)
     for key in VOLATILE_NB_KEYS:

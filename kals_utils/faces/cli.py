@@ -216,7 +216,7 @@ def _as_list(report: str) -> str:
         depth += {"(": 1, ")": -1}.get(ch, 0)
         if message.startswith("; ", i) and depth == 0:
             parts.append("")
-        elif not (ch == " " and message.startswith("; ", i - 1) and depth == 0):
+        else:
             parts[-1] += ch
     return head + "".join(f"\n  - {m.strip()}" for m in parts if m.strip())
 
