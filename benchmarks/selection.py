@@ -11,6 +11,8 @@
     python benchmarks/selection.py real --data digits|lfw-faces|sample-photos --out docs/results/selection_travel.json
     python benchmarks/selection.py ages --data lfw-faces --seeds 0,1,2 --every 60 --updates 900
         --out docs/results/selection_ages.json
+    python benchmarks/selection.py views --data lfw-faces|sample-photos|folder:DIR/NAME [--size 0] --seeds 0,1,2
+        --out docs/results/selection_views.json
 
 ``fashion``: the first 1,000 Fashion-MNIST training images at 28x28 (``--root`` holds the IDX .gz files
 and a writable kals_cache for the classifier); the recipe's QUICK settings exactly
@@ -30,6 +32,9 @@ off for 1,000 updates; every 250, 300 walks from its start distribution for 1, 3
 memorised in pixels and on standardised images (``--png``: starts, the four frames and the nearest training
 images of 16 chains at the last snapshot).
 ``ages``: where the collapse on small sets comes from, and what longer training buys (``ages``' docstring).
+``views``: the weights ``travel`` keeps, sampled as the rule chose and as each other view a check reads would
+show them (f's first output by the turn sampler, the restart sampler after 0 and 5 hidden steps), measured as
+``travel`` measures: why a run shows the most varied view that is not blurred (``selection.pick_burn``).
 """
 
 import argparse
@@ -126,6 +131,30 @@ def travel(args) -> list:
             fig = plot_images(walk.final[:48], data.image_shape, data.value_range,
                               title=f"{short_name(args.data)}, {args.recipe}, QUICK, seed {seed}")
             fig.savefig(args.png, dpi=100, bbox_inches="tight")
+    return rows
+
+
+VIEWS = (None, ("turn", 0), ("restart", 0), ("restart", 5))   # the rule's own view, then each one asked for
+
+
+def views(args) -> list:
+    data = travel_data(args.data, args.size)
+    rows = []
+    for seed in args.seeds:
+        run, cpu = train(data, seed)
+        for view in VIEWS:
+            asked = {} if view is None else dict(sampler=view[0], burn=view[1])
+            walk = sample_run(run, chains=300, steps=100, seed=seed, record=48, note=None, **asked)
+            ev = evaluate_run(run, walk, seed=seed).summary()
+            row = dict(base_row(run, cpu, seed, short_name(args.data)), steps=100, sampler=walk.sampler,
+                       image="x".join(map(str, data.image_shape)), view="rule" if view is None else "/".join(map(str, view)),
+                       burn_mode="the rule's view" if view is None else "asked for")
+            if view is not None:
+                row["burn"] = view[1]
+            row.update({k: ev.get(k) for k in ("coverage", "memorized", "memorized_std", "distinct", "sharpness",
+                                               "coverage_real", "distinct_real")})
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k not in ("checks", "message")}), flush=True)
     return rows
 
 
@@ -239,7 +268,7 @@ def ages(args) -> list:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", choices=("fashion", "travel", "ttq", "contrast", "real", "ages"))
+    p.add_argument("mode", choices=("fashion", "travel", "ttq", "contrast", "real", "ages", "views"))
     p.add_argument("--budget", type=float, default=600.0, help="ttq: training CPU seconds in all")
     p.add_argument("--every", type=float, default=60.0, help="ttq: training CPU seconds between measurements; "
                    "ages: passes between snapshots")
@@ -254,11 +283,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     modes = {"fashion": fashion, "travel": travel, "ttq": time_to_quality, "contrast": contrast, "real": real,
-             "ages": ages}
+             "ages": ages, "views": views}
     rows = modes[args.mode](args)
     out = Path(args.out)
     key = lambda r: (r["data"], r.get("recipe", "improved"), r["seed"], r.get("steps"), r.get("updates"),  # noqa: E731
-                     r.get("applications"), r.get("epoch"), r.get("burn_mode"))
+                     r.get("applications"), r.get("epoch"), r.get("burn_mode"), r.get("view"))
     new = {key(r): r for r in rows}   # a re-run replaces its own earlier rows, where they stood
     old = json.loads(out.read_text()) if out.is_file() else []
     kept = [new.pop(key(r), r) for r in old]

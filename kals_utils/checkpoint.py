@@ -51,8 +51,32 @@ def save_checkpoint(path, model: nn.Module, config: RunConfig, *, train_data: Op
     if labels is not None:
         payload["labels"] = torch.as_tensor(labels).cpu()
     if train_state:
-        payload["train_state"] = _tensors_to_cpu(train_state)
+        payload["train_state"] = _shared_weights(_tensors_to_cpu(train_state), payload["state_dict"])
     return atomic_torch_save(payload, path)
+
+
+SAME = "same_as_weights"   # train_state's weight sets stored once, as the checkpoint's own state_dict
+
+
+def _shared_weights(train_state: dict, state: dict) -> dict:
+    """``train_state`` without the weight sets equal to ``state`` (the kept weights are the best ones,
+    often the last): named under SAME instead, so a checkpoint holds each set of weights once."""
+    same = [k for k in ("best_state_dict", "last_state_dict") if _equal(train_state.get(k), state)]
+    if not same:
+        return train_state
+    return {**{k: v for k, v in train_state.items() if k not in same}, SAME: same}
+
+
+def _equal(a, b) -> bool:
+    return isinstance(a, dict) and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _restore_weights(train_state, state: dict):
+    """The inverse of :func:`_shared_weights`: the weight sets named under SAME point at ``state``."""
+    if not isinstance(train_state, dict) or SAME not in train_state:
+        return train_state
+    rest = {k: v for k, v in train_state.items() if k != SAME}
+    return {**rest, **{k: state for k in train_state[SAME]}}
 
 
 def _encode_data(x: torch.Tensor, config: RunConfig):
@@ -125,7 +149,7 @@ def load_checkpoint(path, device="cpu") -> Checkpoint:
     return Checkpoint(model=model, config=config,
                       train_data=None if train_data is None else _decode_data(train_data, config),
                       labels=payload.get("labels"), losses=list(payload.get("losses", [])),
-                      train_state=payload.get("train_state"))
+                      train_state=_restore_weights(payload.get("train_state"), state))
 
 
 MAGIC = {b"GIF8": "a GIF image", b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image",

@@ -84,7 +84,7 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     say_precision_note(precision, dev, note)
     sigma = resolve_sigma(recipe_def, spread(data.x) if recipe_def.sigma_rel else None)
     x_fit, stop = (data.x, None) if resume is not None else selection_rule(recipe_def, model, data.x, batch=batch,
-                                                                            seed=seed)
+                                                                            seed=seed, image_shape=cfg.image_shape)
     target = recipe_target(recipe_def, x_fit) if target is None else target
     if updates is not None:
         epochs = epochs_for(check_int("updates", updates, 0), len(x_fit), batch_size)

@@ -169,7 +169,8 @@ def split_holdout(n: int, fraction: float, seed: int = 0) -> tuple:
     return perm[k:].sort().values, perm[:k].sort().values
 
 
-def selection_rule(recipe, model: nn.Module, x: torch.Tensor, *, batch: int, seed: int) -> tuple:
+def selection_rule(recipe, model: nn.Module, x: torch.Tensor, *, batch: int, seed: int,
+                   image_shape: Optional[tuple] = None) -> tuple:
     """(rows to train on, :class:`selection.SampleCheck` or None): a denoising recipe with ``holdout``
     > 0 keeps a seeded share of ``x`` apart (its copying baseline; none below HOLDOUT_MIN rows) and
     chooses its weights by the check walk; every other recipe trains on all of ``x`` to the end."""
@@ -180,4 +181,5 @@ def selection_rule(recipe, model: nn.Module, x: torch.Tensor, *, batch: int, see
     x_fit = x[keep] if len(held) else x
     steps = -(-len(x_fit) // min(batch, len(x_fit)))
     return x_fit, SampleCheck(model, x_fit, x[held] if len(held) else None, steps_per_epoch=steps,
-                              start_scale=recipe.start_scale, seed=seed, sampler=recipe.sampler)
+                              start_scale=recipe.start_scale, seed=seed, sampler=recipe.sampler,
+                              image_shape=image_shape)

@@ -26,9 +26,11 @@ samples per image where that is lower (:func:`neighbours.real_at_ratio`: texture
 "hub" images, real ones 17%), the walk *collapses*; kept weights that collapse get a warning.
 On 100-450 images the nets here collapse onto a few images until they copy (Results → faces and
 colour): the rule then keeps the uncopied, collapsed weights and says so. Where the walk collapses
-at RESTART_BURN, a check also reads it after shorter hidden burn-ins (:func:`pick_burn`), and last f's
-first output alone, which the turn sampler shows (:func:`moves.turn_input`); the kept check's burn-in
-and sampler become the run's (``config.extra["burn"]``, ``config.extra["sampler"]``). On the 100 faces
+at RESTART_BURN, a check also reads it after shorter hidden burn-ins, and last f's first output alone,
+which the turn sampler shows (:func:`moves.turn_input`): it ranks the check on the longest read that varies,
+and a run kept on it samples with the most varied read that is not blurred (:func:`pick_burn`; sharpness, the
+mean image gradient, at least SHARP of the training images'). The kept check's burn-in and sampler become the
+run's (``config.extra["burn"]``, ``config.extra["sampler"]``). On the 100 faces
 f's first output of the starts varies most and copies least (Results → selection, *Where the collapse
 comes from*): later applications fall onto a few images, and onto copies once the net has learnt them.
 
@@ -42,13 +44,14 @@ three nearest-neighbour searches (two more per shorter burn-in read where the wa
 """
 
 import math
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import nn
 
 from .neighbours import copied_fraction, distinct_nearest, real_at_ratio
 from .sample import RESTART, RESTART_BURN, data_start
+from .sharpness import sharpness
 from .train import TrainResult, diagnose, full_loss
 
 CHECK_UPDATES = 250                   # optimizer updates between two checks
@@ -59,6 +62,7 @@ COPY_MARGIN = 0.05                    # copying may exceed the held-out images' 
 COPY_PATIENCE = 2                     # checks in a row over the line before training stops
 PATIENCE = 8                          # checks without better quality before training stops
 COLLAPSE = 0.3                        # a check walk nearest fewer distinct images (or fewer than real ones) collapses
+SHARP = 0.6                           # ... and one under this share of the training images' mean image gradient blurs
 
 
 def check_ages(chains: int, burn: int = RESTART_BURN, sampler: str = "restart") -> torch.Tensor:
@@ -71,17 +75,28 @@ def check_ages(chains: int, burn: int = RESTART_BURN, sampler: str = "restart") 
     return burn + 1 + age
 
 
-def pick_burn(reads: list, line: float, collapse: float = COLLAPSE) -> tuple:
-    """The check walk's read the rule uses, from ``reads`` [(copying, distinct, burn, frames)] with the
-    longest burn-in first: the longest whose frames neither collapse nor copy over ``line``; if each
-    collapses, the most varied under the line; if each copies, the longest. f's early outputs are
-    softer (its first is a posterior mean) but lie near more training images: on 100 LFW faces and
-    448 photo crops, burn 0 read 21-32% and 31-37% distinct nearest images against 12-21% at 5.
+def pick_burn(reads: list, line: float, collapse: float = COLLAPSE, sharp: Optional[Callable] = None) -> tuple:
+    """The check walk's read the rule uses, from ``reads`` [(copying, distinct, burn, frames, ...)] with the
+    longest burn-in first: the first if it neither collapses nor copies over ``line``. Else, with ``sharp``
+    (frames -> sharpness ratio against the training images), the most varied read under the line that
+    neither collapses nor blurs (ratio >= SHARP); failing that, the longest that neither collapses nor
+    copies; if each collapses, the most varied under the line; if each copies, the longest.
+    f's early outputs are softer (its first is a posterior mean) but lie near more training images: on 100 LFW
+    faces and 448 photo crops, burn 0 read 21-32% and 31-37% distinct nearest images against 12-21% at 5.
+    The most varied sharp read, not the longest that passes: on the 100 faces, seed 1, a walk read just over
+    the line after 1 hidden step was kept (then 26% distinct nearest images, coverage 0.27) where f's first
+    output read 34% / 0.46 at sharpness 0.74; on the photo crops f's first output reads 0.45-0.58: blur.
     Only walks that collapse at RESTART_BURN get a shorter burn-in: chosen on every walk, it raised
     Fashion-MNIST's classifier Fréchet distance from 74 to 85-132 (seed 0; pixel Fréchet distance,
     the rule's quality, prefers the softer frames)."""
     under = [r for r in reads if r[0] <= line] or reads[:1]
-    return next((r for r in under if r[1] >= collapse), max(under, key=lambda r: r[1]))
+    varied = [r for r in under if r[1] >= collapse]
+    if reads[0] in varied:
+        return reads[0]
+    crisp = [r for r in varied if sharp is not None and sharp(r[3]) >= SHARP]
+    if crisp:
+        return max(crisp, key=lambda r: r[1])
+    return varied[0] if varied else max(under, key=lambda r: r[1])
 
 
 def rank(quality: float, distinct: float, turn: bool = False, collapse: float = COLLAPSE) -> tuple:
@@ -111,9 +126,12 @@ class SampleCheck:
     """The selection rule. Plug ``wrap(fit_kw)`` into :func:`train.fit`, then :meth:`finish`."""
 
     def __init__(self, model: nn.Module, train: torch.Tensor, heldout: Optional[torch.Tensor], *,
-                 steps_per_epoch: int, start_scale: float, seed: int = 0, sampler: str = "restart"):
+                 steps_per_epoch: int, start_scale: float, seed: int = 0, sampler: str = "restart",
+                 image_shape: Optional[tuple] = None):
         dev = next(model.parameters()).device
         self.model, self.train = model, train.detach().float()
+        self.image_shape = image_shape   # images (C, H, W): reads are also judged by sharpness; None: points
+        self.sharp_ref = float(sharpness(self.train.cpu(), image_shape).mean()) if image_shape else 0.0
         vr = model.config.value_range
         self.starts = data_start(self.train.cpu(), CHECK_CHAINS, scale=start_scale, seed=seed + 11,
                                  value_range=vr).to(dev)
@@ -125,7 +143,7 @@ class SampleCheck:
         self.collapse = COLLAPSE if math.isnan(self.real) else min(COLLAPSE, self.real)   # what collapse means here
         self.every = max(1, min(round(CHECK_UPDATES / max(1, steps_per_epoch)), CHECK_EPOCHS))
         self.steps_per_epoch = steps_per_epoch
-        self.checks = []          # (epoch, copying, quality, distinct nearest, burn-in, sampler) per check
+        self.checks = []          # (epoch, copying, quality, distinct nearest, burn-in, sampler shown) per check
         self.best = ((math.inf,), None, None)   # (rank, epoch, state) under the line, rank from :func:`rank`
         self.least = (math.inf, None, None)     # (copying, epoch, state): the fallback
         self.over = self.stale = 0
@@ -163,16 +181,24 @@ class SampleCheck:
         return out
 
     def measure(self) -> tuple:
-        """(copied fraction, pixel Fréchet distance to training images, distinct nearest training
-        images, burn-in, sampler) of the check walk now, read at the ages the sampler shows after its hidden
-        burn-in: RESTART_BURN, or, where frames that old collapse onto a few images, a shorter one
-        (:func:`pick_burn`), or f's first output alone. After a check that needed a shorter one, the next
+        """The check walk now: ((copied fraction, pixel Fréchet distance to training images, distinct nearest
+        training images, burn-in, sampler) of the read the check is ranked on, (distinct nearest, burn-in,
+        sampler) of the read a run kept on it samples with). Reads are taken at the ages the sampler shows after
+        its hidden burn-in: RESTART_BURN, or, where frames that old collapse onto a few images, shorter ones and
+        f's first output alone. The check is ranked on the longest that varies (:func:`pick_burn` without
+        sharpness: which weights to keep is chosen as before) and shows the most varied that is not blurred
+        (:func:`pick_burn` with it). After a check that needed a shorter one, the next
         reads them all: a net that begins to copy also varies its old frames, and those must not pass
         for variety (100 LFW faces: their frames after 5 steps varied only once they copied 9%)."""
-        copying, distinct, burn, frames, sampler = pick_burn(self.reads(stop_if_varied=not self.shortened), self.line,
-                                                             self.collapse)
+        reads = self.reads(stop_if_varied=not self.shortened)
+        copying, distinct, burn, frames, sampler = pick_burn(reads, self.line, self.collapse)
+        shown = pick_burn(reads, self.line, self.collapse, self.sharp if self.sharp_ref > 0 else None)
         self.shortened = burn < RESTART_BURN or sampler != self.sampler
-        return copying, frechet_rows(frames, self.reference), distinct, burn, sampler
+        return (copying, frechet_rows(frames, self.reference), distinct, burn, sampler), (shown[1], shown[2], shown[4])
+
+    def sharp(self, frames: torch.Tensor) -> float:
+        """Mean image gradient of ``frames`` over the training images' (:func:`sharpness.sharpness`)."""
+        return float(sharpness(frames, self.image_shape).mean()) / self.sharp_ref
 
     def _state(self) -> dict:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -180,8 +206,8 @@ class SampleCheck:
     def callback(self, epoch: int, _loss: float) -> None:
         if (epoch + 1) % self.every:
             return
-        copying, quality, distinct, burn, sampler = self.measure()
-        self.checks.append((epoch + 1, copying, quality, distinct, burn, sampler))
+        (copying, quality, distinct, burn, sampler), shown = self.measure()
+        self.checks.append((epoch + 1, copying, quality, *shown))   # a run kept here samples as ``shown``
         if copying < self.least[0]:
             self.least = (copying, epoch + 1, self._state())
         if copying > self.line:
@@ -230,7 +256,7 @@ class SampleCheck:
             f"{distinct:.0%} distinct nearest images")
         if self.kept_sampler != self.sampler:
             note = (f"its walks fall onto a few images: sampled with the turn sampler instead (f's first output of a "
-                    f"start that turns, {distinct:.0%} distinct nearest images)")
+                    f"start that turns, the most varied view that is not blurred: {distinct:.0%} distinct nearest images)")
         if distinct < self.collapse:
             note = "; ".join(m for m in (note, (
                 f"its check walk ends near only {distinct:.0%} distinct training images (collapse"

@@ -94,3 +94,22 @@ def test_format_1_checkpoints_still_load(tmp_path):
                 "losses": [0.1]}, tmp_path / "v1.pt")
     ck = load_checkpoint(tmp_path / "v1.pt")
     assert ck.config.model == ModelConfig(2, 3, 5) and ck.config.epochs == 7 and ck.config.dataset == "points2d"
+
+
+def test_resume_state_stores_each_set_of_weights_once_and_resumes_the_same(tmp_path):
+    from kals_utils import points, save_run, train_run
+    from kals_utils.pipeline import load_run
+    data = points(torch.rand(64, 2, generator=torch.Generator().manual_seed(0)), dim=2)
+    run = train_run(data, depth=3, width=16, epochs=30, seed=0, device="cpu", progress=False, note=None)
+    path = save_run(run, tmp_path / "r.pt")
+    blob = torch.load(path, weights_only=True)["train_state"]
+    assert "best_state_dict" not in blob and "best_state_dict" in blob["same_as_weights"]
+    ck = load_checkpoint(path)
+    best, last = ck.train_state["best_state_dict"], ck.train_state["last_state_dict"]
+    assert all(torch.equal(best[k], v) for k, v in run.result.train_state["best_state_dict"].items())
+    assert all(torch.equal(last[k], v) for k, v in run.result.train_state["last_state_dict"].items())
+    a = train_run(data, depth=3, width=16, epochs=5, seed=0, device="cpu", progress=False, note=None,
+                  resume=run.result.train_state)
+    b = train_run(data, depth=3, width=16, epochs=5, seed=0, device="cpu", progress=False, note=None,
+                  resume=load_run(path, device="cpu").result.train_state)
+    assert a.result.losses == b.result.losses and len(a.result.losses) == 35

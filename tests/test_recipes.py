@@ -168,3 +168,5 @@ def test_evaluating_an_improved_run_uses_its_own_sampler():
     assert a == b
     uniform = evaluate_run(run, sample_run(run, chains=40, steps=10, seed=4, record=40, recipe="paper"), seed=4)
     assert uniform.summary() != a  # the uniform start really is another sampler
+    bare = evaluate_run(run, sample_run(run, chains=40, steps=10, seed=4, record=0), seed=4).summary()
+    assert bare["coverage"] == a["coverage"] and bare["distinct"] == a["distinct"]  # no frames kept: the rest still measured

@@ -424,6 +424,8 @@ def tables(root: Path = ROOT) -> dict:
             _json(root / "docs" / "results" / "selection_burn.json"))),
         "selection-folders": ("selection.md", lambda: selection_table(
             _json(root / "docs" / "results" / "selection_folders.json"))),
+        "selection-views": ("selection.md", lambda: selection_table(
+            _json(root / "docs" / "results" / "selection_views.json"))),
         "selection-ages": ("selection.md", lambda: ages_table(_json(root / "docs" / "results" / "selection_ages.json"))),
         "selection-burn-sizes": ("selection.md", lambda: selection_table(
             _json(root / "docs" / "results" / "selection_burn_sizes.json"))),

@@ -30,39 +30,9 @@ from typing import Optional
 
 import torch
 
-from ..errors import KalsError, check_int
-from ..neighbours import (REAL_MAX, REAL_SPLITS, _float2d, distinct_nearest, memorized_std_fraction,  # noqa: F401
+from ..neighbours import (REAL_MAX, REAL_SPLITS, distinct_nearest, memorized_std_fraction,  # noqa: F401
                           nearest_neighbours, real_at_ratio, standardise)                               # (re-exported)
-
-
-def _grid(x, image_shape) -> torch.Tensor:
-    """Flat (N, D) -> (N, C, H, W); data without an image shape count as one row of pixels."""
-    x = _float2d(x, "images")
-    if image_shape is None:
-        return x[:, None, None, :]
-    c, h, w = (int(v) for v in image_shape)
-    if x.shape[1] != c * h * w:
-        raise KalsError(f"data of shape {tuple(x.shape)} do not match image shape {(c, h, w)}")
-    return x.reshape(len(x), c, h, w)
-
-
-def sharpness(x, image_shape=None) -> torch.Tensor:
-    """(N,) mean image gradient per image: RMS of the differences between horizontal and vertical
-    neighbours, over every channel, on the data's own scale."""
-    g = _grid(x, image_shape)
-    parts = [g[..., :, 1:] - g[..., :, :-1]]
-    if g.shape[2] > 1:
-        parts.append(g[..., 1:, :] - g[..., :-1, :])
-    sq = sum(p.pow(2).sum(dim=(1, 2, 3)) for p in parts)
-    n = sum(p[0].numel() for p in parts)
-    return (sq / n).sqrt()
-
-
-def sharpness_ratio(samples, train, image_shape=None) -> float:
-    """Mean :func:`sharpness` of the samples / that of the training images (nan if the training
-    images are flat)."""
-    ref = float(sharpness(train, image_shape).mean())
-    return float(sharpness(samples, image_shape).mean()) / ref if ref > 0 else float("nan")
+from ..sharpness import sharpness, sharpness_ratio  # noqa: F401 (re-exported)
 
 
 def collapse_measures(samples, train, image_shape: Optional[tuple] = None) -> dict:

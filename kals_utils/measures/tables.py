@@ -53,7 +53,7 @@ def _fmt(v) -> str:
 
 TABLE = [  # (key, label, meaning)
     ("samples", "samples", "final chain states"),
-    ("train", "training points", ""),
+    ("train", "training points", "the run's whole set (a selection rule's held-out images included)"),
     ("converged", "converged", "fraction within tol of a training point"),
     ("coverage", "coverage", "distinct nearest training points / min(samples, train)"),
     ("coverage_converged", "coverage (converged)", "the same, converged samples only"),
