@@ -255,8 +255,9 @@ class SampleCheck:
             f"restarts hide {self.burn} step(s) of burn-in, not {RESTART_BURN}: softer frames, "
             f"{distinct:.0%} distinct nearest images")
         if self.kept_sampler != self.sampler:
-            note = (f"its walks fall onto a few images: sampled with the turn sampler instead (f's first output of a "
-                    f"start that turns, the most varied view that is not blurred: {distinct:.0%} distinct nearest images)")
+            note = (f"its walks fall onto a few images after {RESTART_BURN} hidden steps: sampled with the turn sampler, "
+                    f"the most varied view that is not blurred (f's first output of a start that turns, {distinct:.0%} "
+                    "distinct nearest images)")
         if distinct < self.collapse:
             note = "; ".join(m for m in (note, (
                 f"its check walk ends near only {distinct:.0%} distinct training images (collapse"
