@@ -6,7 +6,10 @@ image sets you have not seen"), for ``python benchmarks/selection.py travel --da
 - ``grey-crops``: 300 random 48 x 48 crops (seeded) of scikit-image's grey pictures (camera, coins, moon, page,
   text, brick, grass, gravel, clock, horse, checkerboard), about 28 from each: a few textures, many crops;
 - ``lfw-background``: the 100 images of scikit-image's ``lfw_subset`` that are *not* faces (its last 100, 25 x 25);
-- ``sneakers``: the first 500 sneakers (class 7) of Fashion-MNIST's test split, 28 x 28 (Debian's IDX files).
+- ``sneakers``: the first 500 sneakers (class 7) of Fashion-MNIST's test split, 28 x 28 (Debian's IDX files);
+- ``colour-mix``: 1,000 random crops (seeded, sides 40 px to a quarter of the picture), resized to 40 x 40, of five
+  colour pictures that scikit-image ships without a download: the Hubble deep field, an immunohistochemistry
+  slide, a retina, a colour wheel and the scikit-image logo, 200 from each.
 PNG files, one per image.
 """
 
@@ -55,13 +58,32 @@ def sneakers(out: Path, root: Path) -> int:
     return min(500, int((y == 7).sum()))
 
 
+COLOUR = ("hubble_deep_field", "immunohistochemistry", "retina", "colorwheel", "logo")
+COLOUR_CROPS, COLOUR_SIDE = 1000, 40
+
+
+def colour_mix(out: Path, seed: int = 5) -> int:
+    import skimage.data as sk
+    rng, per, k = np.random.default_rng(seed), COLOUR_CROPS // len(COLOUR), 0
+    for name in COLOUR:
+        a = getattr(sk, name)()[..., :3]          # the logo has an alpha channel
+        h, w = a.shape[:2]
+        for j in range(per):
+            s = int(rng.integers(COLOUR_SIDE, max(COLOUR_SIDE + 1, min(h, w) // 4)))
+            y, x = rng.integers(0, h - s), rng.integers(0, w - s)
+            crop = Image.fromarray(np.ascontiguousarray(a[y:y + s, x:x + s]))
+            crop.resize((COLOUR_SIDE, COLOUR_SIDE), Image.LANCZOS).save(out / f"{name}_{j:03d}.png")
+            k += 1
+    return k
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out")
     p.add_argument("--fashion", default="/usr/share/datasets/fashion-mnist", help="folder of Fashion-MNIST's IDX .gz")
     args = p.parse_args(argv)
     for name, make in (("grey-crops", grey_crops), ("lfw-background", lfw_background),
-                       ("sneakers", lambda d: sneakers(d, Path(args.fashion)))):
+                       ("sneakers", lambda d: sneakers(d, Path(args.fashion))), ("colour-mix", colour_mix)):
         d = Path(args.out) / name
         d.mkdir(parents=True, exist_ok=True)
         print(f"{d}: {make(d)} images")
