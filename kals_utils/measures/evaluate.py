@@ -162,9 +162,9 @@ def evaluate_samples(samples, train, *, labels=None, model: Optional[nn.Module] 
     if model is not None:
         _model_metrics(ev, model, samples, train, dist, method=method, max_points=max_points, seed=seed,
                        with_norm=with_norm, burn_tol=burn_tol)
-    if frames is not None and torch.as_tensor(frames).numel():  # a walk sampled with record=0 keeps no frames
+    frames = None if frames is None else torch.as_tensor(frames)
+    if frames is not None and frames.numel():  # a walk sampled with record=0 keeps no frames
         ev.burn = burn_in(frames, steps, burn_tol)
-        frames = torch.as_tensor(frames)
         d_all, i_all = nearest_neighbours(frames.reshape(-1, frames.shape[-1]), train)
         ev.convergence = (d_all.reshape(frames.shape[:2]) < tol).float().mean(dim=1).tolist()
         walk = i_all.reshape(frames.shape[:2])[1:]  # the states after f, step 1 on
