@@ -120,6 +120,34 @@ def test_varied_before_sharp_a_collapsed_walk_ranks_last():
     assert selection.rank(90.0, 0.5) < selection.rank(40.0, 0.9, turn=True) < varied   # a varied walk first
 
 
+def test_a_blurred_check_ranks_after_every_sharp_one_and_never_ends_training():
+    """Pixel Fréchet distance prefers soft frames (1,000 colour crops, seed 0: a blurred check after 56 passes, then the
+    patience ran out before the sharp checks came). Blurred ranks after sharp, before collapsed; patience runs only
+    once a sharp walk that varies is kept."""
+    assert selection.rank(500.0, 0.4) < selection.rank(100.0, 0.4, blurred=True) < selection.rank(100.0, 0.1)
+    assert selection.rank(500.0, 0.4, turn=True) < selection.rank(100.0, 0.4, blurred=True)
+    assert selection.rank(100.0, 0.4, blurred=True) < selection.rank(50.0, 0.4, turn=True, blurred=True)
+    rule = selection.SampleCheck.__new__(selection.SampleCheck)
+    rule.model, rule.every, rule.line, rule.collapse, rule.sampler = torch.nn.Linear(2, 2), 1, 0.05, 0.3, "restart"
+    rule.checks, rule.least, rule.best, rule.over, rule.stale = [], (math.inf, None, None), ((math.inf,), None, None), 0, 0
+    script = [(100.0, True)] + [(200.0, True)] * (selection.PATIENCE + 2) + [(300.0, False)] + [(400.0, False)] * 8
+
+    def measure():
+        quality, rule.blurred = script[len(rule.checks)]
+        return (0.0, quality, 0.4, 5, "restart"), (0.4, 5, "restart")
+    rule.measure = measure
+    for epoch in range(1 + selection.PATIENCE + 2):
+        rule.callback(epoch, 0.0)
+    assert not rule.should_stop() and rule.kept()[0] == 1 and "blurred" in rule.kept()[2]  # blur never stops it
+    rule.callback(len(rule.checks), 0.0)
+    assert rule.kept()[0] == len(rule.checks) and "blurred" not in rule.kept()[2]         # the sharp check wins
+    for _ in range(selection.PATIENCE - 1):
+        rule.callback(len(rule.checks), 0.0)
+    assert not rule.should_stop()
+    rule.callback(len(rule.checks), 0.0)
+    assert rule.should_stop()                                   # then PATIENCE checks without a better one stop it
+
+
 class _Pull(torch.nn.Module):
     """f(z) = z + rate * (x0 - z): every chain slides onto x0."""
 
