@@ -148,6 +148,33 @@ def test_a_blurred_check_ranks_after_every_sharp_one_and_never_ends_training():
     assert rule.should_stop()                                   # then PATIENCE checks without a better one stop it
 
 
+def test_a_later_check_as_good_within_the_noise_is_kept_instead():
+    """Digits, seed 1: the rule kept 108 passes (6.85) over 234 (6.97) and stopped; a later tie that shows at least as
+    many distinct images now replaces the best, measured against the best quality itself, so ties cannot drift
+    upwards; collapsed walks and other tiers never tie."""
+    best = selection.rank(6.85, 0.47)
+    assert selection.ties(selection.rank(6.97, 0.59), best)
+    assert not selection.ties(selection.rank(7.5, 0.59), best)                       # the control: clearly worse
+    assert not selection.ties(selection.rank(6.9, 0.59, blurred=True), best)         # another tier
+    assert not selection.ties(selection.rank(6.9, 0.1), selection.rank(6.85, 0.12))  # collapsed: by variety alone
+    rule = selection.SampleCheck.__new__(selection.SampleCheck)
+    rule.model, rule.every, rule.line, rule.collapse, rule.sampler = torch.nn.Linear(2, 2), 1, 0.05, 0.3, "restart"
+    rule.checks, rule.least, rule.best, rule.over, rule.stale = [], (math.inf, None, None), ((math.inf,), None, None), 0, 0
+    script = iter([(100.0, 0.4), (104.0, 0.4), (108.0, 0.5), (104.5, 0.45), (101.0, 0.3)])
+
+    def measure():
+        rule.blurred = False
+        quality, shown = next(script)
+        return (0.0, quality, 0.4, 5, "restart"), (shown, 5, "restart")
+    rule.measure = measure
+    for epoch in range(4):
+        rule.callback(epoch, 0.0)
+    epoch, _state, why = rule.kept()
+    assert epoch == 4 and rule.best[0] == (0, 100.0) and rule.stale == 0 and "within 5%" in why   # 108: no tie
+    rule.callback(4, 0.0)
+    assert rule.kept()[0] == 4 and rule.stale == 1     # as good, but shows fewer distinct images (sneakers): no tie
+
+
 class _Pull(torch.nn.Module):
     """f(z) = z + rate * (x0 - z): every chain slides onto x0."""
 
