@@ -240,14 +240,14 @@ class SampleCheck:
         score = rank(quality, distinct, sampler != self.sampler, self.collapse, self.blurred)
         if score < self.best[0]:
             self.best, self.stale = (score, epoch + 1, self._state()), 0
-        elif ties(score, self.best[0]) and shown[0] >= self._kept_check()[3]:   # as good, as varied, trained longer
+        elif ties(score, self.best[0]) and shown[0] >= self._check(self.best[1])[3]:   # as good, as varied
             self.best, self.stale = (self.best[0], epoch + 1, self._state()), 0
         elif self.best[0][0] < 2:     # patience runs only once a sharp walk that varies is kept
             self.stale += 1
 
-    def _kept_check(self) -> tuple:
-        """The recorded check of the weights kept so far."""
-        return next(c for c in self.checks if c[0] == self.best[1])
+    def _check(self, epoch: int) -> tuple:
+        """The recorded check of ``epoch``."""
+        return next(c for c in self.checks if c[0] == epoch)
 
     def should_stop(self) -> bool:
         return self.over >= COPY_PATIENCE or self.stale >= PATIENCE
@@ -271,7 +271,7 @@ class SampleCheck:
                 return epoch, state, (f"the most varied check walk, {-q:.0%} distinct nearest images, while copying "
                                       f"stayed under {self.line:.3f}")
             blur = ", blurred: no sharp check under the line" if tier >= 2 else ""
-            own = next(c[2] for c in self.checks if c[0] == epoch)
+            own = self._check(epoch)[2]
             tie = "" if own == q else f" (its own {own:.4g}: within {TIE:.0%}, trained longer)"
             return epoch, state, (f"best pixel Fréchet distance {q:.4g}{tie} while copying stayed under {self.line:.3f}"
                                   + blur)
@@ -313,8 +313,7 @@ class SampleCheck:
         if state is None:
             return result
         self.model.load_state_dict(state)
-        _epoch, _copying, _quality, distinct, self.burn, self.kept_sampler = next(c for c in self.checks
-                                                                                  if c[0] == epoch)
+        _epoch, _copying, _quality, distinct, self.burn, self.kept_sampler = self._check(epoch)
         status, _advice, learnt = diagnose(self.model, x)   # its "train longer" is not advice for a denoiser,
         status = "collapsed" if status == "collapsed" else "ok"  # nor is "partial" a fault of one kept before it copies
         message = ""
