@@ -102,6 +102,9 @@ def test_a_collapsed_keep_is_named_and_small_sets_are_checked_every_few_passes()
     assert "burn-in" in rule.burn_note(0.5) and "collapse" not in rule.burn_note(0.5)
     rule.kept_sampler = "turn"
     assert "turn sampler" in rule.burn_note(0.5) and "collapse" not in rule.burn_note(0.5)
+    assert "as sharp" in rule.burn_note(0.5, widened=True) and "fall onto" not in rule.burn_note(0.5, widened=True)
+    rule.burn, rule.kept_sampler = 1, "restart"                # a widened view is not said to collapse or be softer
+    assert rule.burn_note(0.5, widened=True).startswith("shown after 1 hidden step(s), not 5: as sharp")
     data = _blobs(n=40)
     from kals_utils.model import ModelConfig, build_model
     model = build_model(ModelConfig(dim=16, depth=2, width=8, out_act="tanh"), seed=0)
