@@ -50,8 +50,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kals_utils.measures.collapse import collapse_measures, real_at_ratio  # noqa: E402
 from kals_utils.data import load_data  # noqa: E402
 from kals_utils.measures.evaluate import classifier_for, evaluate_run  # noqa: E402
+from kals_utils.mirror import mirrored  # noqa: E402
+from kals_utils.neighbours import copied_fraction  # noqa: E402
 from kals_utils.pipeline import sample_run, train_run  # noqa: E402
-from kals_utils.presets import PRESETS, QUICK_IMAGES  # noqa: E402
+from kals_utils.presets import MIRROR, PRESETS, QUICK_IMAGES  # noqa: E402
 from kals_utils.studies.versus import first_images, measure  # noqa: E402
 
 NET = {k: QUICK_IMAGES[k] for k in ("width", "updates", "lr", "batch_size")}
@@ -64,12 +66,12 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def train(data, seed: int, recipe: str = "improved"):
+def train(data, seed: int, recipe: str = "improved", mirror: str = MIRROR):
     """(run, training CPU s): ``recipe`` at QUICK, as ImageNotebook(QUICK=True) trains it (``paper``: as its
     ``paper()`` step does, the same net and budget trained the paper's way, no selection rule)."""
     t0 = time.process_time()
     run = train_run(data, depth=PRESETS["fashion-mnist"].depth, seed=seed, device="cpu", recipe=recipe,
-                    progress=False, note=None, **NET)
+                    progress=False, note=None, mirror=mirror, **NET)
     return run, time.process_time() - t0
 
 
@@ -78,16 +80,26 @@ def base_row(run, cpu: float, seed: int, name: str) -> dict:
     return dict(data=name, recipe=run.config.recipe, seed=seed, n=len(run.data), train_cpu_s=round(cpu, 1), updates_budget=NET["updates"],
                 epochs_done=r.epochs_done, kept_epoch=ex.get("stopped_at"), copy_baseline=ex.get("copy_baseline"),
                 copy_line=ex.get("copy_line"), collapse_line=ex.get("collapse_line"), burn=ex.get("burn"),
+                mirror=ex.get("mirror"), mirror_ratio=ex.get("mirror_ratio"),
                 checks=run.result.train_state.get("checks"), message=r.message,
                 precision=run.config.precision, date=time.strftime("%Y-%m-%d"), cpu=cpu_name(),
                 torch=torch.__version__, threads=torch.get_num_threads())
+
+
+def mirror_fields(args, run, final: torch.Tensor, data) -> dict:
+    """A row's mirror fields: memorised against the images and their mirrors (a mirrored copy is a copy) where the run
+    trained on mirrors; rows asked for with ``--mirror on`` are marked so."""
+    out = {"burn_mode": "mirror on"} if args.mirror == "on" else {}
+    if run.config.extra.get("mirror"):
+        out["memorized_mirrors"] = copied_fraction(final, torch.cat([data.x, mirrored(data.x, data.image_shape)]))
+    return out
 
 
 def fashion(args) -> list:
     data = first_images("fashion-mnist", 1000, root=args.root)
     rows = []
     for seed in args.seeds:
-        run, cpu = train(data, seed)
+        run, cpu = train(data, seed, mirror=args.mirror)
         clf = classifier_for(run.config, data_root=args.root)
         for steps in (5, 100):
             walk = sample_run(run, chains=300, steps=steps, seed=seed, record=0)
@@ -95,8 +107,8 @@ def fashion(args) -> list:
             row.update(measure(walk.final.cpu(), data, classifier=clf, seed=seed))
             row.update(collapse_measures(walk.final.cpu(), data.x, data.image_shape))
             row.update(real_at_ratio(data.x, len(walk.final), seed=seed))
-            rows.append(row)
-            print(json.dumps({k: v for k, v in row.items() if k != "checks"}), flush=True)
+            rows.append(dict(row, **mirror_fields(args, run, walk.final.cpu(), data)))
+            print(json.dumps({k: v for k, v in rows[-1].items() if k != "checks"}), flush=True)
     return rows
 
 
@@ -117,15 +129,15 @@ def travel(args) -> list:
     data = travel_data(args.data, args.size)
     rows = []
     for seed in args.seeds:
-        run, cpu = train(data, seed, args.recipe)
+        run, cpu = train(data, seed, args.recipe, args.mirror)
         walk = sample_run(run, chains=300, steps=100, seed=seed, record=48)
         ev = evaluate_run(run, walk, seed=seed).summary()
         row = dict(base_row(run, cpu, seed, short_name(args.data)), steps=100, sampler=walk.sampler,
                    image="x".join(map(str, data.image_shape)))
         row.update({k: ev.get(k) for k in ("coverage", "memorized", "memorized_std", "distinct", "sharpness", "converged",
                                            "coverage_real", "distinct_real")})
-        rows.append(row)
-        print(json.dumps({k: v for k, v in row.items() if k != "checks"}), flush=True)
+        rows.append(dict(row, **mirror_fields(args, run, walk.final.cpu(), data)))
+        print(json.dumps({k: v for k, v in rows[-1].items() if k != "checks"}), flush=True)
         if args.png and seed == args.seeds[0]:
             from kals_utils.faces.plots import plot_images
             fig = plot_images(walk.final[:48], data.image_shape, data.value_range,
@@ -277,6 +289,8 @@ def main(argv=None):
     p.add_argument("--data", default="digits")
     p.add_argument("--size", type=int, default=32, help="travel: images resized to N x N (0: native size)")
     p.add_argument("--recipe", default="improved", choices=("improved", "paper"), help="travel: the recipe")
+    p.add_argument("--mirror", default=MIRROR, choices=("auto", "on", "off"),
+                   help="travel, fashion: train on the images' mirrors too (rows of 'on' are marked 'mirror on')")
     p.add_argument("--seeds", default="0", type=lambda s: [int(v) for v in s.split(",")])
     p.add_argument("--out", required=True)
     p.add_argument("--png", default=None)

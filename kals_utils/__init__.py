@@ -68,7 +68,7 @@ LAZY = {
 # the core at the top of the package, the measures in measures/, the studies in studies/, the faces in faces/
 MODULES = {
     **{m: m for m in ("errors", "presets", "files", "device", "precision", "nets", "model", "neighbours", "sharpness",
-                      "images", "datasets", "data", "checkpoint", "ema", "train", "moves", "sample", "selection",
+                      "images", "datasets", "data", "checkpoint", "ema", "train", "moves", "sample", "mirror", "selection",
                       "recipes", "render", "pipeline")},
     **{m: f"measures.{m}" for m in ("collapse", "prdc", "features", "metrics", "attractors", "mixing", "basins",
                                     "evaluate", "tables")},

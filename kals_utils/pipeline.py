@@ -19,7 +19,7 @@ from .device import check_memory, pick_device
 from .errors import KalsError, check_int
 from .model import ModelConfig, RunConfig, act_for_range, build_model, count_weights, model_device, train_bytes
 from .precision import resolve_precision, say_precision_note
-from .presets import CHAINS, EPOCHS, EPS, EVERY, LR, NOISE, PRECISION, RECIPE, SEED, STEPS
+from .presets import CHAINS, EPOCHS, EPS, EVERY, LR, MIRROR, NOISE, PRECISION, RECIPE, SEED, STEPS
 from .neighbours import spread
 from .recipes import get_recipe, selection_rule, recipe_loss, recipe_target, resolve_sigma, sampler_scale
 from .sample import NOISES, RESTART, SampleResult, data_start, kaleidoscope
@@ -51,7 +51,8 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
               batch_size: Optional[int] = None, seed: int = SEED, device="auto", out_act: Optional[str] = None,
               recipe: str = RECIPE, precision: str = PRECISION, progress: bool = True, resume: Optional[dict] = None,
               model: Optional[nn.Module] = None, on_start: Optional[Callable[[], None]] = None,
-              target: Optional[torch.Tensor] = None, note: Optional[Callable[[str], None]] = print, **fit_kw) -> Run:
+              target: Optional[torch.Tensor] = None, note: Optional[Callable[[str], None]] = print, mirror: str = MIRROR,
+              **fit_kw) -> Run:
     """Build an L x H model for ``data`` (weights from ``seed``) and fit it the way ``recipe`` says.
 
     arch: mlp (default), cnn, unet or transformer (``model.ARCH_HELP`` says what L and H mean in
@@ -66,9 +67,8 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     recipe: ``paper`` (plain MSE), ``improved`` (its own objective) or ``sequence`` (f(x_i) ~= x_(i+1),
     the data's rows in order as a loop); stored in the config, so sampling uses it too. target:
     the rows f(data.x) should reach (default: the recipe's — the data itself, or the next row). resume: a checkpoint's ``train_state`` to continue from. on_start: called
-    once every setting has been checked (memory included), right before training. ``fit_kw`` go to
-    :func:`train.fit` (callback, should_stop).
-    """
+    once every setting has been checked (memory included), right before training. mirror: auto, on or off: the
+    improved recipe on the images' mirrors too (:mod:`mirror`). ``fit_kw`` go to :func:`train.fit` (callback, should_stop)."""
     recipe_def = get_recipe(recipe)
     cfg = make_config(data, depth, width, out_act, arch=arch, arch_kw=arch_kw, seed=seed, lr=lr, epochs=epochs,
                       batch_size=batch_size, recipe=recipe_def.name)
@@ -83,8 +83,8 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     cfg.precision = resolve_precision(precision, device=dev, n_weights=count_weights(cfg.model))
     say_precision_note(precision, dev, note)
     sigma = resolve_sigma(recipe_def, spread(data.x) if recipe_def.sigma_rel else None)
-    x_fit, stop = (data.x, None) if resume is not None else selection_rule(recipe_def, model, data.x, batch=batch,
-                                                                            seed=seed, image_shape=cfg.image_shape)
+    x_fit, stop = (data.x, None) if resume is not None else selection_rule(
+        recipe_def, model, data.x, batch=batch, seed=seed, image_shape=cfg.image_shape, mirror=mirror if target is None else "off")
     target = recipe_target(recipe_def, x_fit) if target is None else target
     if updates is not None:
         epochs = epochs_for(check_int("updates", updates, 0), len(x_fit), batch_size)
@@ -94,9 +94,9 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
                  ema=recipe_def.ema, **(fit_kw if stop is None else stop.wrap(fit_kw)))
     if stop is not None:
         result = stop.finish(result, x_fit)
-        cfg.extra.update(holdout=len(data) - len(x_fit), stopped_at=result.best_epoch, copy_baseline=stop.baseline,
-                         copy_line=stop.line, checks=len(stop.checks), burn=stop.burn, sampler=stop.kept_sampler,
-                         collapse_line=stop.collapse)
+        cfg.extra.update(holdout=stop.held, mirror=stop.mirror[0], mirror_ratio=stop.mirror[1], stopped_at=result.best_epoch,
+                         copy_baseline=stop.baseline, copy_line=stop.line, checks=len(stop.checks), burn=stop.burn,
+                         sampler=stop.kept_sampler, collapse_line=stop.collapse)
     if sigma:
         cfg.extra["sigma"] = [float(v) for v in sigma]
     cfg.epochs = result.epochs_done
@@ -115,8 +115,8 @@ def sample_run(run: Run, *, chains: int = CHAINS, steps: int = STEPS, every: int
                note: Optional[Callable[[str], None]] = print, **kw) -> SampleResult:
     """Kaleidoscopic sampling (:func:`sample.kaleidoscope`) from a run's model, started the way ``recipe`` says
     (default: the run's). A recipe with its own start ignores ``noise``; ``start=`` wins over both. ``sampler=``
-    (in ``kw``): default the one and the hidden burn-in its selection rule chose (:func:`selection.pick_burn`),
-    else the recipe's; the moving samplers take :func:`run_scale`; ``scale=`` and ``burn=`` override them.
+    (in ``kw``): default the one and the hidden burn-in its selection rule chose (:func:`selection.pick_burn`,
+    :meth:`selection.SampleCheck.widen`), else the recipe's; moving samplers take :func:`run_scale`; ``scale=``, ``burn=`` win.
     ``precision=bf16`` where it is not native: one line to ``note``, as in :func:`train_run`."""
     recipe_def = get_recipe(recipe or run.config.recipe)
     if noise not in NOISES:

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from .errors import KalsError
+from .mirror import mirrored, use_mirror
 from .selection import SampleCheck
 
 HOLDOUT_MIN = 10      # held-out images the copying baseline needs at least (below: baseline 0, all rows trained on)
@@ -169,17 +170,29 @@ def split_holdout(n: int, fraction: float, seed: int = 0) -> tuple:
     return perm[k:].sort().values, perm[:k].sort().values
 
 
+def selects(recipe) -> bool:
+    """Does ``recipe`` keep its weights by the selection rule (a denoiser with a held-out share)?"""
+    recipe = get_recipe(recipe)
+    return denoises(recipe) and recipe.holdout > 0
+
+
 def selection_rule(recipe, model: nn.Module, x: torch.Tensor, *, batch: int, seed: int,
-                   image_shape: Optional[tuple] = None) -> tuple:
+                   image_shape: Optional[tuple] = None, mirror: str = "off") -> tuple:
     """(rows to train on, :class:`selection.SampleCheck` or None): a denoising recipe with ``holdout``
     > 0 keeps a seeded share of ``x`` apart (its copying baseline; none below HOLDOUT_MIN rows) and
-    chooses its weights by the check walk; every other recipe trains on all of ``x`` to the end."""
+    chooses its weights by the check walk; every other recipe trains on all of ``x`` to the end.
+    ``mirror`` (auto, on, off; such a recipe only, :func:`mirror.use_mirror`): the rows trained on, and checked
+    for copies, are the kept images and their mirrors (the held-out images' mirrors are not trained on); the
+    rule's ``mirror`` says (mirrored?, mirror ratio) and ``held`` how many rows it held out."""
     recipe = get_recipe(recipe)
-    if not (denoises(recipe) and recipe.holdout > 0):
+    if not selects(recipe):
         return x, None
     keep, held = split_holdout(len(x), recipe.holdout, seed)
     x_fit = x[keep] if len(held) else x
+    flip = use_mirror(mirror, x, image_shape)
+    x_fit = torch.cat([x_fit, mirrored(x_fit, image_shape)]) if flip[0] else x_fit
     steps = -(-len(x_fit) // min(batch, len(x_fit)))
-    return x_fit, SampleCheck(model, x_fit, x[held] if len(held) else None, steps_per_epoch=steps,
-                              start_scale=recipe.start_scale, seed=seed, sampler=recipe.sampler,
-                              image_shape=image_shape)
+    rule = SampleCheck(model, x_fit, x[held] if len(held) else None, steps_per_epoch=steps,
+                       start_scale=recipe.start_scale, seed=seed, sampler=recipe.sampler, image_shape=image_shape)
+    rule.mirror, rule.held = flip, len(held)
+    return x_fit, rule

@@ -7,7 +7,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "kals_utils"
 CORE = ["errors", "presets", "files", "device", "precision", "nets", "model", "neighbours", "sharpness", "images", "datasets", "data",
-        "checkpoint", "ema", "train", "moves", "sample", "selection", "recipes", "render", "pipeline"]                       # the thin helper: data -> fit -> sample -> render
+        "checkpoint", "ema", "train", "moves", "sample", "mirror", "selection", "recipes", "render", "pipeline"]                       # the thin helper: data -> fit -> sample -> render
 MEASURE = [f"measures.{m}" for m in ("collapse", "prdc", "features", "metrics", "attractors", "mixing", "basins",
                                      "evaluate", "tables")]  # every measure of a run, and its tables
 ENSEMBLE = ["studies.ensemble.plan", "studies.ensemble.stack", "studies.ensemble.fit"]   # many small nets at once

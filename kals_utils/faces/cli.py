@@ -27,9 +27,10 @@ from ..model import ARCH_HELP, ARCHS, PATCH, out_range
 from ..pipeline import epochs_for, load_run, sample_run, save_run, train_run
 from .plots import fig_to_array, plot_2d, plot_basins_1d, plot_basins_2d
 from ..precision import PRECISIONS
-from ..recipes import RECIPES, denoises, get_recipe, split_holdout
+from ..mirror import use_mirror
+from ..recipes import RECIPES, denoises, get_recipe, selects, split_holdout
 from ..render import GIF_CHAINS, GIF_FPS, gif_name, save_png
-from ..presets import (ARCH, CHAINS, EPS, EVERY, JITTER, NOISE, OUT_DIR, PRECISION, PRESETS, SEED, STEPS,
+from ..presets import (ARCH, CHAINS, EPS, EVERY, JITTER, MIRROR, NOISE, OUT_DIR, PRECISION, PRESETS, SEED, STEPS,
                       preset_for)
 from ..sample import NOISES, SAMPLERS
 from ..measures.tables import format_evaluation
@@ -112,6 +113,9 @@ def _train_parser(sub):
                         "noise) or sequence (f(x_i) = x_(i+1 mod n): the points in the order given, or a folder's "
                         "images in sorted file-name order, replayed as a loop); stored in the checkpoint, so "
                         "`sample` uses it too (default: the preset, " + _preset_help("recipe") + ")")
+    p.add_argument("--mirror", choices=("auto", "on", "off"), default=MIRROR,
+                   help="train the improved recipe on the images' left-right mirrors too: auto (where mirrors are "
+                        "images of the same kind, measured on the data), on or off (default " + MIRROR + ")")
     p.add_argument("--out", required=True, help="checkpoint file to write")
     _common(p)
 
@@ -243,14 +247,17 @@ def cmd_train(args) -> int:
         if epochs <= 0:
             raise KalsError(f"{args.resume} already has {resume['epoch']} epochs; pass --epochs larger than that")
     t0 = time.time()
+    flip = resume is None and recipe is not None and selects(recipe) and use_mirror(args.mirror, data.x, data.image_shape)[0]
 
     def banner():  # printed once every setting has been checked
         share = get_recipe(recipe).holdout if resume is None and denoises(get_recipe(recipe)) else 0
         held = len(split_holdout(len(data), share, args.seed)[1]) if share else 0   # as the selection rule splits
+        rows = (len(data) - held) * (2 if flip else 1)                              # ... and mirrors
         budget = f"{epochs} epochs" if args.updates is None or resume else (   # the bar counts epochs
-            f"{args.updates} updates ({epochs_for(args.updates, len(data) - held, args.batch_size)} epochs)")
+            f"{args.updates} updates ({epochs_for(args.updates, rows, args.batch_size)} epochs)")
         rule = f"; {held} of them held out for its selection rule, which may stop earlier" if held else (
             "; its selection rule may stop earlier" if share else "")
+        rule += "; with the images' left-right mirrors" if flip else ""
         print(f"training {args.arch} L={args.depth} H={args.width} on {data.name} ({len(data)} x {data.dim}) for {budget}, "
               f"recipe {recipe}{rule} (Ctrl-C stops and keeps the best weights)", flush=True)
     arch_kw = {"patch": args.patch} if args.arch == "transformer" else {}
@@ -259,7 +266,7 @@ def cmd_train(args) -> int:
     run = train_run(data, depth=args.depth, width=args.width, arch=args.arch, arch_kw=arch_kw, precision=args.precision,
                     epochs=epochs, updates=None if resume else args.updates, lr=args.lr, batch_size=args.batch_size,
                     seed=args.seed, device=args.device, out_act=out_act, progress=not args.no_progress,
-                    resume=resume, recipe=recipe, on_start=banner)
+                    resume=resume, recipe=recipe, on_start=banner, mirror="on" if flip else "off")
     replaced = out.exists()
     save_run(run, out)
     r = run.result

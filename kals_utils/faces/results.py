@@ -359,8 +359,9 @@ def _real(row: dict, key: str, shown: bool = True) -> str:
 
 
 # NAME -> (page, function of nothing that returns the table)
-def selection_table(rows: list) -> str:
-    """benchmarks/selection.py: one row per data set, seed and walk length (issue #29)."""
+def selection_table(rows: list, mirrors: bool = False) -> str:
+    """benchmarks/selection.py: one row per data set, seed and walk length (issue #29); ``mirrors``: with the
+    copied fraction against the images and their mirrors (``--mirror``)."""
     out = []
     for r in rows:
         stopped = "stopped:" in r["message"]
@@ -376,10 +377,10 @@ def selection_table(rows: list) -> str:
                 "—" if r.get("memorized_std") is None else f"{r['memorized_std']:.3f}",
                 frac(r["distinct"]) + _real(r, "distinct_real"),
                 frac(r["sharpness"])]
-        out.append(row)
+        out.append(row + ([f"{r['memorized_mirrors']:.3f}" if "memorized_mirrors" in r else "—"] if mirrors else []))
     head = ["data", "recipe", "seed", "CPU s trained", "precision", "kept epoch", "epochs run", "rule stopped",
             "burn-in (sampler)", "walk steps", "fd_classifier", "clf coverage", "coverage (px)", "memorised",
-            "memorised (any contrast)", "distinct nearest", "sharpness"]
+            "memorised (any contrast)", "distinct nearest", "sharpness"] + (["memorised (mirrors)"] if mirrors else [])
     return rows_table(head, out)
 
 
@@ -424,6 +425,8 @@ def tables(root: Path = ROOT) -> dict:
             _json(root / "docs" / "results" / "selection_burn.json"))),
         "selection-folders": ("selection.md", lambda: selection_table(
             _json(root / "docs" / "results" / "selection_folders.json"))),
+        "selection-mirror": ("selection.md", lambda: selection_table(
+            _json(root / "docs" / "results" / "selection_mirror.json"), mirrors=True)),
         "selection-views": ("selection.md", lambda: selection_table(
             _json(root / "docs" / "results" / "selection_views.json"))),
         "selection-ages": ("selection.md", lambda: ages_table(_json(root / "docs" / "results" / "selection_ages.json"))),
