@@ -18,7 +18,7 @@ from .export import export_gif, frames_of
 from ..files import data_dir, out_dir
 from ..pipeline import Run, sample_run, train_run
 from .plots import plot_frames, plot_images, plot_losses, plot_reconstructions
-from ..presets import EPOCHS, QUICK_IMAGES, SMOKE_IMAGES
+from ..presets import EPOCHS, MIRROR, QUICK_IMAGES, SMOKE_IMAGES
 from ..recipes import start_label
 from ..render import gif_name
 from ..sample import RESTART_BURN, SampleResult
@@ -51,6 +51,7 @@ class ImageNotebook:
     epochs: int = EPOCHS            # passes over the data (the budget when ``updates`` is None)
     updates: Optional[int] = None   # the budget in optimizer updates (wins over epochs)
     sampler: Optional[str] = None   # None: the recipe's own (sample.SAMPLERS)
+    mirror: str = MIRROR            # the improved recipe on the images' left-right mirrors too (mirror.py)
     data_root: str = ""
     out_dir: str = ""
     snapshots: int = 6
@@ -91,7 +92,7 @@ class ImageNotebook:
         self.run, rec = train_with_reconstructions(
             self.data, depth=self.depth, width=self.width, epochs=self.epochs, updates=self.updates, lr=self.lr,
             batch_size=self.batch_size, seed=self.seed, device=self.device, snapshots=self.snapshots,
-            recipe=self.recipe)
+            recipe=self.recipe, mirror=self.mirror)
         print(self.run.result.report())
         display(plot_losses(self.run.result.losses, title=f"training loss, L={self.depth}, H={self.width}"))
         display(plot_reconstructions(rec, self.data.image_shape, self.data.value_range))
