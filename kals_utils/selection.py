@@ -174,6 +174,7 @@ class SampleCheck:
         self.shortened = False                  # did the last check need a shorter burn-in (or the turn)?
         self.blurred = False                    # was the last check's ranked read blurred?
         self.widened = set()                    # epochs whose shown read is a shorter, as sharp, more varied one
+        self.was_widened = False                # ... and was the last check's?
 
     def views(self) -> list:
         """[(sampler, burn-in)] a check reads, the longest walk first: the run's sampler after RESTART_BURN
@@ -200,11 +201,11 @@ class SampleCheck:
         train = self.train.cpu()
         return copied_fraction(frames, train), distinct_nearest(frames, train), burn, frames, sampler
 
-    def reads(self, views=None, *, stop_if_varied: bool = False) -> list:
-        """:meth:`read` of the check walk now at each of ``views`` (default :meth:`views`), the longest first;
-        ``stop_if_varied``: no further reads once the first does not collapse."""
+    def reads(self, views=None, frames: Optional[torch.Tensor] = None, *, stop_if_varied: bool = False) -> list:
+        """:meth:`read` of the check walk now (or of its ``frames``, :meth:`walk`) at each of ``views`` (default
+        :meth:`views`), the longest first; ``stop_if_varied``: no further reads once the first does not collapse."""
         views = self.views() if views is None else list(views)
-        frames, out = self.walk(views), []
+        frames, out = self.walk(views) if frames is None else frames, []
         for (sampler, burn), f in zip(views, frames):
             out.append(self.read(f, burn, sampler))
             if stop_if_varied and out[0][1] >= self.collapse:
@@ -238,9 +239,7 @@ class SampleCheck:
         for variety (100 LFW faces: their frames after 5 steps varied only once they copied 9%)."""
         views = self.views()
         walked = self.walk(views)
-        reads = [self.read(walked[0], views[0][1], views[0][0])]
-        if self.shortened or reads[0][1] < self.collapse:
-            reads += [self.read(f, b, smp) for (smp, b), f in zip(views[1:], walked[1:])]
+        reads = self.reads(views, walked, stop_if_varied=not self.shortened)
         copying, distinct, burn, frames, sampler = pick_burn(reads, self.line, self.collapse)
         shown = pick_burn(reads, self.line, self.collapse, self.sharp if self.sharp_ref > 0 else None)
         self.was_widened = False
@@ -263,7 +262,7 @@ class SampleCheck:
             return
         (copying, quality, distinct, burn, sampler), shown = self.measure()
         self.checks.append((epoch + 1, copying, quality, *shown))   # a run kept here samples as ``shown``
-        if getattr(self, "was_widened", False):
+        if self.was_widened:
             self.widened.add(epoch + 1)
         if copying < self.least[0]:
             self.least = (copying, epoch + 1, self._state())

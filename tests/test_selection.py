@@ -136,7 +136,7 @@ def test_a_blurred_check_ranks_after_every_sharp_one_and_never_ends_training():
     script = [(100.0, True)] + [(200.0, True)] * (selection.PATIENCE + 2) + [(300.0, False)] + [(400.0, False)] * 8
 
     def measure():
-        quality, rule.blurred = script[len(rule.checks)]
+        (quality, rule.blurred), rule.was_widened = script[len(rule.checks)], False
         return (0.0, quality, 0.4, 5, "restart"), (0.4, 5, "restart")
     rule.measure = measure
     for epoch in range(1 + selection.PATIENCE + 2):
@@ -166,7 +166,7 @@ def test_a_later_check_as_good_within_the_noise_is_kept_instead():
     script = iter([(100.0, 0.4), (104.0, 0.4), (108.0, 0.5), (104.5, 0.45), (101.0, 0.3)])
 
     def measure():
-        rule.blurred = False
+        rule.blurred, rule.was_widened = False, False
         quality, shown = next(script)
         return (0.0, quality, 0.4, 5, "restart"), (shown, 5, "restart")
     rule.measure = measure
