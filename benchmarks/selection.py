@@ -88,8 +88,8 @@ def base_row(run, cpu: float, seed: int, name: str) -> dict:
 
 def mirror_fields(args, run, final: torch.Tensor, data) -> dict:
     """A row's mirror fields: memorised against the images and their mirrors (a mirrored copy is a copy) where the run
-    trained on mirrors; rows asked for with ``--mirror on`` are marked so."""
-    out = {"burn_mode": "mirror on"} if args.mirror == "on" else {}
+    trained on mirrors; rows asked for with another ``--mirror`` than the default are marked so ("mirror on")."""
+    out = {"burn_mode": f"mirror {args.mirror}"} if args.mirror != MIRROR else {}
     if run.config.extra.get("mirror"):
         out["memorized_mirrors"] = copied_fraction(final, torch.cat([data.x, mirrored(data.x, data.image_shape)]))
     return out
@@ -290,7 +290,7 @@ def main(argv=None):
     p.add_argument("--size", type=int, default=32, help="travel: images resized to N x N (0: native size)")
     p.add_argument("--recipe", default="improved", choices=("improved", "paper"), help="travel: the recipe")
     p.add_argument("--mirror", default=MIRROR, choices=("auto", "on", "off"),
-                   help="travel, fashion: train on the images' mirrors too (rows of 'on' are marked 'mirror on')")
+                   help="travel, fashion: train on the images' mirrors too (rows of another than the default are marked so)")
     p.add_argument("--seeds", default="0", type=lambda s: [int(v) for v in s.split(",")])
     p.add_argument("--out", required=True)
     p.add_argument("--png", default=None)

@@ -60,15 +60,14 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     epochs / updates: the budget, in passes over the data or (``updates``, when given, wins) in
     optimizer updates: the same work on 100 images or 5,000 (``epochs = ceil(updates / batches per
     epoch)`` over the rows trained on).
-    precision: fp32, bf16 or auto (:mod:`precision`; auto = bf16 where the device multiplies bf16
-    natively and the net is large enough to gain); what was used is stored in the config. ``bf16``
-    where it is not native gets one line (:func:`precision.precision_note`) passed to ``note``
-    (default print; None: say nothing).
+    precision: fp32, bf16 or auto (:mod:`precision`; auto = bf16 where the device multiplies bf16 natively and the
+    net is large enough to gain); what was used is stored in the config. ``bf16`` where it is not native gets one
+    line (:func:`precision.precision_note`) passed to ``note`` (default print; None: say nothing).
     recipe: ``paper`` (plain MSE), ``improved`` (its own objective) or ``sequence`` (f(x_i) ~= x_(i+1),
     the data's rows in order as a loop); stored in the config, so sampling uses it too. target:
     the rows f(data.x) should reach (default: the recipe's — the data itself, or the next row). resume: a checkpoint's ``train_state`` to continue from. on_start: called
     once every setting has been checked (memory included), right before training. mirror: auto, on or off: the
-    improved recipe on the images' mirrors too (:mod:`mirror`). ``fit_kw`` go to :func:`train.fit` (callback, should_stop)."""
+    improved recipe on the images' mirrors too (:mod:`mirror`; ``auto`` says to ``note`` when it mirrors). ``fit_kw`` go to :func:`train.fit` (callback, should_stop)."""
     recipe_def = get_recipe(recipe)
     cfg = make_config(data, depth, width, out_act, arch=arch, arch_kw=arch_kw, seed=seed, lr=lr, epochs=epochs,
                       batch_size=batch_size, recipe=recipe_def.name)
@@ -84,7 +83,8 @@ def train_run(data: Data, *, depth: int, width: int, arch: str = "mlp", arch_kw:
     say_precision_note(precision, dev, note)
     sigma = resolve_sigma(recipe_def, spread(data.x) if recipe_def.sigma_rel else None)
     x_fit, stop = (data.x, None) if resume is not None else selection_rule(
-        recipe_def, model, data.x, batch=batch, seed=seed, image_shape=cfg.image_shape, mirror=mirror if target is None else "off")
+        recipe_def, model, data.x, batch=batch, seed=seed, image_shape=cfg.image_shape, mirror=mirror if target is None else "off",
+        note=note)
     target = recipe_target(recipe_def, x_fit) if target is None else target
     if updates is not None:
         epochs = epochs_for(check_int("updates", updates, 0), len(x_fit), batch_size)

@@ -15,7 +15,7 @@ LR = 1e-3                # Adam learning rate (the paper's 1D/2D value; its MNIS
 SEED = 0                 # weights, batches, start noise and jitter
 PRECISION = "auto"       # bf16 matmuls where the device has them natively and the net is big; else fp32
 RECIPE = "paper"         # how f is trained and where chains start (recipes.RECIPES)
-MIRROR = "off"           # train the improved recipe on the images' left-right mirrors too: auto, on, off (mirror.py)
+MIRROR = "auto"          # train the improved recipe on the images' left-right mirrors too: auto, on, off (mirror.py)
 ARCH = "mlp"             # the net f (model.ARCHS)
 ARCH_DEPTHS = {"mlp": 4, "cnn": 4, "unet": 3, "transformer": 4}   # L per architecture at ~60K weights
 

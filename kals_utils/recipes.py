@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from .errors import KalsError
-from .mirror import mirrored, use_mirror
+from .mirror import auto_note, mirrored, use_mirror
 from .selection import SampleCheck
 
 HOLDOUT_MIN = 10      # held-out images the copying baseline needs at least (below: baseline 0, all rows trained on)
@@ -177,13 +177,15 @@ def selects(recipe) -> bool:
 
 
 def selection_rule(recipe, model: nn.Module, x: torch.Tensor, *, batch: int, seed: int,
-                   image_shape: Optional[tuple] = None, mirror: str = "off") -> tuple:
+                   image_shape: Optional[tuple] = None, mirror: str = "off",
+                   note: Optional[Callable[[str], None]] = None) -> tuple:
     """(rows to train on, :class:`selection.SampleCheck` or None): a denoising recipe with ``holdout``
     > 0 keeps a seeded share of ``x`` apart (its copying baseline; none below HOLDOUT_MIN rows) and
     chooses its weights by the check walk; every other recipe trains on all of ``x`` to the end.
     ``mirror`` (auto, on, off; such a recipe only, :func:`mirror.use_mirror`): the rows trained on, and checked
     for copies, are the kept images and their mirrors (the held-out images' mirrors are not trained on); the
-    rule's ``mirror`` says (mirrored?, mirror ratio) and ``held`` how many rows it held out."""
+    rule's ``mirror`` says (mirrored?, mirror ratio) and ``held`` how many rows it held out; ``note`` hears when
+    ``auto`` mirrors (:func:`mirror.auto_note`)."""
     recipe = get_recipe(recipe)
     if not selects(recipe):
         return x, None
@@ -191,6 +193,8 @@ def selection_rule(recipe, model: nn.Module, x: torch.Tensor, *, batch: int, see
     x_fit = x[keep] if len(held) else x
     flip = use_mirror(mirror, x, image_shape)
     x_fit = torch.cat([x_fit, mirrored(x_fit, image_shape)]) if flip[0] else x_fit
+    if flip[0] and mirror == "auto" and note is not None:
+        note(auto_note(flip[1]))
     steps = -(-len(x_fit) // min(batch, len(x_fit)))
     rule = SampleCheck(model, x_fit, x[held] if len(held) else None, steps_per_epoch=steps,
                        start_scale=recipe.start_scale, seed=seed, sampler=recipe.sampler, image_shape=image_shape)

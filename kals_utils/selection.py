@@ -31,7 +31,8 @@ samples per image where that is lower (:func:`neighbours.real_at_ratio`: texture
 On 100-450 images the nets here collapse onto a few images until they copy (Results → faces and
 colour): the rule then keeps the uncopied, collapsed weights and says so. Where the walk collapses
 at RESTART_BURN, a check also reads it after shorter hidden burn-ins, and last f's first output alone,
-which the turn sampler shows (:func:`moves.turn_input`): it ranks the check on the longest read that varies,
+which the turn sampler shows (:func:`moves.turn_input`): it ranks the check on the longest read that varies
+(a read before the full walk counts its Fréchet distance SOFT times: softer frames read lower, :func:`rank`),
 and a run kept on it samples with the most varied read that is not blurred (:func:`pick_burn`; sharpness, the
 mean image gradient, at least SHARP of the training images'). Where the longest walk varies, a shorter one that is as sharp (within TIE) and more varied is shown instead
 (:meth:`SampleCheck.widen`). The kept check's burn-in and sampler become the
@@ -69,6 +70,7 @@ PATIENCE = 8                          # checks without better quality before tra
 TIE = 0.05                            # a later check within this share of the best quality replaces it (noise)
 COLLAPSE = 0.3                        # a check walk nearest fewer distinct images (or fewer than real ones) collapses
 SHARP = 0.6                           # ... and one under this share of the training images' mean image gradient blurs
+SOFT = 2.0                            # a read before the full walk ranks on its Fréchet distance times this
 
 
 def check_ages(chains: int, burn: int = RESTART_BURN, sampler: str = "restart") -> torch.Tensor:
@@ -105,19 +107,23 @@ def pick_burn(reads: list, line: float, collapse: float = COLLAPSE, sharp: Optio
     return varied[0] if varied else max(under, key=lambda r: r[1])
 
 
-def rank(quality: float, distinct: float, turn: bool = False, collapse: float = COLLAPSE,
+def rank(quality: float, distinct: float, soft: bool = False, collapse: float = COLLAPSE,
          blurred: bool = False) -> tuple:
-    """How a check under the copy line ranks (lower is better): varied, then sharp, then the walk before f's first
-    output alone (``turn``). A check walk nearest fewer than ``collapse`` distinct training images (COLLAPSE, or what
+    """How a check under the copy line ranks (lower is better): varied, then sharp, then by pixel Fréchet distance,
+    counted SOFT times for a read before the full walk (``soft``: after a shortened burn-in, or f's first output
+    alone). A check walk nearest fewer than ``collapse`` distinct training images (COLLAPSE, or what
     real images read where that is lower) ranks below every one that is not, and among those by how many it reaches;
     one that is ``blurred`` (sharpness under SHARP of the training images') below every sharp one; the rest by pixel
-    Fréchet distance, a varied walk's before any turn read's. Pixel Fréchet distance at 256 samples in thousands of
-    dimensions prefers soft frames (1,000 colour crops, seed 0: 346 for a blurred check after 56 passes against
-    371 for a sharp one after 336, coverage 0.30 against 0.40). Fréchet distance alone prefers one
-    blurry mean face to varied, imperfect ones (100 LFW faces: 138 with 1% distinct vs 170 with 19%), and f's soft
-    first outputs to a walk's sharper frames (Fashion-MNIST, seed 0: a turn read after 56 passes kept, classifier
-    Fréchet distance 498 against 74): the turn is for walks that never vary."""
-    return (4, -distinct) if distinct < collapse else (2 * int(blurred) + int(turn), quality)
+    Fréchet distance. Pixel Fréchet distance at 256 samples in thousands of dimensions prefers soft frames (1,000
+    colour crops, seed 0: 346 for a blurred check after 56 passes against 371 for a sharp one after 336, coverage
+    0.30 against 0.40), and f's early outputs are softer than a full walk's frames: Fashion-MNIST with mirrors,
+    seed 1, read 87 after 0 hidden steps at 28 passes against 101-125 for the full walks of the next checks, was
+    kept, and the patience stopped the run (classifier Fréchet distance 294; 81 once the full walks rank first).
+    Counted twice, a shorter read still wins where the full walk is far worse, not just sharper (448 photo crops,
+    seed 1: f's first outputs at 540-780 passes read 151-178 against 345-413 for the full walks at 330-510;
+    coverage 0.52 against 0.40 when a full walk was kept). Fréchet distance alone prefers one blurry mean face to
+    varied, imperfect ones (100 LFW faces: 138 with 1% distinct vs 170 with 19%)."""
+    return (4, -distinct) if distinct < collapse else (2 * int(blurred), quality * (SOFT if soft else 1.0))
 
 
 def ties(score: tuple, best: tuple, tie: float = TIE) -> bool:
@@ -167,6 +173,7 @@ class SampleCheck:
         self.steps_per_epoch = steps_per_epoch
         self.checks = []          # (epoch, copying, quality, distinct nearest, burn-in, sampler shown) per check
         self.best = ((math.inf,), None, None)   # (rank, epoch, state) under the line, rank from :func:`rank`
+        self.scored = (None, 1.0)               # (epoch, SOFT or 1) of the check whose read set the best rank
         self.least = (math.inf, None, None)     # (copying, epoch, state): the fallback
         self.over = self.stale = 0
         self.burn = RESTART_BURN                # the kept check's burn-in, for the restart and turn samplers
@@ -270,9 +277,11 @@ class SampleCheck:
             self.over += 1
             return
         self.over = 0
-        score = rank(quality, distinct, sampler != self.sampler, self.collapse, self.blurred)
+        soft = sampler != self.sampler or burn < RESTART_BURN   # ranked on a read before the full walk
+        score = rank(quality, distinct, soft, self.collapse, self.blurred)
         if score < self.best[0]:
             self.best, self.stale = (score, epoch + 1, self._state()), 0
+            self.scored = (epoch + 1, SOFT if soft else 1.0)
         elif ties(score, self.best[0]) and shown[0] >= self._check(self.best[1])[3]:   # as good, as varied
             self.best, self.stale = (self.best[0], epoch + 1, self._state()), 0
         elif self.best[0][0] < 2:     # patience runs only once a sharp walk that varies is kept
@@ -304,10 +313,11 @@ class SampleCheck:
                 return epoch, state, (f"the most varied check walk, {-q:.0%} distinct nearest images, while copying "
                                       f"stayed under {self.line:.3f}")
             blur = ", blurred: no sharp check under the line" if tier >= 2 else ""
-            own = self._check(epoch)[2]
-            tie = "" if own == q else f" (its own {own:.4g}: within {TIE:.0%}, trained longer)"
-            return epoch, state, (f"best pixel Fréchet distance {q:.4g}{tie} while copying stayed under {self.line:.3f}"
-                                  + blur)
+            scored, soft = self.scored
+            tie = "" if epoch == scored else f" (its own {self._check(epoch)[2]:.4g}: within {TIE:.0%}, trained longer)"
+            read = "" if soft == 1 else f", counted ×{soft:g}: read before the full walk"
+            return epoch, state, (f"best pixel Fréchet distance {q / soft:.4g}{read}{tie} while copying stayed under "
+                                  f"{self.line:.3f}" + blur)
         if self.least[2] is not None:
             c, epoch, state = self.least
             return epoch, state, (f"every check copied more than {self.line:.3f}; kept the one that copied least "

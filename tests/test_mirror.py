@@ -72,3 +72,15 @@ def test_the_rule_checks_copies_against_the_mirrors_and_keeps_the_held_out_mirro
         assert not (x_fit == h).all(dim=1).any()
     plain, _ = selection_rule("improved", model, x, batch=50, seed=0, image_shape=SHAPE)
     assert torch.equal(plain, x[keep])                                           # the control: without mirrors
+
+
+def test_by_default_a_set_whose_mirrors_look_like_it_is_mirrored_and_the_run_says_so():
+    kw = dict(depth=2, width=16, updates=60, batch_size=50, lr=1e-3, seed=0, device="cpu", progress=False,
+              recipe="improved")
+    said = []
+    run = train_run(Data(x=_symmetric(120), value_range=(-1, 1), name="sym", image_shape=SHAPE), note=said.append, **kw)
+    assert run.config.extra["mirror"] and any("left-right mirrors" in s and 'mirror "off"' in s for s in said)
+    said.clear()
+    run = train_run(Data(x=_facing_left(120), value_range=(-1, 1), name="left", image_shape=SHAPE), note=said.append,
+                    **kw)
+    assert not run.config.extra["mirror"] and not any("mirrors" in s for s in said)     # the control

@@ -330,7 +330,7 @@ def kals_rows(recipe: str, data: Data, *, budgets: Sequence[float], seed: int, c
         if log is not None:
             log(f"  {recipe}: {run.result.epochs_done} epochs in {spent:.0f} CPU s, best loss {run.result.best_loss:.4f}"
                 + (f", stopped by its rule (kept epoch {run.config.extra.get('stopped_at')})" if stopped else ""))
-        n_fit = len(data) - run.config.extra.get("holdout", 0)   # the rows it trained on
+        n_fit = (len(data) - run.config.extra.get("holdout", 0)) * (2 if run.config.extra.get("mirror") else 1)  # rows trained
         for steps in kals_steps:
             walk, wall, cpu = _timed(lambda: sample_run(run, chains=n_samples, steps=steps, seed=seed, record=0))
             base = dict(family=recipe, label=f"kals {recipe} ({steps} steps)", seed=seed, budget_s=budget,
