@@ -267,7 +267,7 @@ class SampleCheck:
     def callback(self, epoch: int, _loss: float) -> None:
         if (epoch + 1) % self.every:
             return
-        (copying, quality, distinct, burn, sampler), shown = self.measure()
+        (copying, quality, distinct, _burn, _sampler), shown = self.measure()
         self.checks.append((epoch + 1, copying, quality, *shown))   # a run kept here samples as ``shown``
         if self.was_widened:
             self.widened.add(epoch + 1)
@@ -277,11 +277,10 @@ class SampleCheck:
             self.over += 1
             return
         self.over = 0
-        soft = sampler != self.sampler or burn < RESTART_BURN   # ranked on a read before the full walk
-        score = rank(quality, distinct, soft, self.collapse, self.blurred)
+        score = rank(quality, distinct, self.shortened, self.collapse, self.blurred)   # shortened: by :meth:`measure`
         if score < self.best[0]:
             self.best, self.stale = (score, epoch + 1, self._state()), 0
-            self.scored = (epoch + 1, SOFT if soft else 1.0)
+            self.scored = (epoch + 1, SOFT if self.shortened else 1.0)
         elif ties(score, self.best[0]) and shown[0] >= self._check(self.best[1])[3]:   # as good, as varied
             self.best, self.stale = (self.best[0], epoch + 1, self._state()), 0
         elif self.best[0][0] < 2:     # patience runs only once a sharp walk that varies is kept

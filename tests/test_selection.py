@@ -137,7 +137,7 @@ def test_a_blurred_check_ranks_after_every_sharp_one_and_never_ends_training():
     script = [(100.0, True)] + [(200.0, True)] * (selection.PATIENCE + 2) + [(300.0, False)] + [(400.0, False)] * 8
 
     def measure():
-        (quality, rule.blurred), rule.was_widened = script[len(rule.checks)], False
+        (quality, rule.blurred), rule.was_widened, rule.shortened = script[len(rule.checks)], False, False
         return (0.0, quality, 0.4, 5, "restart"), (0.4, 5, "restart")
     rule.measure = measure
     for epoch in range(1 + selection.PATIENCE + 2):
@@ -167,7 +167,7 @@ def test_a_later_check_as_good_within_the_noise_is_kept_instead():
     script = iter([(100.0, 0.4), (104.0, 0.4), (108.0, 0.5), (104.5, 0.45), (101.0, 0.3)])
 
     def measure():
-        rule.blurred, rule.was_widened = False, False
+        rule.blurred, rule.was_widened, rule.shortened = False, False, False
         quality, shown = next(script)
         return (0.0, quality, 0.4, 5, "restart"), (shown, 5, "restart")
     rule.measure = measure
@@ -191,8 +191,8 @@ def test_a_read_before_the_full_walk_counts_its_frechet_distance_twice():
         rows = iter(script)
 
         def measure():
-            rule.blurred, rule.was_widened = False, False
             quality, burn = next(rows)
+            rule.blurred, rule.was_widened, rule.shortened = False, False, burn < selection.RESTART_BURN
             return (0.0, quality, 0.4, burn, "restart"), (0.4, burn, "restart")
         rule.measure = measure
         for epoch in range(len(script)):
