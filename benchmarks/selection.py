@@ -13,6 +13,8 @@
         --out docs/results/selection_ages.json
     python benchmarks/selection.py views --data lfw-faces|sample-photos|folder:DIR/NAME [--size 0] --seeds 0,1,2
         --out docs/results/selection_views.json
+    python benchmarks/selection.py noise --data fashion-mnist|lfw-faces|folder:DIR/NAME [--root DIR] [--size 0]
+        --seeds 0 --out docs/results/selection_noise.json
 
 ``fashion``: the first 1,000 Fashion-MNIST training images at 28x28 (``--root`` holds the IDX .gz files
 and a writable kals_cache for the classifier); the recipe's QUICK settings exactly
@@ -35,6 +37,8 @@ images of 16 chains at the last snapshot).
 ``views``: the weights ``travel`` keeps, sampled as the rule chose and as each other view a check reads would
 show them (f's first output by the turn sampler, the restart sampler after 0 and 5 hidden steps), measured as
 ``travel`` measures: why a run shows the most varied view that is not blurred (``selection.pick_burn``).
+``noise``: the check's own noise: the weights ``travel`` (or ``fashion``) keeps, read by NOISE_READS checks with
+other starts and reference images; how far apart two reads of the same weights lie sets ``selection.TIE``.
 """
 
 import argparse
@@ -170,6 +174,38 @@ def views(args) -> list:
     return rows
 
 
+NOISE_READS = 8   # checks of other starts and reference images read the same kept weights
+
+
+def noise(args) -> list:
+    import kals_utils.selection as rule
+    data = first_images("fashion-mnist", 1000, root=args.root) if args.data == "fashion-mnist" \
+        else travel_data(args.data, args.size)
+    made, init, rows = [], rule.SampleCheck.__init__, []
+
+    def keep(self, *a, **kw):   # the run's own check, to read its weights with others like it
+        init(self, *a, **kw)
+        made.append((self.train, kw))
+    rule.SampleCheck.__init__ = keep
+    try:
+        for seed in args.seeds:
+            made.clear()
+            run, cpu = train(data, seed, mirror=args.mirror)
+            x_fit, kw = made[0]
+            reads = []
+            for k in range(NOISE_READS):
+                check = rule.SampleCheck(run.model, x_fit, None, **{**kw, "seed": 100 + k})
+                check.shortened = True   # read every view, as a check after a shortened one does
+                (_copying, quality, distinct, burn, sampler), _shown = check.measure()
+                reads.append(dict(quality=quality, distinct=distinct, burn=burn, sampler=sampler))
+            name = "fashion-mnist (first 1000)" if args.data == "fashion-mnist" else short_name(args.data)
+            rows.append(dict(base_row(run, cpu, seed, name), reads=reads))
+            print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("checks", "message")}), flush=True)
+    finally:
+        rule.SampleCheck.__init__ = init
+    return rows
+
+
 def real(args) -> list:
     data, out = travel_data(args.data), Path(args.out)
     rows = [r for r in json.loads(out.read_text()) if r["data"] == args.data]
@@ -280,7 +316,7 @@ def ages(args) -> list:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", choices=("fashion", "travel", "ttq", "contrast", "real", "ages", "views"))
+    p.add_argument("mode", choices=("fashion", "travel", "ttq", "contrast", "real", "ages", "views", "noise"))
     p.add_argument("--budget", type=float, default=600.0, help="ttq: training CPU seconds in all")
     p.add_argument("--every", type=float, default=60.0, help="ttq: training CPU seconds between measurements; "
                    "ages: passes between snapshots")
@@ -297,7 +333,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     modes = {"fashion": fashion, "travel": travel, "ttq": time_to_quality, "contrast": contrast, "real": real,
-             "ages": ages, "views": views}
+             "ages": ages, "views": views, "noise": noise}
     rows = modes[args.mode](args)
     out = Path(args.out)
     key = lambda r: (r["data"], r.get("recipe", "improved"), r["seed"], r.get("steps"), r.get("updates"),  # noqa: E731
