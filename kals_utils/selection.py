@@ -134,11 +134,12 @@ def ties(score: tuple, best: tuple, tie: float = TIE) -> bool:
     reference for one net: digits 3.6-4.5, standard deviation 9%; Fashion-MNIST 61.8-75.1, 6%: ``benchmarks/
     selection.py noise``), and a net trained longer is more varied until it copies, which the copy line watches.
     At 5% (under one standard deviation) Fashion-MNIST with mirrors, seed 0, kept the check after 210 passes (68.6)
-    over the one after 266 (72.6) and stopped: classifier Fréchet distance 109; at 10% it keeps 266: 79.5. The caller also asks the later check to show at least as many distinct
-    nearest images (500 sneakers, seed 0: a tie without it kept a later check whose walk varied just enough to be
-    shown instead of f's first output: coverage 0.34 against 0.45). Without ties, on scikit-learn's digits (seed 1) the rule kept the weights
-    of 108 passes (6.85) over those of 234 (6.97) and stopped: coverage 0.45; with them it trains on, keeps 288
-    passes (3.87) and reads 0.66."""
+    over the one after 266 (72.6) and stopped: classifier Fréchet distance 109; at 10% it keeps 266: 79.5.
+    The caller also asks the later check to show at least as many distinct nearest images (500 sneakers, seed 0:
+    a tie without it kept a later check whose walk varied just enough to be shown instead of f's first output:
+    coverage 0.34 against 0.45). Without ties, on scikit-learn's digits (seed 1) the rule kept the weights of 108
+    passes (6.85) over those of 234 (6.97) and stopped: coverage 0.45; with them it trains on, keeps 288 passes
+    (3.87) and reads 0.66."""
     return score[0] == best[0] < 4 and score[1] <= best[1] + tie * abs(best[1])
 
 
